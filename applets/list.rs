@@ -1,0 +1,125 @@
+//! `list`: installed containers with size, source and status.
+
+use crate::cli::{flag, json_flag, print_json, Ctx, RunResult};
+use crate::report::Exit;
+use chroot_distro::store::{self, Source, Summary};
+use chroot_distro::ui::{human_size, table};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+pub fn command() -> Command {
+    json_flag(
+        Command::new("list")
+            .about("List installed containers with size, source and status")
+            .arg(
+                Arg::new("quiet")
+                    .short('q')
+                    .long("quiet")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("json")
+                    .help("Print only container names, one per line"),
+            ),
+    )
+}
+
+/// One container as `list --json` prints it; field names are a stable API.
+#[derive(serde::Serialize)]
+struct Item {
+    name: String,
+    rootfs: String,
+    size_bytes: Option<u64>,
+    /// False when some directories could not be read (size is a lower bound).
+    size_complete: bool,
+    source: Source,
+    status: &'static str,
+    pids: Vec<u32>,
+}
+
+pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
+    let paths = ctx.store_paths()?;
+    let names = store::installed(&paths)?;
+    if flag(m, "quiet") {
+        for n in &names {
+            println!("{n}");
+        }
+        return Ok(Exit::Ok);
+    }
+    let summaries: Vec<Summary> = names
+        .iter()
+        .map(|n| Summary::gather(&paths, n, true))
+        .collect();
+    if flag(m, "json") {
+        let items: Vec<Item> = summaries.into_iter().map(item).collect();
+        return print_json(&items);
+    }
+    if summaries.is_empty() {
+        println!("No containers installed.");
+        println!("Install one with: chroot-distro install ubuntu:24.04");
+        println!("             or:  chroot-distro install ./rootfs.tar.gz");
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .map(|s| {
+            vec![
+                ctx.out.bold(&s.name),
+                size_text(s),
+                s.source.describe(),
+                status_text(s, ctx),
+            ]
+        })
+        .collect();
+    // Bold names carry escape codes; pad on the plain text, then paint.
+    let plain: Vec<Vec<String>> = summaries
+        .iter()
+        .zip(&rows)
+        .map(|(s, r)| {
+            let mut r = r.clone();
+            r[0] = s.name.clone();
+            r
+        })
+        .collect();
+    let text = table(&["NAME", "SIZE", "SOURCE", "STATUS"], &plain);
+    let mut lines = text.lines();
+    if let Some(header) = lines.next() {
+        println!("{}", ctx.out.dim(header));
+    }
+    for (line, s) in lines.zip(&summaries) {
+        let rest = &line[s.name.len()..];
+        println!("{}{rest}", ctx.out.bold(&s.name));
+    }
+    Ok(Exit::Ok)
+}
+
+fn size_text(s: &Summary) -> String {
+    match &s.usage {
+        Some(u) if u.unreadable_dirs > 0 => format!(">= {}", human_size(u.bytes)),
+        Some(u) => human_size(u.bytes),
+        None => "?".into(),
+    }
+}
+
+fn status_text(s: &Summary, _ctx: &Ctx) -> String {
+    match s.in_use_by.as_slice() {
+        [] => "idle".into(),
+        pids => {
+            let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+            format!("in use ({})", list.join(", "))
+        }
+    }
+}
+
+fn item(s: Summary) -> Item {
+    Item {
+        size_bytes: s.usage.map(|u| u.bytes),
+        size_complete: s.usage.is_some_and(|u| u.unreadable_dirs == 0),
+        rootfs: s.rootfs.display().to_string(),
+        status: if s.in_use_by.is_empty() {
+            "idle"
+        } else {
+            "in_use"
+        },
+        pids: s.in_use_by,
+        source: s.source,
+        name: s.name,
+    }
+}

@@ -1,0 +1,92 @@
+//! chroot-distro: one multi-call binary.
+//!
+//! Invoked as `cd-<applet>` (a symlink or hard link) it runs that applet;
+//! under any other name it is `chroot-distro <command>`.
+
+mod backup;
+mod build;
+mod clear_cache;
+mod cli;
+mod completions;
+mod copy;
+mod diff;
+mod help;
+mod info;
+mod install;
+mod kill;
+mod links;
+mod list;
+mod login;
+mod ps;
+mod push;
+mod remove;
+mod rename;
+mod report;
+mod reset;
+mod restore;
+mod run;
+mod search;
+mod session_args;
+mod sync;
+mod table;
+mod toplevel;
+mod unmount;
+
+use cli::{Ctx, RunResult};
+use report::{Exit, Failure};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`chroot-distro list | head -1`) like
+    // every other Unix tool, instead of panicking in println!.
+    // SAFETY: setting a signal disposition before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let ctx = Ctx::from_process();
+    match dispatch(&args, &ctx) {
+        Ok(code) => code.into(),
+        Err(failure) => {
+            failure.report(ctx.err);
+            failure.code.into()
+        }
+    }
+}
+
+fn dispatch(args: &[OsString], ctx: &Ctx) -> RunResult {
+    let argv0 = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match argv0.strip_prefix("cd-") {
+        Some(name) => {
+            let applet = table::find_canonical(name).ok_or_else(|| {
+                Failure::usage(format!(
+                    "unknown applet '{argv0}' (closest: 'cd-{}')",
+                    table::closest(name)
+                ))
+            })?;
+            let cmd = toplevel::prepare(applet.command(), ctx).bin_name(&argv0);
+            let matches = match cmd.try_get_matches_from(args) {
+                Ok(m) => m,
+                Err(e) => return toplevel::clap_outcome(e, &argv0),
+            };
+            run_applet(applet, &matches, ctx)
+        }
+        None => toplevel::multi_call(args, ctx),
+    }
+}
+
+pub fn run_applet(applet: &table::Applet, matches: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
+    match applet.status {
+        table::Status::Ready(run) => run(matches, ctx),
+        table::Status::Pending => Err(Failure::new(
+            Exit::NotImplemented,
+            format!("'{}' is not implemented in this build yet", applet.name),
+        )
+        .with_hint("'chroot-distro --list-applets' shows what this build can do")),
+    }
+}

@@ -1,0 +1,90 @@
+//! Exit codes and the single place that reports failures to the user.
+
+use chroot_distro::store;
+use std::io::Write;
+
+pub const PROG: &str = "chroot-distro";
+
+/// Exit codes, documented in README.md ("Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    /// The operation failed.
+    Failure = 1,
+    /// Bad command line: unknown command or option, invalid name or value.
+    Usage = 2,
+    /// The command exists in the table but is not implemented in this build.
+    NotImplemented = 3,
+    /// The container is locked by another process.
+    Busy = 4,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+/// A failure on its way to the user: one line of what, one of what to do.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: Exit,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    pub fn new(code: Exit, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(Exit::Failure, message)
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Prints `chroot-distro: error: …` and an optional `hint: …`.
+    pub fn report(&self, style: chroot_distro::ui::Style) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{PROG}: {} {}", style.red("error:"), self.message);
+        if let Some(hint) = &self.hint {
+            let _ = writeln!(err, "{} {hint}", style.bold("hint:"));
+        }
+    }
+}
+
+impl From<store::Error> for Failure {
+    fn from(e: store::Error) -> Self {
+        let code = match e {
+            store::Error::Busy { .. } => Exit::Busy,
+            store::Error::InvalidName { .. } => Exit::Usage,
+            _ => Exit::Failure,
+        };
+        Failure {
+            code,
+            hint: e.hint(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Prints `chroot-distro: warning: …`.
+pub fn warn(style: chroot_distro::ui::Style, message: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{PROG}: {} {message}",
+        style.yellow("warning:")
+    );
+}

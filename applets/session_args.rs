@@ -1,0 +1,92 @@
+//! Options shared by `login` and `run`.
+
+use crate::cli::container_arg;
+use clap::{Arg, ArgAction, Command};
+
+pub fn add(cmd: Command) -> Command {
+    cmd.arg(container_arg("Container to enter"))
+        .arg(
+            Arg::new("user")
+                .short('u')
+                .long("user")
+                .value_name("USER")
+                .help("Run as USER: name, uid, name:group or uid:gid (default: root)"),
+        )
+        .arg(
+            Arg::new("isolated")
+                .long("isolated")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("minimal")
+                .help("New mount/PID/UTS/IPC/cgroup namespaces and no host binds at all"),
+        )
+        .arg(
+            Arg::new("minimal")
+                .long("minimal")
+                .action(ArgAction::SetTrue)
+                .help(
+                    "Only /dev, /proc, /sys (and /run, /dev/pts, /dev/shm) and a bare environment",
+                ),
+        )
+        .arg(
+            Arg::new("shared-home")
+                .long("shared-home")
+                .action(ArgAction::SetTrue)
+                .help("Bind your host home directory over the guest home"),
+        )
+        .arg(
+            Arg::new("shared-tmp")
+                .long("shared-tmp")
+                .action(ArgAction::SetTrue)
+                .help("Bind the host /tmp instead of giving the container its own"),
+        )
+        .arg(
+            Arg::new("shared-display")
+                .long("shared-display")
+                .visible_alias("shared-x11")
+                .action(ArgAction::SetTrue)
+                .help("Share X11/Wayland, PulseAudio/PipeWire and the D-Bus session bus sockets"),
+        )
+        .arg(
+            Arg::new("bind")
+                .short('b')
+                .long("bind")
+                .value_name("SRC[:DST]")
+                .action(ArgAction::Append)
+                .help("Bind a host path into the guest (DST absolute; repeatable)"),
+        )
+        .arg(
+            Arg::new("hostname")
+                .long("hostname")
+                .value_name("NAME")
+                .help("Host name inside the container (default: the container name)"),
+        )
+        .arg(
+            Arg::new("work-dir")
+                .short('w')
+                .long("work-dir")
+                .value_name("PATH")
+                .help("Initial working directory"),
+        )
+        .arg(
+            Arg::new("env")
+                .short('e')
+                .long("env")
+                .value_name("VAR=VALUE")
+                .action(ArgAction::Append)
+                .help("Set a guest environment variable (repeatable)"),
+        )
+        .arg(
+            Arg::new("get-chroot-cmd")
+                .long("get-chroot-cmd")
+                .action(ArgAction::SetTrue)
+                .help("Print an equivalent command line built from standard tools and exit"),
+        )
+        .arg(
+            Arg::new("command")
+                .value_name("COMMAND")
+                .num_args(1..)
+                .last(true)
+                .allow_hyphen_values(true)
+                .help("Command to run (after --)"),
+        )
+}

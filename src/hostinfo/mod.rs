@@ -1,0 +1,1 @@
+//! Host diagnostics for `info`.

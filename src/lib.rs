@@ -1,0 +1,17 @@
+//! Core library of chroot-distro.
+//!
+//! Everything here is usable without root and without process-global state:
+//! callers hand in an [`env::EnvSnapshot`] instead of the library reading the
+//! process environment, so tests can describe any host.
+
+pub mod env;
+pub mod fsops;
+pub mod hostinfo;
+pub mod ioerr;
+pub mod store;
+pub mod termux;
+pub mod ui;
+pub mod users;
+
+/// Version of the program, shared by the applets and `info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

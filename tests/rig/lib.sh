@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # variables are used by the scripts sourcing this
+# Shared by tests/rig/setup and tests/rig/teardown.  Not executable on its own.
+
+# useradd, update-ca-certificates etc. live in sbin; cron/env -i callers may lack it.
+export PATH=${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+CD_RIG_DIR=${CD_RIG_DIR:-/var/lib/cd-test-rig}
+CD_RIG_PORT=${CD_RIG_PORT:-5443}
+CD_RIG_AUTH_PORT=${CD_RIG_AUTH_PORT:-5444}
+RIG_USER=cdtest
+RIG_CA_TRUST=/usr/local/share/ca-certificates/cd-test-rig.crt
+RIG_CERTS_D=/etc/containers/certs.d
+RIG_REGISTRIES=(open auth)
+RIG_QUIET=false
+
+case $CD_RIG_DIR in
+  /*) ;;
+  *) echo "rig: CD_RIG_DIR must be an absolute path: $CD_RIG_DIR" >&2; exit 2 ;;
+esac
+# Values end up unquoted in a KEY=VALUE env file; keep them boring.
+if [[ ! $CD_RIG_DIR =~ ^/[A-Za-z0-9._/-]+$ ]]; then
+  echo "rig: CD_RIG_DIR may only contain [A-Za-z0-9._/-]: $CD_RIG_DIR" >&2
+  exit 2
+fi
+CD_RIG_DIR=${CD_RIG_DIR%/}
+
+say() { "$RIG_QUIET" || echo "rig: $*" >&2; }
+die() { echo "rig: ERROR: $*" >&2; exit 1; }
+
+# Run a command with its output captured; show the output only on failure.
+quietly() {
+  local out rc=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    echo "rig: command failed (exit $rc): $*" >&2
+    tail -n 40 "$out" >&2
+    rm -f "$out"
+    return "$rc"
+  fi
+  rm -f "$out"
+}
+
+# Take the rig lock on fd 9 (released when the script exits).  Children that
+# must outlive the script (the registries) are started with 9>&- so they do
+# not inherit it.
+rig_lock() {
+  mkdir -p "$CD_RIG_DIR"
+  chmod 0755 "$CD_RIG_DIR"
+  exec 9>"$CD_RIG_DIR/lock"
+  if ! flock -n 9; then
+    say "waiting for another rig setup/teardown to finish"
+    flock -w "${CD_RIG_LOCK_TIMEOUT:-900}" 9 || die "timed out waiting for $CD_RIG_DIR/lock"
+  fi
+}
+
+reg_port() { if [[ $1 == open ]]; then echo "$CD_RIG_PORT"; else echo "$CD_RIG_AUTH_PORT"; fi; }
+reg_dir() { echo "$CD_RIG_DIR/registry-$1"; }
+
+# Prints the pid if the registry's pid file names a live docker-registry
+# process serving this rig's config; fails otherwise.
+reg_pid() {
+  local dir pid cmdline
+  dir=$(reg_dir "$1")
+  [[ -s $dir/pid ]] || return 1
+  pid=$(<"$dir/pid")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *docker-registry*"$dir/config.yml"* ]] || return 1
+  echo "$pid"
+}
+
+# True while pid exists and is not a zombie (PID 1 in some containers does
+# not reap orphans).
+pid_alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
+}
+
+reg_stop() {
+  local name=$1 dir pid i
+  dir=$(reg_dir "$name")
+  if pid=$(reg_pid "$name"); then
+    say "stopping $name registry (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      pid_alive "$pid" || break
+      sleep 0.1
+    done
+    if pid_alive "$pid"; then
+      say "$name registry did not exit after SIGTERM, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        pid_alive "$pid" || break
+        sleep 0.1
+      done
+    fi
+  fi
+  rm -f "$dir/pid"
+}
