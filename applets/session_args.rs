@@ -44,7 +44,7 @@ pub fn add(cmd: Command) -> Command {
                 .long("shared-display")
                 .visible_alias("shared-x11")
                 .action(ArgAction::SetTrue)
-                .help("Share X11/Wayland, PulseAudio/PipeWire and the D-Bus session bus sockets"),
+                .help("Share X11/Wayland, PulseAudio/PipeWire and D-Bus session sockets (alias: --shared-x11)"),
         )
         .arg(
             Arg::new("bind")

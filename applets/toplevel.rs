@@ -70,8 +70,7 @@ pub fn multi_call(args: &[OsString], ctx: &Ctx) -> RunResult {
             return Err(Failure::usage(format!(
                 "unknown command '{word}' (closest: '{}')",
                 table::closest(word)
-            ))
-            .with_hint(format!("'{PROG} --help' lists the commands")));
+            )));
         }
     }
     let mut top = command(ctx);

@@ -1,0 +1,252 @@
+//! Shared support for the integration tests: the built binary, throw-away
+//! stores, the test rig, and running things as the rig's unprivileged user.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_chroot-distro"))
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// For tests that need root: true when we are root. Otherwise says so
+/// loudly, and fails outright under CI, where everything must run.
+pub fn require_root(what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} needs root, and CI must run it as root"
+    );
+    eprintln!("\n*** NOT RUN: {what} needs root (run the suite as root) ***\n");
+    false
+}
+
+/// The test rig's env file, bringing the rig up first if needed.
+pub struct Rig {
+    pub vars: HashMap<String, String>,
+}
+
+impl Rig {
+    pub fn get(&self, key: &str) -> &str {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("rig env file lacks {key}"))
+    }
+}
+
+pub fn rig() -> &'static Rig {
+    static RIG: OnceLock<Rig> = OnceLock::new();
+    RIG.get_or_init(|| {
+        let dir = std::env::var("CD_RIG_DIR").unwrap_or_else(|_| "/var/lib/cd-test-rig".into());
+        let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/setup");
+        let status = Command::new(&setup)
+            .arg("-q")
+            .stdin(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", setup.display()));
+        assert!(status.success(), "tests/rig/setup failed ({status})");
+        let text =
+            std::fs::read_to_string(Path::new(&dir).join("env")).expect("rig env file after setup");
+        let vars = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Rig { vars }
+    })
+}
+
+/// A copy of the binary the rig's user can execute (a checkout under /root
+/// is not reachable by it). One directory per build, named by content size
+/// and mtime, so concurrent test binaries never write the same file twice.
+pub fn user_bin() -> PathBuf {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let src = bin();
+        let meta = std::fs::metadata(&src).expect("built binary");
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = Path::new(rig().get("CD_RIG_BIN_DIR")).join(format!("{}-{mtime}", meta.len()));
+        let dst = dir.join("chroot-distro");
+        if !dst.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+            std::fs::copy(&src, &tmp).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &dst).unwrap();
+        }
+        dst
+    })
+    .clone()
+}
+
+/// A fresh, empty store in a temporary directory: HOME, XDG_DATA_HOME and
+/// XDG_CACHE_HOME all point inside it.
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// A store the rig's unprivileged user owns (under the rig's scratch dir).
+    pub fn for_rig_user() -> Self {
+        let rig = rig();
+        let dir = tempfile::Builder::new()
+            .prefix("store-")
+            .tempdir_in(rig.get("CD_RIG_TMP"))
+            .expect("tempdir in rig tmp");
+        let uid: u32 = rig.get("CD_RIG_UID").parse().unwrap();
+        let gid: u32 = rig.get("CD_RIG_GID").parse().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        Self { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn data_home(&self) -> PathBuf {
+        self.root().join("data")
+    }
+    pub fn cache_home(&self) -> PathBuf {
+        self.root().join("cache")
+    }
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.data_home().join("chroot-distro")
+    }
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_home().join("chroot-distro")
+    }
+    pub fn container_dir(&self, name: &str) -> PathBuf {
+        self.runtime_dir().join("containers").join(name)
+    }
+
+    /// The command with a clean environment that points at this store.
+    pub fn cmd_with(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("HOME", self.root())
+            .env("XDG_DATA_HOME", self.data_home())
+            .env("XDG_CACHE_HOME", self.cache_home())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn cmd(&self) -> Command {
+        self.cmd_with(&bin())
+    }
+
+    /// Runs `chroot-distro ARGS` against this store.
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        Outcome::of(self.cmd().args(args))
+    }
+
+    /// Runs `chroot-distro ARGS` as the rig's unprivileged user.
+    pub fn run_as_user(&self, args: &[&str]) -> Outcome {
+        let rig = rig();
+        let mut cmd = self.cmd_with(Path::new("/usr/bin/setpriv"));
+        cmd.args([
+            "--reuid",
+            rig.get("CD_RIG_UID"),
+            "--regid",
+            rig.get("CD_RIG_GID"),
+            "--init-groups",
+            "--",
+        ])
+        .arg(user_bin())
+        .args(args);
+        Outcome::of(&mut cmd)
+    }
+
+    /// Lays out a container the way the Python tool does: `rootfs/` with a
+    /// few files, and (optionally) its `manifest.json`.
+    pub fn add_python_container(&self, name: &str, with_manifest: bool) -> PathBuf {
+        let dir = self.container_dir(name);
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "root", "tmp", "usr/bin"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::write(rootfs.join("etc/os-release"), "ID=test\n").unwrap();
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        if with_manifest {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/container-manifest.python.json");
+            std::fs::copy(manifest, dir.join("manifest.json")).unwrap();
+        }
+        dir
+    }
+}
+
+/// What a finished command printed and returned.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn of(cmd: &mut Command) -> Self {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = cmd.output().expect("spawn");
+        Self {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    /// Asserts the exit code and that stderr is one `chroot-distro: error:`
+    /// line (plus at most one `hint:` line) containing `needle`.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, needle: &str) -> &Self {
+        assert_eq!(self.code, code, "exit code: {self:#?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert!(
+            !lines.is_empty() && lines[0].starts_with("chroot-distro: error: "),
+            "error line: {self:#?}"
+        );
+        assert!(
+            lines[0].contains(needle),
+            "expected {needle:?} in {:?}",
+            lines[0]
+        );
+        assert!(
+            lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("hint: ")),
+            "one error line and an optional hint: {self:#?}"
+        );
+        self
+    }
+}
