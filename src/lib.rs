@@ -4,13 +4,17 @@
 //! callers hand in an [`env::EnvSnapshot`] instead of the library reading the
 //! process environment, so tests can describe any host.
 
+pub mod archive;
 pub mod env;
 pub mod fsops;
 pub mod hostinfo;
 pub mod ioerr;
+pub mod oci;
+pub mod sandbox;
 pub mod store;
 pub mod termux;
 pub mod ui;
+pub mod unpack;
 pub mod users;
 
 /// Version of the program, shared by the applets and `info`.

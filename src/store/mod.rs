@@ -1,5 +1,6 @@
 //! The on-disk store: containers, locks, sessions and the download cache.
 
+pub mod blobs;
 mod lock;
 mod manifest;
 mod name;

@@ -1,0 +1,132 @@
+//! `cd-mount-helper`: where it is installed, with what privilege, and
+//! whether its policy file is one it would accept.
+
+use super::executables::{self, Executable};
+use super::Probe;
+use serde::Serialize;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub const NAME: &str = "cd-mount-helper";
+/// The compile-time policy path (DESIGN: never taken from the environment).
+pub const POLICY: &str = "/etc/chroot-distro/helper.conf";
+/// Package locations, searched after the binary's own directory.
+pub const LIB_DIRS: [&str; 3] = [
+    "/usr/lib/chroot-distro",
+    "/usr/libexec/chroot-distro",
+    "/usr/local/lib/chroot-distro",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Helper {
+    /// The helper found first, or null.
+    pub executable: Option<Probe<Executable>>,
+    pub policy_path: &'static str,
+    pub policy: Policy,
+}
+
+/// The policy file's state as far as ownership and permissions go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Policy {
+    /// No file: the helper refuses every request.
+    Missing,
+    /// A regular file owned by root and writable only by root.
+    Present,
+    /// Present but not trustworthy: the helper denies everything.
+    Unsafe { reason: String },
+    /// Could not be inspected.
+    Unknown { reason: String },
+}
+
+impl Helper {
+    /// Searches next to `exe` (the running binary's real path), then the
+    /// package directories, then `search_dirs` (PATH).
+    pub fn gather(exe: Option<&Path>, search_dirs: &[PathBuf]) -> Self {
+        let mut dirs: Vec<PathBuf> = exe
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
+        dirs.extend(LIB_DIRS.iter().map(PathBuf::from));
+        dirs.extend(search_dirs.iter().cloned());
+        Self {
+            executable: executables::find(&dirs, NAME).map(|p| Executable::inspect(&p).into()),
+            policy_path: POLICY,
+            policy: policy_state(Path::new(POLICY)),
+        }
+    }
+}
+
+/// Judges a policy file the way the helper must: missing, or a regular
+/// root-owned file nobody else can write, or unsafe.
+pub fn policy_state(path: &Path) -> Policy {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Policy::Missing,
+        Err(e) => {
+            return Policy::Unknown {
+                reason: super::os_reason(&e),
+            }
+        }
+    };
+    let unsafe_because = |reason: String| Policy::Unsafe { reason };
+    if meta.file_type().is_symlink() {
+        return unsafe_because("is a symlink, not a regular file".into());
+    }
+    if !meta.is_file() {
+        return unsafe_because("is not a regular file".into());
+    }
+    if meta.uid() != 0 {
+        return unsafe_because(format!("owned by uid {}, not root", meta.uid()));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return unsafe_because(format!(
+            "writable by group or others (mode {:04o})",
+            mode & 0o7777
+        ));
+    }
+    Policy::Present
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("helper.conf");
+        assert_eq!(policy_state(&p), Policy::Missing);
+        std::fs::write(&p, "groups=cdusers\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let root_owned = rustix::process::geteuid().is_root();
+        match policy_state(&p) {
+            Policy::Present => assert!(root_owned),
+            Policy::Unsafe { reason } => {
+                assert!(!root_owned);
+                assert!(reason.contains("not root"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(policy_state(&p), Policy::Unsafe { .. }));
+        let link = dir.path().join("link.conf");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert!(matches!(policy_state(&link), Policy::Unsafe { .. }));
+    }
+
+    #[test]
+    fn found_next_to_the_binary_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let helper = bin.join(NAME);
+        std::fs::write(&helper, b"").unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let h = Helper::gather(Some(&bin.join("chroot-distro")), &[]);
+        let exe = h.executable.unwrap();
+        assert_eq!(exe.known().unwrap().path, helper);
+    }
+}

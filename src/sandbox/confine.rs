@@ -1,0 +1,61 @@
+//! Dropping what a worker does not need before it touches untrusted data.
+
+use caps::{CapSet, Capability, CapsHashSet};
+use landlock::{
+    path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+    ABI,
+};
+use std::path::Path;
+
+/// What a root unpacker keeps: enough to set any owner, mode, device node
+/// and file capability, and nothing that mounts, loads modules or traces.
+pub const UNPACK_CAPS: &[Capability] = &[
+    Capability::CAP_CHOWN,
+    Capability::CAP_FOWNER,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FSETID,
+    Capability::CAP_MKNOD,
+    Capability::CAP_SETFCAP,
+];
+
+/// Shrinks every capability set to `keep`: the bounding set first, so
+/// nothing dropped can ever come back through exec.
+pub fn keep_only_caps(keep: &[Capability]) -> Result<(), String> {
+    let keep: CapsHashSet = keep.iter().copied().collect();
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| format!("bounding set: {e}"))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| format!("ambient set: {e}"))?;
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
+        .map_err(|e| format!("inheritable set: {e}"))?;
+    caps::set(None, CapSet::Effective, &keep).map_err(|e| format!("effective set: {e}"))?;
+    caps::set(None, CapSet::Permitted, &keep).map_err(|e| format!("permitted set: {e}"))?;
+    Ok(())
+}
+
+/// `PR_SET_NO_NEW_PRIVS`: no setuid or file capability can raise us again.
+pub fn no_new_privs() -> Result<(), String> {
+    rustix::thread::set_no_new_privs(true).map_err(|e| format!("no_new_privs: {e}"))
+}
+
+/// Dies with the parent: an orphaned unpacker must not keep writing.
+pub fn die_with_parent() {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+}
+
+/// Landlock: full access beneath `rw`, read-only beneath `ro`, nothing
+/// else. Best effort on kernels without Landlock; returns whether the
+/// kernel enforces it.
+pub fn landlock(rw: &[&Path], ro: &[&Path]) -> Result<bool, String> {
+    let abi = ABI::V5;
+    let status = Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|r| r.create())
+        .and_then(|r| r.add_rules(path_beneath_rules(rw, AccessFs::from_all(abi))))
+        .and_then(|r| r.add_rules(path_beneath_rules(ro, AccessFs::from_read(abi))))
+        .and_then(|r| r.restrict_self())
+        .map_err(|e| format!("landlock: {e}"))?;
+    Ok(status.ruleset != RulesetStatus::NotEnforced)
+}

@@ -1,0 +1,8 @@
+//! Confinement of the processes that handle untrusted data: user
+//! namespaces with subordinate ids, capability dropping, no_new_privs and
+//! Landlock.
+
+pub mod confine;
+pub mod idmap;
+
+pub use idmap::{IdMap, Privilege};
