@@ -49,10 +49,11 @@ install -d -m 0755 "$bin" "$lib/applets" "$share/man/man1" \
   "$share/bash-completion/completions" "$share/zsh/site-functions" \
   "$share/fish/vendor_completions.d"
 
+target=${CARGO_TARGET_DIR:-target}/release
 say "installing $bin/chroot-distro and $lib/cd-mount-helper"
-install -m 0755 target/release/chroot-distro "$bin/chroot-distro"
+install -m 0755 "$target/chroot-distro" "$bin/chroot-distro"
 # The helper grants nothing yet; it is installed without capabilities.
-install -o root -g root -m 0755 target/release/cd-mount-helper "$lib/cd-mount-helper"
+install -o root -g root -m 0755 "$target/cd-mount-helper" "$lib/cd-mount-helper"
 
 say "installing applet links"
 "$bin/chroot-distro" --install-links "$lib/applets" --force

@@ -40,14 +40,13 @@ pub enum Policy {
 }
 
 impl Helper {
-    /// Searches next to `exe` (the running binary's real path), then the
-    /// package directories, then `search_dirs` (PATH).
+    /// Searches next to `exe` (the running binary's real path) and in its
+    /// prefix's `lib/chroot-distro` (where packaging/install.sh puts it), then
+    /// the package directories, then `search_dirs` (PATH).
     pub fn gather(exe: Option<&Path>, search_dirs: &[PathBuf]) -> Self {
-        let mut dirs: Vec<PathBuf> = exe
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect();
+        let bin_dir = exe.and_then(Path::parent);
+        let mut dirs: Vec<PathBuf> = bin_dir.map(Path::to_path_buf).into_iter().collect();
+        dirs.extend(bin_dir.and_then(Path::parent).map(|p| p.join("lib/chroot-distro")));
         dirs.extend(LIB_DIRS.iter().map(PathBuf::from));
         dirs.extend(search_dirs.iter().cloned());
         Self {
