@@ -46,7 +46,11 @@ impl Helper {
     pub fn gather(exe: Option<&Path>, search_dirs: &[PathBuf]) -> Self {
         let bin_dir = exe.and_then(Path::parent);
         let mut dirs: Vec<PathBuf> = bin_dir.map(Path::to_path_buf).into_iter().collect();
-        dirs.extend(bin_dir.and_then(Path::parent).map(|p| p.join("lib/chroot-distro")));
+        dirs.extend(
+            bin_dir
+                .and_then(Path::parent)
+                .map(|p| p.join("lib/chroot-distro")),
+        );
         dirs.extend(LIB_DIRS.iter().map(PathBuf::from));
         dirs.extend(search_dirs.iter().cloned());
         Self {
