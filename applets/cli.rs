@@ -38,6 +38,13 @@ impl Ctx {
         Ok(StorePaths::resolve(&self.env)?)
     }
 
+    /// How this caller deletes store trees (inside the user namespace for
+    /// a rootless store).
+    pub fn remover(&self) -> Box<chroot_distro::store::Remover> {
+        let privilege = chroot_distro::sandbox::Privilege::detect(&self.env);
+        chroot_distro::unpack::spawn::remover(&privilege, std::path::Path::new("/proc/self/exe"))
+    }
+
     pub fn warn(&self, message: &str) {
         crate::report::warn(self.err, message);
     }

@@ -46,3 +46,90 @@ pub fn command() -> Command {
         );
     output_level(cmd, false)
 }
+
+use crate::cli::{flag, Ctx, RunResult};
+use crate::report::{Exit, Failure};
+use chroot_distro::install::{self, InstallSource, Request};
+use chroot_distro::oci::Platform;
+use chroot_distro::sandbox::Privilege;
+use chroot_distro::store::ContainerName;
+use chroot_distro::ui::human_size;
+use clap::ArgMatches;
+use std::path::Path;
+
+pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
+    let arg = m
+        .get_one::<String>("source")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let source = InstallSource::parse(arg, &ctx.env);
+    let chosen = m
+        .get_one::<String>("name")
+        .or(m.get_one::<String>("override-alias"))
+        .cloned()
+        .unwrap_or_else(|| source.default_name());
+    let name = ContainerName::new(&chosen)?;
+    let platform = match m.get_one::<String>("architecture") {
+        Some(a) => Platform::parse(a).map_err(|e| {
+            Failure::usage(e.to_string()).with_hint(
+                "use aarch64, arm, i686, riscv64, x86_64 or a platform such as linux/arm/v7",
+            )
+        })?,
+        None => Platform::host(),
+    };
+    let paths = ctx.store_paths()?;
+    let privilege = Privilege::detect(&ctx.env);
+    let termux_user = chroot_distro::termux::Termux::detect(&ctx.env).and_then(|_| {
+        let uid = rustix::process::getuid().as_raw();
+        chroot_distro::users::lookup_uid(uid).map(|u| (u.name, u.uid, u.gid))
+    });
+    let quiet = flag(m, "quiet");
+    let mut progress =
+        crate::progress::Progress::new(quiet, ctx.env.is_truthy("CD_DEBUG"), ctx.err);
+    crate::interrupt::catch();
+    let req = Request {
+        paths: &paths,
+        name: name.clone(),
+        source: &source,
+        platform,
+        privilege: &privilege,
+        exe: Path::new("/proc/self/exe"),
+        termux_user,
+        force_walk: ctx.env.is_truthy("CD_FORCE_OPENAT2_FALLBACK"),
+    };
+    let result = install::install(&req, &mut progress);
+    progress.finish();
+    let installed = match result {
+        Ok(i) => i,
+        Err(_) if crate::interrupt::happened() => {
+            return Err(Failure::new(
+                Exit::Interrupted,
+                format!("install of '{name}' interrupted; nothing was changed"),
+            ))
+        }
+        Err(install::Error::Unavailable(msg)) => {
+            return Err(Failure::new(Exit::NotImplemented, msg)
+                .with_hint("install from a local archive (./rootfs.tar.gz) or an http(s) URL"))
+        }
+        Err(e) => return Err(Failure::from(e)),
+    };
+    if !quiet {
+        let s = &installed.stats;
+        println!(
+            "Installed '{name}': {} entries, {}.",
+            s.entries,
+            human_size(s.bytes)
+        );
+        println!("  Start a shell:  chroot-distro login {name}");
+        let has_entrypoint = installed
+            .manifest
+            .as_ref()
+            .and_then(|m| m.image_config.config.as_ref())
+            .and_then(|c| c.entrypoint.as_ref())
+            .is_some_and(|e| !e.is_empty());
+        if has_entrypoint {
+            println!("  Run entrypoint: chroot-distro run {name}");
+        }
+    }
+    Ok(Exit::Ok)
+}

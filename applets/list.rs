@@ -43,10 +43,11 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         }
         return Ok(Exit::Ok);
     }
-    let summaries: Vec<Summary> = names
+    let mut summaries: Vec<Summary> = names
         .iter()
         .map(|n| Summary::gather(&paths, n, true))
         .collect();
+    measure_rootless(&mut summaries, ctx);
     if flag(m, "json") {
         let items: Vec<Item> = summaries.into_iter().map(item).collect();
         return print_json(&items);
@@ -121,5 +122,23 @@ fn item(s: Summary) -> Item {
         pids: s.in_use_by,
         source: s.source,
         name: s.name,
+    }
+}
+
+/// A rootless rootfs has directories only its subordinate ids may read:
+/// measure those from inside the store's user namespace.
+fn measure_rootless(summaries: &mut [Summary], ctx: &Ctx) {
+    let privilege = chroot_distro::sandbox::Privilege::detect(&ctx.env);
+    if !privilege.is_userns() {
+        return;
+    }
+    let exe = std::path::Path::new("/proc/self/exe");
+    for s in summaries.iter_mut() {
+        if s.usage.is_some_and(|u| u.unreadable_dirs > 0) {
+            if let Ok(u) = chroot_distro::unpack::spawn::usage_in_userns(exe, &privilege, &s.rootfs)
+            {
+                s.usage = Some(u);
+            }
+        }
     }
 }

@@ -13,10 +13,12 @@ mod diff;
 mod help;
 mod info;
 mod install;
+mod interrupt;
 mod kill;
 mod links;
 mod list;
 mod login;
+mod progress;
 mod ps;
 mod push;
 mod remove;
@@ -45,6 +47,13 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let args: Vec<OsString> = std::env::args_os().collect();
+    // The confined unpacker: re-executed from this binary, no CLI, no Ctx.
+    if args
+        .get(1)
+        .is_some_and(|a| a == chroot_distro::unpack::spawn::CHILD_APPLET)
+    {
+        return ExitCode::from(chroot_distro::unpack::child::main() as u8);
+    }
     let ctx = Ctx::from_process();
     match dispatch(&args, &ctx) {
         Ok(code) => code.into(),

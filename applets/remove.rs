@@ -17,7 +17,8 @@ pub fn command() -> Command {
 pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     let name = container_name(m)?;
     let paths = ctx.store_paths()?;
-    store::prepare_for_mutation(&paths)?;
+    let remover = ctx.remover();
+    store::prepare_for_mutation_with(&paths, &*remover)?;
     let _lock =
         ContainerLock::try_acquire(&paths.lock_file(&name), name.as_str(), LockMode::Exclusive)?;
     let verbose = flag(m, "verbose");
@@ -26,6 +27,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         &paths,
         &name,
         verbose.then_some(&log as &dyn Fn(&std::path::Path)),
+        &*remover,
     )
     .map_err(Failure::from)?;
     if !flag(m, "quiet") {

@@ -34,7 +34,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     let old = ContainerName::new(word("old"))?;
     let new = ContainerName::new(word("new"))?;
     let paths = ctx.store_paths()?;
-    store::prepare_for_mutation(&paths)?;
+    store::prepare_for_mutation_with(&paths, &*ctx.remover())?;
     // Both names are locked, so nobody installs `new` or enters `old` meanwhile.
     let _a = ContainerLock::try_acquire(&paths.lock_file(&old), old.as_str(), LockMode::Exclusive)?;
     let _b = ContainerLock::try_acquire(&paths.lock_file(&new), new.as_str(), LockMode::Exclusive)?;

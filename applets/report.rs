@@ -17,6 +17,8 @@ pub enum Exit {
     NotImplemented = 3,
     /// The container is locked by another process.
     Busy = 4,
+    /// Interrupted by Ctrl-C (128 + SIGINT); nothing was changed.
+    Interrupted = 130,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -70,6 +72,22 @@ impl From<store::Error> for Failure {
         let code = match e {
             store::Error::Busy { .. } => Exit::Busy,
             store::Error::InvalidName { .. } => Exit::Usage,
+            _ => Exit::Failure,
+        };
+        Failure {
+            code,
+            hint: e.hint(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<chroot_distro::install::Error> for Failure {
+    fn from(e: chroot_distro::install::Error) -> Self {
+        use chroot_distro::install::Error as E;
+        let code = match &e {
+            E::Store(store::Error::Busy { .. }) => Exit::Busy,
+            E::Store(store::Error::InvalidName { .. }) => Exit::Usage,
             _ => Exit::Failure,
         };
         Failure {

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod env;
 pub mod fsops;
 pub mod hostinfo;
+pub mod install;
 pub mod ioerr;
 pub mod oci;
 pub mod sandbox;

@@ -59,3 +59,39 @@ pub fn landlock(rw: &[&Path], ro: &[&Path]) -> Result<bool, String> {
         .map_err(|e| format!("landlock: {e}"))?;
     Ok(status.ruleset != RulesetStatus::NotEnforced)
 }
+
+/// The confinement a worker ended up with, for `info`-style reporting and
+/// for tests that hold us to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub euid: u32,
+    pub user_namespace: bool,
+    pub no_new_privs: bool,
+    pub landlock: bool,
+    /// Effective capabilities, lower-case names (`cap_chown`, ...).
+    pub effective: Vec<String>,
+    /// Bounding-set size: what an exec could still regain.
+    pub bounding: usize,
+}
+
+pub fn report(user_namespace: bool, landlock: bool) -> Report {
+    let names = |set| {
+        let mut v: Vec<String> = caps::read(None, set)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.to_string().to_lowercase())
+            .collect();
+        v.sort();
+        v
+    };
+    Report {
+        euid: rustix::process::geteuid().as_raw(),
+        user_namespace,
+        no_new_privs: rustix::thread::no_new_privs().unwrap_or(false),
+        landlock,
+        effective: names(CapSet::Effective),
+        bounding: caps::read(None, CapSet::Bounding)
+            .map(|s| s.len())
+            .unwrap_or(0),
+    }
+}

@@ -104,6 +104,12 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
 /// makes `containers/` private (a rootfs holds setuid binaries and device
 /// nodes other users must not reach) and clears crash leftovers.
 pub fn prepare_for_mutation(paths: &StorePaths) -> Result<(), Error> {
+    prepare_for_mutation_with(paths, &|p: &Path| crate::fsops::remove_tree(p))
+}
+
+/// [`prepare_for_mutation`] with the store's own way of deleting trees (a
+/// rootless store deletes inside its user namespace).
+pub fn prepare_for_mutation_with(paths: &StorePaths, remove: &Remover) -> Result<(), Error> {
     let containers = paths.containers_dir();
     for dir in [&containers, &paths.locks_dir(), &paths.sessions_dir()] {
         ensure_private_dir(dir)?;
@@ -113,9 +119,12 @@ pub fn prepare_for_mutation(paths: &StorePaths) -> Result<(), Error> {
         std::fs::set_permissions(&containers, std::fs::Permissions::from_mode(0o700))
             .ctx("restrict permissions of", &containers)?;
     }
-    clean_stale_staging(paths)?;
+    clean_stale_staging(paths, remove)?;
     Ok(())
 }
+
+/// Deletes a tree of the store.
+pub type Remover = dyn Fn(&Path) -> std::io::Result<()> + Send + Sync;
 
 /// Names of installed containers: subdirectories of `containers/` with a
 /// `rootfs/`, valid names only (staging dirs and strays are skipped), sorted.

@@ -28,7 +28,12 @@ fn refuse_if_mounted(name: &ContainerName, dir: &Path) -> Result<(), Error> {
 /// Deletes a container. It is first renamed to a staging name, so a crash
 /// halfway leaves a leftover the next mutating command cleans, never a
 /// partial container under its own name.
-pub fn remove_container(paths: &StorePaths, name: &ContainerName, log: Log) -> Result<(), Error> {
+pub fn remove_container(
+    paths: &StorePaths,
+    name: &ContainerName,
+    log: Log,
+    remove: &super::Remover,
+) -> Result<(), Error> {
     let dir = paths.container_dir(name);
     if std::fs::symlink_metadata(&dir).is_err() {
         return Err(Error::NotFound(name.to_string()));
@@ -47,7 +52,7 @@ pub fn remove_container(paths: &StorePaths, name: &ContainerName, log: Log) -> R
             log(&shown.join(p.strip_prefix(&rootfs).unwrap_or(p)))
         });
     }
-    remove_tree(&doomed).ctx("remove", &doomed)?;
+    remove(&doomed).ctx("remove", &doomed)?;
     remove_tree(&paths.data_dir(name)).ctx("remove", paths.data_dir(name))?;
     Ok(())
 }
@@ -131,7 +136,7 @@ mod tests {
         let (_d, paths) = store_with(&["a", "b"]);
         let seen = std::cell::RefCell::new(Vec::new());
         let log = |p: &Path| seen.borrow_mut().push(p.to_path_buf());
-        remove_container(&paths, &name("a"), Some(&log)).unwrap();
+        remove_container(&paths, &name("a"), Some(&log), &|p: &Path| remove_tree(p)).unwrap();
         assert!(!paths.container_dir(&name("a")).exists());
         assert!(paths.container_dir(&name("b")).exists());
         assert!(seen
@@ -142,7 +147,7 @@ mod tests {
             1
         );
         assert!(matches!(
-            remove_container(&paths, &name("a"), None),
+            remove_container(&paths, &name("a"), None, &|p: &Path| remove_tree(p)),
             Err(Error::NotFound(_))
         ));
     }

@@ -16,11 +16,17 @@ use std::path::{Path, PathBuf};
 pub const STAGING_PREFIX: &str = ".staging-";
 
 /// A container under construction; removed on drop unless committed.
-#[derive(Debug)]
 pub struct Staging {
     dir: PathBuf,
     _lock: File,
     committed: bool,
+    remover: Option<Box<super::Remover>>,
+}
+
+impl std::fmt::Debug for Staging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staging").field("dir", &self.dir).finish()
+    }
 }
 
 impl Staging {
@@ -43,6 +49,7 @@ impl Staging {
                         dir,
                         _lock: lock,
                         committed: false,
+                        remover: None,
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -54,6 +61,13 @@ impl Staging {
             &containers,
             std::io::Error::from(std::io::ErrorKind::AlreadyExists),
         )))
+    }
+
+    /// Deletes the staging tree with `remover` if it is abandoned (a
+    /// rootless tree holds files only its user namespace may delete).
+    pub fn with_remover(mut self, remover: Box<super::Remover>) -> Self {
+        self.remover = Some(remover);
+        self
     }
 
     /// The future `containers/<name>/` directory.
@@ -89,13 +103,16 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = remove_tree(&self.dir);
+            let _ = match &self.remover {
+                Some(remove) => remove(&self.dir),
+                None => remove_tree(&self.dir),
+            };
         }
     }
 }
 
 /// Removes staging directories whose creator is gone; returns how many.
-pub fn clean_stale(paths: &StorePaths) -> Result<usize, Error> {
+pub fn clean_stale(paths: &StorePaths, remove: &super::Remover) -> Result<usize, Error> {
     let containers = paths.containers_dir();
     let entries = match std::fs::read_dir(&containers) {
         Ok(e) => e,
@@ -120,7 +137,8 @@ pub fn clean_stale(paths: &StorePaths) -> Result<usize, Error> {
         if fd.try_lock().is_err() {
             continue;
         }
-        remove_tree(&path).ctx("remove stale staging directory", &path)?;
+        drop(fd);
+        remove(&path).ctx("remove stale staging directory", &path)?;
         removed += 1;
     }
     Ok(removed)
@@ -202,7 +220,7 @@ mod tests {
         // PID 0 never names a live process, so this one counts as a crash leftover.
         let stale = paths.containers_dir().join(".staging-0-dead");
         std::fs::create_dir_all(stale.join("rootfs/x")).unwrap();
-        assert_eq!(clean_stale(&paths).unwrap(), 1);
+        assert_eq!(clean_stale(&paths, &|p: &Path| remove_tree(p)).unwrap(), 1);
         assert!(!stale.exists());
         assert!(live.dir().exists());
     }

@@ -2,6 +2,8 @@
 //! stores, the test rig, and running things as the rig's unprivileged user.
 #![allow(dead_code)]
 
+pub mod tarbuild;
+
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -233,7 +235,12 @@ impl Outcome {
     #[track_caller]
     pub fn fails_with(&self, code: i32, needle: &str) -> &Self {
         assert_eq!(self.code, code, "exit code: {self:#?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
+        // Step lines (":: ...") may precede the error when stderr is not a TTY.
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .skip_while(|l| l.starts_with(":: "))
+            .collect();
         assert!(
             !lines.is_empty() && lines[0].starts_with("chroot-distro: error: "),
             "error line: {self:#?}"

@@ -1,0 +1,257 @@
+//! `install` from local archives and URLs: classify, cache image blobs,
+//! extract in a confined child into a staging dir, then rename into place.
+
+mod download;
+pub mod source;
+
+pub use source::InstallSource;
+
+use crate::archive::{self, ArchiveKind};
+use crate::oci::Platform;
+use crate::sandbox::Privilege;
+use crate::store::blobs::BlobCache;
+use crate::store::{
+    self, ContainerLock, ContainerManifest, ContainerName, LockMode, Staging, StorePaths,
+};
+use crate::unpack::fixups::Fixups;
+use crate::unpack::job::{Event, Job, Layer, Op, Source};
+use crate::unpack::spawn::{self, SpawnError};
+use crate::unpack::stats::Stats;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Archive(#[from] archive::Error),
+    #[error("extraction failed: {0}")]
+    Unpack(#[from] SpawnError),
+    #[error("download failed: {0}")]
+    Download(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("cannot read {}: {reason}", path.display())]
+    Source { path: PathBuf, reason: String },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Store(e) => e.hint(),
+            Error::Archive(e) => e.hint(),
+            Error::Source { .. } => {
+                Some("local archives are paths starting with /, ./, ../ or ~".into())
+            }
+            Error::Unpack(SpawnError::Failed(m))
+                if m.contains("malformed") || m.contains("truncated") =>
+            {
+                Some("the archive is damaged; download it again".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Progress and notes, rendered by the applet (bars on a TTY, lines otherwise).
+pub trait Reporter {
+    fn step(&mut self, message: &str);
+    fn bytes(&mut self, done: u64, total: Option<u64>);
+    fn extract(&mut self, layer: usize, layers: usize, entries: u64, bytes: u64);
+    fn warn(&mut self, message: &str);
+    /// Shown only when debugging (`CD_DEBUG=1`).
+    fn debug(&mut self, _message: &str) {}
+}
+
+pub struct Request<'a> {
+    pub paths: &'a StorePaths,
+    pub name: ContainerName,
+    pub source: &'a InstallSource,
+    pub platform: Platform,
+    pub privilege: &'a Privilege,
+    /// Our own binary, re-executed as the unpacker.
+    pub exe: &'a Path,
+    pub termux_user: Option<(String, u32, u32)>,
+    pub force_walk: bool,
+}
+
+pub struct Installed {
+    pub dir: PathBuf,
+    pub manifest: Option<ContainerManifest>,
+    pub stats: Stats,
+}
+
+pub fn install(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Error> {
+    let remover = crate::unpack::remover(req.privilege, req.exe);
+    store::prepare_for_mutation_with(req.paths, &*remover)?;
+    let _lock = ContainerLock::try_acquire(
+        &req.paths.lock_file(&req.name),
+        req.name.as_str(),
+        LockMode::Exclusive,
+    )?;
+    if std::fs::symlink_metadata(req.paths.container_dir(&req.name)).is_ok() {
+        return Err(store::Error::Exists(req.name.to_string()).into());
+    }
+    match req.source {
+        InstallSource::Image(r) => Err(Error::Unavailable(format!(
+            "'{r}' is an image reference, and registry installs are not available in this build yet"
+        ))),
+        InstallSource::Path(p) => install_file(req, p, report),
+        InstallSource::Url(u) => {
+            let dl = req.paths.cache_dir.join("downloads");
+            store::ensure_private_dir(&dl)?;
+            let tmp = dl.join(format!("{}-{}", std::process::id(), req.name));
+            let _guard = RemoveOnDrop(tmp.clone());
+            let _ = std::fs::remove_file(&tmp);
+            report.step(&format!("downloading {u}"));
+            download::fetch(u, &tmp, &mut |done, total| report.bytes(done, total))?;
+            install_file(req, &tmp, report)
+        }
+    }
+}
+
+struct RemoveOnDrop(PathBuf);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result<Installed, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::Source {
+        path: path.to_path_buf(),
+        reason: crate::ioerr::os_reason(&e),
+    })?;
+    if !meta.is_file() {
+        return Err(Error::Source {
+            path: path.to_path_buf(),
+            reason: "not a regular file".into(),
+        });
+    }
+    report.step(&format!("reading {}", path.display()));
+    let kind = archive::classify(path)?;
+    let cache = BlobCache::new(req.paths.layer_cache());
+    let (layers, fds, manifest) = match kind {
+        ArchiveKind::Plain { strip, .. } => {
+            let file = std::fs::File::open(path).map_err(|e| Error::Source {
+                path: path.to_path_buf(),
+                reason: crate::ioerr::os_reason(&e),
+            })?;
+            let layer = Layer {
+                source: Source::Fd { fd: 3 },
+                oci: false,
+                strip,
+                label: path.display().to_string(),
+            };
+            (vec![layer], vec![OwnedFd::from(file)], None)
+        }
+        ArchiveKind::OciLayout { .. } | ArchiveKind::DockerSave { .. } => {
+            let _cache_lock = ContainerLock::try_acquire(
+                &req.paths.cache_lock(),
+                "the download cache",
+                LockMode::Shared,
+            )?;
+            report.step("caching image blobs");
+            let total = meta.len();
+            let mut seen = 0u64;
+            let found = archive::ingest(path, &cache, &mut |n| {
+                seen += n;
+                report.bytes(seen.min(total), Some(total));
+            })?;
+            let fallback = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let image = archive::resolve(&found, &cache, &req.platform, &fallback)?;
+            let layers = image
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    source: Source::Path {
+                        path: cache.path(&l.digest),
+                    },
+                    oci: true,
+                    strip: 0,
+                    label: format!("layer {}", &l.digest.hex()[..12]),
+                })
+                .collect();
+            let manifest = ContainerManifest {
+                image_ref: image.image_ref,
+                arch: image.platform.native_name().to_owned(),
+                manifest: image.manifest,
+                image_config: image.config,
+                extra: Default::default(),
+            };
+            (layers, Vec::new(), Some(manifest))
+        }
+    };
+    let staging =
+        Staging::create(req.paths)?.with_remover(crate::unpack::remover(req.privilege, req.exe));
+    let rootfs = staging.rootfs();
+    std::fs::create_dir(&rootfs)
+        .map_err(|e| store::Error::Io(crate::ioerr::IoError::new("create", &rootfs, e)))?;
+    if let Privilege::Squash { reason } = req.privilege {
+        report.warn(&format!(
+            "file ownership is not preserved: {reason}; every file will be owned by you"
+        ));
+    }
+    let termux = req
+        .termux_user
+        .as_ref()
+        .map(|(n, u, g)| (n.as_str(), *u, *g));
+    let job = Job {
+        op: Op::Extract {
+            rootfs: rootfs.clone(),
+            layers,
+            fixups: Some(Fixups::for_host(termux)),
+            squash: matches!(req.privilege, Privilege::Squash { .. }),
+            index: None,
+        },
+        userns: req.privilege.is_userns(),
+        root: matches!(req.privilege, Privilege::Root),
+        rw: vec![staging.dir().to_path_buf()],
+        ro: vec![cache.dir().to_path_buf()],
+        force_walk: req.force_walk,
+    };
+    let count = match &job.op {
+        Op::Extract { layers, .. } => layers.len(),
+        _ => 0,
+    };
+    report.step("extracting");
+    let stats = spawn::run(req.exe, &job, req.privilege, fds, &mut |ev| {
+        match ev {
+        Event::Progress {
+            layer,
+            entries,
+            bytes,
+        } => report.extract(*layer, count, *entries, *bytes),
+        Event::Warning { message } => report.warn(message),
+        Event::Confined { report: r } => report.debug(&format!(
+            "unpacker confined: euid {} userns {} no_new_privs {} landlock {} caps [{}] bounding {}",
+            r.euid,
+            r.user_namespace,
+            r.no_new_privs,
+            r.landlock,
+            r.effective.join(","),
+            r.bounding
+        )),
+        _ => {}
+    }
+    })?;
+    if stats.devices_skipped > 0 {
+        report.warn(&format!(
+            "{} device node(s) skipped (not permitted here)",
+            stats.devices_skipped
+        ));
+    }
+    if let Some(m) = &manifest {
+        m.write(&staging.manifest())?;
+    }
+    let dir = staging.commit(req.paths, &req.name)?;
+    Ok(Installed {
+        dir,
+        manifest,
+        stats,
+    })
+}

@@ -1,0 +1,185 @@
+//! The unpacker child: `chroot-distro __unpack`, re-executed from our own
+//! binary so it starts single-threaded (unshare(CLONE_NEWUSER) refuses
+//! threaded callers), and confined before it reads a byte of the archive.
+
+use super::extract::{ExtractOptions, Extractor, Ownership};
+use super::job::{Event, Job, Layer, Op, Source};
+use super::resolve::ResolveMode;
+use crate::sandbox::confine;
+use std::io::{BufRead, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Runs the job read from stdin; returns the process exit code.
+pub fn main() -> i32 {
+    confine::die_with_parent();
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut out = std::io::stdout().lock();
+    let mut line = String::new();
+    if input.read_line(&mut line).is_err() {
+        return 2;
+    }
+    let job: Job = match serde_json::from_str(&line) {
+        Ok(j) => j,
+        Err(e) => {
+            send(
+                &mut out,
+                &Event::Failed {
+                    message: format!("bad job: {e}"),
+                },
+            );
+            return 2;
+        }
+    };
+    match run(&job, &mut input, &mut out) {
+        Ok(()) => 0,
+        Err(message) => {
+            send(&mut out, &Event::Failed { message });
+            1
+        }
+    }
+}
+
+fn send(out: &mut impl Write, event: &Event) {
+    if let Ok(mut text) = serde_json::to_string(event) {
+        text.push('\n');
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), String> {
+    if job.userns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| format!("cannot create a user namespace: {e}"))?;
+        send(out, &Event::Unshared);
+        let mut reply = String::new();
+        input.read_line(&mut reply).map_err(|e| e.to_string())?;
+        if reply.trim() != "mapped" {
+            return Err("the parent could not map the user namespace".into());
+        }
+        // Become container root; the maps make that the caller on the host.
+        rustix::thread::set_thread_res_gid(
+            rustix::process::Gid::ROOT,
+            rustix::process::Gid::ROOT,
+            rustix::process::Gid::ROOT,
+        )
+        .map_err(|e| format!("setresgid in the user namespace: {e}"))?;
+        rustix::thread::set_thread_res_uid(
+            rustix::process::Uid::ROOT,
+            rustix::process::Uid::ROOT,
+            rustix::process::Uid::ROOT,
+        )
+        .map_err(|e| format!("setresuid in the user namespace: {e}"))?;
+    } else if job.root {
+        confine::keep_only_caps(confine::UNPACK_CAPS)?;
+    }
+    confine::no_new_privs()?;
+    let rw: Vec<&std::path::Path> = job.rw.iter().map(|p| p.as_path()).collect();
+    let ro: Vec<&std::path::Path> = job
+        .ro
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| p.as_path())
+        .collect();
+    let landlocked = confine::landlock(&rw, &ro)?;
+    send(
+        out,
+        &Event::Confined {
+            report: confine::report(job.userns, landlocked),
+        },
+    );
+    let mode = if job.force_walk {
+        ResolveMode::Walk
+    } else {
+        ResolveMode::Auto
+    };
+    match &job.op {
+        Op::Usage { path } => {
+            let usage = crate::fsops::du::disk_usage(path, 4)
+                .map_err(|e| format!("cannot measure {}: {e}", path.display()))?;
+            send(out, &Event::Usage { usage });
+            Ok(())
+        }
+        Op::Remove { path } => {
+            crate::fsops::remove_tree(path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+            send(
+                out,
+                &Event::Done {
+                    stats: Default::default(),
+                },
+            );
+            Ok(())
+        }
+        Op::Extract {
+            rootfs,
+            layers,
+            fixups,
+            squash,
+            index: _,
+        } => {
+            let root: OwnedFd = std::fs::File::open(rootfs)
+                .map_err(|e| format!("cannot open {}: {e}", rootfs.display()))?
+                .into();
+            // Only a plain tarball (always a single layer) is stripped.
+            let strip = layers.iter().find(|l| !l.oci).map_or(0, |l| l.strip);
+            let opts = ExtractOptions {
+                ownership: if *squash {
+                    Ownership::Squash
+                } else {
+                    Ownership::Preserve
+                },
+                strip_components: strip,
+                resolver: mode,
+                allow_devices: true,
+            };
+            let mut extractor = Extractor::new(root, opts);
+            for (i, layer) in layers.iter().enumerate() {
+                apply_layer(&mut extractor, i, layer, out)?;
+            }
+            let stats = extractor.finish().map_err(|e| e.to_string())?;
+            if let Some(f) = fixups {
+                let root = std::fs::File::open(rootfs).map_err(|e| e.to_string())?;
+                super::fixups::apply(std::os::fd::AsFd::as_fd(&root), f, mode)
+                    .map_err(|e| format!("cannot write /etc fixups: {e}"))?;
+            }
+            send(out, &Event::Done { stats });
+            Ok(())
+        }
+    }
+}
+
+fn apply_layer(
+    extractor: &mut Extractor,
+    index: usize,
+    layer: &Layer,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let file = match &layer.source {
+        // SAFETY: the parent placed this fd for us and nothing else owns it.
+        Source::Fd { fd } => std::fs::File::from(unsafe { OwnedFd::from_raw_fd(*fd) }),
+        Source::Path { path } => {
+            std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?
+        }
+    };
+    let (_, reader) = super::decompress::open(file).map_err(|e| format!("{}: {e}", layer.label))?;
+    let mut last = Instant::now();
+    let mut progress = |p: &super::stats::Progress| {
+        if last.elapsed() >= Duration::from_millis(100) {
+            last = Instant::now();
+            send(
+                out,
+                &Event::Progress {
+                    layer: index,
+                    entries: p.entries,
+                    bytes: p.bytes,
+                },
+            );
+        }
+    };
+    extractor
+        .apply(reader, layer.oci, &mut progress)
+        .map_err(|e| format!("{}: {e}", layer.label))
+}

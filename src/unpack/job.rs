@@ -1,0 +1,90 @@
+//! The protocol between an applet and its unpacker child: one JSON job on
+//! the child's stdin, JSON events back on its stdout, one per line.
+
+use super::fixups::Fixups;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub op: Op,
+    /// Unshare a user namespace and wait for the parent to map it.
+    pub userns: bool,
+    /// Root caller: keep only the unpacking capabilities.
+    pub root: bool,
+    /// Landlock: writable trees.
+    pub rw: Vec<PathBuf>,
+    /// Landlock: read-only trees (the layer cache).
+    pub ro: Vec<PathBuf>,
+    /// Use the O_PATH walk instead of openat2 (old kernels; tests).
+    #[serde(default)]
+    pub force_walk: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Op {
+    /// Apply layers in order to `rootfs`, then the fixups, then write the index.
+    Extract {
+        rootfs: PathBuf,
+        layers: Vec<Layer>,
+        fixups: Option<Fixups>,
+        squash: bool,
+        index: Option<PathBuf>,
+    },
+    /// Delete a tree (a rootless store's files belong to subordinate ids).
+    Remove { path: PathBuf },
+    /// Measure a tree's disk usage from inside the user namespace.
+    Usage { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Layer {
+    pub source: Source,
+    /// OCI layer: whiteouts apply. Plain tarball: they are invalid names.
+    pub oci: bool,
+    pub strip: usize,
+    /// Shown in messages.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// An fd the parent opened and handed down (the child's Landlock
+    /// domain cannot open the user's archive by path).
+    Fd {
+        fd: i32,
+    },
+    Path {
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The child is in its new user namespace and waits for its id maps.
+    Unshared,
+    /// What the child holds once confined, before it reads any input.
+    Confined {
+        report: crate::sandbox::confine::Report,
+    },
+    Progress {
+        layer: usize,
+        entries: u64,
+        bytes: u64,
+    },
+    Warning {
+        message: String,
+    },
+    Done {
+        stats: super::stats::Stats,
+    },
+    Usage {
+        usage: crate::fsops::du::Usage,
+    },
+    Failed {
+        message: String,
+    },
+}

@@ -1,0 +1,193 @@
+//! The parent side of an unpacker: start the child, map its user namespace,
+//! relay its events, and report its outcome.
+
+use super::job::{Event, Job, Op};
+use super::stats::Stats;
+use crate::fsops::du::Usage;
+use crate::sandbox::Privilege;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Name of the hidden applet the child runs as.
+pub const CHILD_APPLET: &str = "__unpack";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot start the unpacker: {0}")]
+    Start(std::io::Error),
+    #[error("{0}")]
+    Failed(String),
+    #[error("user namespace setup failed: {0}")]
+    IdMap(String),
+    #[error("the unpacker was killed by signal {0}")]
+    Killed(i32),
+    #[error("the unpacker exited without a result (status {0})")]
+    NoResult(i32),
+}
+
+/// Runs `job` in a fresh unpacker. `fds` are handed down as fds 3, 4, ...
+/// (the job refers to them by those numbers).
+pub fn run(
+    exe: &Path,
+    job: &Job,
+    privilege: &Privilege,
+    fds: Vec<OwnedFd>,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Stats, SpawnError> {
+    match run_job(exe, job, privilege, fds, on_event)? {
+        Event::Done { stats } => Ok(stats),
+        _ => Err(SpawnError::Failed(
+            "unexpected reply from the unpacker".into(),
+        )),
+    }
+}
+
+/// Disk usage of a tree as the store's user namespace sees it (a rootless
+/// rootfs has directories only subordinate ids may read).
+pub fn usage_in_userns(
+    exe: &Path,
+    privilege: &Privilege,
+    path: &Path,
+) -> Result<Usage, SpawnError> {
+    let job = Job {
+        op: Op::Usage {
+            path: path.to_path_buf(),
+        },
+        userns: privilege.is_userns(),
+        root: false,
+        rw: vec![],
+        ro: vec![path.to_path_buf()],
+        force_walk: false,
+    };
+    match run_job(exe, &job, privilege, Vec::new(), &mut |_| {})? {
+        Event::Usage { usage } => Ok(usage),
+        _ => Err(SpawnError::Failed(
+            "unexpected reply from the unpacker".into(),
+        )),
+    }
+}
+
+/// Runs a job to its terminal event (`Done` or `Usage`).
+fn run_job(
+    exe: &Path,
+    job: &Job,
+    privilege: &Privilege,
+    fds: Vec<OwnedFd>,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Event, SpawnError> {
+    let mut cmd = Command::new(exe);
+    cmd.arg(CHILD_APPLET)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: only dup2 (async-signal-safe) runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, fd) in raw.iter().enumerate() {
+                let target = 3 + i as i32;
+                if libc::dup2(*fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(SpawnError::Start)?;
+    drop(fds);
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| SpawnError::Failed("no stdin".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| SpawnError::Failed("no stdout".into()))?;
+    let mut lines = BufReader::new(stdout);
+    let result = converse(&mut stdin, &mut lines, job, privilege, child.id(), on_event);
+    drop(stdin);
+    let status = child.wait().map_err(SpawnError::Start)?;
+    match result {
+        Ok(Some(event)) if status.success() => Ok(event),
+        Err(e) => Err(e),
+        _ => match (status.signal(), status.code()) {
+            (Some(sig), _) => Err(SpawnError::Killed(sig)),
+            (_, code) => Err(SpawnError::NoResult(code.unwrap_or(-1))),
+        },
+    }
+}
+
+fn converse(
+    stdin: &mut impl Write,
+    lines: &mut impl BufRead,
+    job: &Job,
+    privilege: &Privilege,
+    pid: u32,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Option<Event>, SpawnError> {
+    let mut text = serde_json::to_string(job).map_err(|e| SpawnError::Failed(e.to_string()))?;
+    text.push('\n');
+    stdin
+        .write_all(text.as_bytes())
+        .map_err(SpawnError::Start)?;
+    stdin.flush().map_err(SpawnError::Start)?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).map_err(SpawnError::Start)? == 0 {
+            return Ok(None);
+        }
+        let Ok(event) = serde_json::from_str::<Event>(&line) else {
+            continue;
+        };
+        match &event {
+            Event::Unshared => {
+                let Privilege::UserNs(map) = privilege else {
+                    return Err(SpawnError::IdMap("unexpected user namespace".into()));
+                };
+                map.apply(pid).map_err(SpawnError::IdMap)?;
+                stdin.write_all(b"mapped\n").map_err(SpawnError::Start)?;
+                stdin.flush().map_err(SpawnError::Start)?;
+            }
+            Event::Done { .. } | Event::Usage { .. } => return Ok(Some(event)),
+            Event::Failed { message } => return Err(SpawnError::Failed(message.clone())),
+            _ => on_event(&event),
+        }
+    }
+}
+
+/// How trees of this store are deleted: directly, or (rootless) inside a
+/// user namespace, because subordinate-id files are not ours on the host.
+pub fn remover(
+    privilege: &Privilege,
+    exe: &Path,
+) -> Box<crate::store::Remover> {
+    let privilege = privilege.clone();
+    let exe = exe.to_path_buf();
+    Box::new(move |path: &Path| {
+        match crate::fsops::remove_tree(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if !privilege.is_userns() => return Err(e),
+            Err(_) => {}
+        }
+        let parent = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let job = Job {
+            op: Op::Remove {
+                path: path.to_path_buf(),
+            },
+            userns: true,
+            root: false,
+            rw: vec![parent],
+            ro: vec![],
+            force_walk: false,
+        };
+        run(&exe, &job, &privilege, Vec::new(), &mut |_| {})
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+}

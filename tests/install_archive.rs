@@ -1,0 +1,554 @@
+//! install from local archives and URLs, end to end through the binary.
+
+mod common;
+
+use common::tarbuild::Tb;
+use common::{require_root, rig, Outcome, TestStore};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The rig's busybox fixture, installed: whiteouts applied, hard link one
+/// inode, setuid kept, owner 42 (mapped by `uid42` on the host), the user
+/// xattr and the file capability kept, fixups written.
+fn check_busybox_tree(rootfs: &Path, uid42: u32, root_uid: u32) {
+    assert!(!rootfs.join("removed.txt").exists(), "whiteout not applied");
+    let opaque: Vec<String> = std::fs::read_dir(rootfs.join("opaque"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(opaque, ["c"], "opaque directory not applied");
+    assert!(rootfs.join("keep/x").exists());
+    let file = std::fs::metadata(rootfs.join("data/file")).unwrap();
+    let link = std::fs::metadata(rootfs.join("data/hardlink")).unwrap();
+    assert_eq!(file.ino(), link.ino(), "hard link is not one inode");
+    assert_eq!(
+        std::fs::read_link(rootfs.join("data/link")).unwrap(),
+        Path::new("file")
+    );
+    assert_eq!(
+        std::fs::read_link(rootfs.join("data/abs-link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    let suid = std::fs::metadata(rootfs.join("bin/suid")).unwrap();
+    assert_eq!(suid.mode() & 0o7777, 0o4755, "setuid bit lost");
+    assert_eq!(suid.uid(), root_uid);
+    let owned = std::fs::metadata(rootfs.join("data/owned")).unwrap();
+    assert_eq!(
+        (owned.uid(), owned.gid()),
+        (uid42, uid42),
+        "owner 42 not kept"
+    );
+    let x = xattr(&rootfs.join("data/xattr"), "user.cdtest");
+    assert_eq!(x.as_deref(), Some(&b"hello"[..]), "user xattr lost");
+    let cap =
+        xattr(&rootfs.join("bin/capfile"), "security.capability").expect("file capability lost");
+    // v2 or v3 (a user namespace stores v3 with its root id); permitted has CAP_NET_RAW.
+    let permitted = u32::from_le_bytes([cap[4], cap[5], cap[6], cap[7]]);
+    assert_ne!(
+        permitted & (1 << 13),
+        0,
+        "cap_net_raw not in the capability"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/hosts"))
+            .unwrap()
+            .lines()
+            .next(),
+        Some("127.0.0.1\tlocalhost")
+    );
+    assert!(std::fs::read_to_string(rootfs.join("etc/resolv.conf"))
+        .unwrap()
+        .contains("nameserver "));
+    assert!(std::fs::metadata(rootfs.join("bin/busybox")).unwrap().len() > 100_000);
+}
+
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    let n = rustix::fs::lgetxattr(path, name, &mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+fn staging_leftovers(store: &TestStore) -> Vec<PathBuf> {
+    let dir = store.runtime_dir().join("containers");
+    match std::fs::read_dir(&dir) {
+        Ok(e) => e
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".staging")
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn fixture_installs_exactly_from_every_archive_kind() {
+    if !require_root("real ownership and file capabilities") {
+        return;
+    }
+    let rig = rig();
+    let store = TestStore::new();
+    for (key, name, manifest) in [
+        ("CD_RIG_FIXTURE_ROOTFS_TAR", "plain", false),
+        ("CD_RIG_FIXTURE_OCI_ARCHIVE", "oci", true),
+        ("CD_RIG_FIXTURE_DOCKER_ARCHIVE", "docker", true),
+    ] {
+        let out = store.run(&["install", rig.get(key), "--name", name]);
+        out.ok();
+        assert!(
+            out.stdout.contains(&format!("chroot-distro login {name}")),
+            "{out:#?}"
+        );
+        check_busybox_tree(&store.container_dir(name).join("rootfs"), 42, 0);
+        let has_manifest = store.container_dir(name).join("manifest.json").exists();
+        assert_eq!(has_manifest, manifest, "{name}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&store.run(&["list", "--json"]).stdout).unwrap();
+    let sources: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["image", "image", "local_archive"]);
+    // The docker-save manifest names the image and its layers are cached.
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(store.container_dir("docker").join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["image_ref"], "docker.io/cd/busybox:latest");
+    assert_eq!(m["arch"], std::env::consts::ARCH);
+    assert_eq!(m["manifest"]["layers"].as_array().unwrap().len(), 3);
+    for layer in m["manifest"]["layers"].as_array().unwrap() {
+        let hex = layer["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        assert!(store
+            .cache_dir()
+            .join(format!("oci_layers/sha256-{hex}"))
+            .exists());
+    }
+    assert!(staging_leftovers(&store).is_empty());
+}
+
+fn fixture_tar() -> Vec<u8> {
+    let mut gz = Vec::new();
+    std::fs::File::open(rig().get("CD_RIG_FIXTURE_ROOTFS_TAR"))
+        .unwrap()
+        .read_to_end(&mut gz)
+        .unwrap();
+    let mut tar = Vec::new();
+    flate2::read::MultiGzDecoder::new(&gz[..])
+        .read_to_end(&mut tar)
+        .unwrap();
+    tar
+}
+
+#[test]
+fn every_compression_installs() {
+    if !require_root("the test rig") {
+        return;
+    }
+    let tar = fixture_tar();
+    let dir = tempfile::tempdir().unwrap();
+    let mut variants: Vec<(&str, Vec<u8>)> = vec![("none.tar", tar.clone())];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    variants.push(("gzip.tar.gz", gz.finish().unwrap()));
+    variants.push(("zstd.tar.zst", zstd::encode_all(&tar[..], 3).unwrap()));
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(&tar).unwrap();
+    variants.push(("xz.tar.xz", xz.finish().unwrap()));
+    let opts = liblzma::stream::LzmaOptions::new_preset(1).unwrap();
+    let mut lz = liblzma::write::XzEncoder::new_stream(
+        Vec::new(),
+        liblzma::stream::Stream::new_lzma_encoder(&opts).unwrap(),
+    );
+    lz.write_all(&tar).unwrap();
+    variants.push(("lzma.tar.lzma", lz.finish().unwrap()));
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(&tar).unwrap();
+    variants.push(("bzip2.tar.bz2", bz.finish().unwrap()));
+    let store = TestStore::new();
+    for (file, bytes) in &variants {
+        let path = write(dir.path(), file, bytes);
+        let out = store.run(&["install", &path]);
+        out.ok();
+        let name = file.split('.').next().unwrap();
+        check_busybox_tree(&store.container_dir(name).join("rootfs"), 42, 0);
+    }
+    assert_eq!(
+        store.run(&["list", "-q"]).stdout,
+        "bzip2\ngzip\nlzma\nnone\nxz\nzstd\n"
+    );
+}
+
+#[test]
+fn a_leading_rootfs_component_is_stripped() {
+    let mut tb = Tb::new();
+    tb.dir("./rootfs/")
+        .dir("./rootfs/bin/")
+        .dir("./rootfs/etc/")
+        .dir("./rootfs/usr/")
+        .file("./rootfs/etc/os-release", b"ID=strip\n")
+        .file("./rootfs/bin/tool", b"#!/bin/sh\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "nested.tar", &tb.finish());
+    let store = TestStore::new();
+    store.run(&["install", &path]).ok();
+    let rootfs = store.container_dir("nested").join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/os-release")).unwrap(),
+        "ID=strip\n"
+    );
+    assert!(rootfs.join("bin/tool").exists());
+    assert!(!rootfs.join("rootfs").exists());
+}
+
+#[test]
+fn names_clashes_and_bad_input() {
+    let mut tb = Tb::new();
+    tb.rootfs_skeleton();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "alpine-rootfs.tar.gz.tar", &tb.finish());
+    let good = write(dir.path(), "small.tar", &tb.finish());
+    let store = TestStore::new();
+    store.run(&["install", &good]).ok();
+    let before = std::fs::read_dir(store.container_dir("small").join("rootfs"))
+        .unwrap()
+        .count();
+    // An existing name: error, nothing touched.
+    store
+        .run(&["install", &good])
+        .fails_with(1, "container 'small' already exists");
+    assert_eq!(
+        std::fs::read_dir(store.container_dir("small").join("rootfs"))
+            .unwrap()
+            .count(),
+        before
+    );
+    store
+        .run(&["install", &path, "-n", "../x"])
+        .fails_with(2, "invalid container name");
+    store
+        .run(&["install", &good, "--name", "a", "--override-alias", "b"])
+        .fails_with(2, "cannot be used with");
+    store
+        .run(&["install", &good, "--override-alias", "alias"])
+        .ok();
+    store
+        .run(&["install", "./does/not/exist.tar"])
+        .fails_with(1, "cannot read ./does/not/exist.tar");
+    store
+        .run(&["install", "ubuntu:24.04"])
+        .fails_with(3, "registry installs are not available");
+    store
+        .run(&["install", &good, "-a", "sparc"])
+        .fails_with(2, "unknown architecture 'sparc'");
+    // A truncated archive: one line, nothing left behind.
+    let full = std::fs::read(rig_or_local_tgz(dir.path())).unwrap();
+    let cut = write(dir.path(), "cut.tar.gz", &full[..full.len() / 2]);
+    store
+        .run(&["install", &cut])
+        .fails_with(1, "malformed archive");
+    assert!(!store.container_dir("cut").exists());
+    assert!(staging_leftovers(&store).is_empty());
+    assert_eq!(store.run(&["list", "-q"]).stdout, "alias\nsmall\n");
+}
+
+/// A gzip'd rootfs big enough that half of it is a broken stream.
+fn rig_or_local_tgz(dir: &Path) -> PathBuf {
+    let mut tb = Tb::new();
+    tb.rootfs_skeleton();
+    for i in 0..200 {
+        let data: Vec<u8> = (0..4096u32)
+            .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 7) as u8)
+            .collect();
+        tb.file(&format!("usr/f{i}"), &data);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tb.finish()).unwrap();
+    let path = dir.join("big.tar.gz");
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn no_matching_platform_lists_the_available_ones() {
+    if !require_root("the test rig") {
+        return;
+    }
+    let store = TestStore::new();
+    let other = if cfg!(target_arch = "x86_64") {
+        "riscv64"
+    } else {
+        "x86_64"
+    };
+    let out = store.run(&[
+        "install",
+        rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
+        "-a",
+        other,
+    ]);
+    out.fails_with(1, "it has: linux/");
+    assert!(out.stderr.contains("--architecture"), "{out:#?}");
+    assert!(staging_leftovers(&store).is_empty());
+}
+
+/// Serves one file once over HTTP on loopback; `lie` announces more bytes
+/// than it sends.
+fn serve_once(body: Vec<u8>, lie: bool) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req);
+            let len = if lie {
+                body.len() + 100_000
+            } else {
+                body.len()
+            };
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    format!("http://127.0.0.1:{port}/files/web-rootfs.tar.gz?token=1")
+}
+
+#[test]
+fn url_installs_and_a_lying_server_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = std::fs::read(rig_or_local_tgz(dir.path())).unwrap();
+    let store = TestStore::new();
+    let url = serve_once(body.clone(), false);
+    store.run(&["install", &url]).ok();
+    assert!(store
+        .container_dir("web")
+        .join("rootfs/etc/os-release")
+        .exists());
+
+    let url = serve_once(body, true);
+    let out = store.run(&["install", &url, "-n", "liar"]);
+    out.fails_with(1, "download failed");
+    assert!(!store.container_dir("liar").exists());
+    assert!(staging_leftovers(&store).is_empty());
+    let dl = store.cache_dir().join("downloads");
+    assert_eq!(
+        std::fs::read_dir(&dl).map(|d| d.count()).unwrap_or(0),
+        0,
+        "partial download left"
+    );
+}
+
+#[test]
+fn rootless_install_uses_subordinate_ids_and_removes_cleanly() {
+    if !require_root("switching to the rig's unprivileged user") {
+        return;
+    }
+    let rig = rig();
+    let store = TestStore::for_rig_user();
+    let out = store.run_as_user(&["install", rig.get("CD_RIG_FIXTURE_OCI_ARCHIVE"), "-n", "rl"]);
+    out.ok();
+    let uid: u32 = rig.get("CD_RIG_UID").parse().unwrap();
+    let sub: u32 = rig.get("CD_RIG_SUBUID_START").parse().unwrap();
+    check_busybox_tree(&store.container_dir("rl").join("rootfs"), sub + 41, uid);
+    // Nothing in the store belongs to root.
+    let mut stack = vec![store.root().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert_ne!(m.uid(), 0, "{} is owned by root", p.display());
+        if m.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    // A directory owned by a subordinate id cannot be deleted from outside.
+    let sub_dir = store.container_dir("rl").join("rootfs/home/app-owned");
+    std::fs::create_dir_all(sub_dir.join("deep")).unwrap();
+    std::os::unix::fs::chown(&sub_dir, Some(sub + 41), Some(sub + 41)).unwrap();
+    std::os::unix::fs::chown(sub_dir.join("deep"), Some(sub + 41), Some(sub + 41)).unwrap();
+    std::fs::write(sub_dir.join("deep/blob"), vec![3u8; 2 << 20]).unwrap();
+    std::fs::set_permissions(&sub_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // list measures what only the subordinate ids can read from inside the namespace.
+    let json: serde_json::Value =
+        serde_json::from_str(&store.run_as_user(&["list", "--json"]).ok().stdout).unwrap();
+    assert_eq!(json[0]["size_complete"], true, "{json}");
+    assert!(json[0]["size_bytes"].as_u64().unwrap() > 3 << 20, "{json}");
+    store.run_as_user(&["remove", "rl"]).ok();
+    assert!(!store.container_dir("rl").exists());
+    assert!(staging_leftovers(&store).is_empty());
+}
+
+fn confinement_line(out: &Outcome) -> String {
+    out.stderr
+        .lines()
+        .find(|l| l.contains("unpacker confined:"))
+        .unwrap_or_else(|| panic!("no confinement report: {out:#?}"))
+        .to_owned()
+}
+
+#[test]
+fn the_unpacker_is_confined_as_root() {
+    if !require_root("the root unpacker's capability set") {
+        return;
+    }
+    let store = TestStore::new();
+    let out = Outcome::of(
+        store
+            .cmd()
+            .env("CD_DEBUG", "1")
+            .args(["install", rig().get("CD_RIG_FIXTURE_ROOTFS_TAR")]),
+    );
+    out.ok();
+    let line = confinement_line(&out);
+    assert!(
+        line.contains("euid 0 userns false no_new_privs true landlock true"),
+        "{line}"
+    );
+    assert!(
+        line.contains("caps [cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_mknod,cap_setfcap] bounding 6"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_unpacker_is_confined_rootless() {
+    if !require_root("switching to the rig's unprivileged user") {
+        return;
+    }
+    let store = TestStore::for_rig_user();
+    let mut cmd = store.cmd_with(Path::new("/usr/bin/setpriv"));
+    let rig = rig();
+    cmd.env("CD_DEBUG", "1")
+        .args([
+            "--reuid",
+            rig.get("CD_RIG_UID"),
+            "--regid",
+            rig.get("CD_RIG_GID"),
+            "--init-groups",
+            "--",
+        ])
+        .arg(common::user_bin())
+        .args(["install", rig.get("CD_RIG_FIXTURE_OCI_ARCHIVE")]);
+    let out = Outcome::of(&mut cmd);
+    out.ok();
+    let line = confinement_line(&out);
+    // Root inside its own user namespace only: no capability in the initial one.
+    assert!(
+        line.contains("userns true no_new_privs true landlock true"),
+        "{line}"
+    );
+}
+
+#[test]
+fn termux_gets_android_ids_and_its_own_store() {
+    let prefix = tempfile::tempdir().unwrap();
+    let store = TestStore::new();
+    let mut tb = Tb::new();
+    tb.rootfs_skeleton()
+        .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+        .file("etc/group", b"root:x:0:\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "droid.tar", &tb.finish());
+    let out = Outcome::of(
+        store
+            .cmd()
+            .env("TERMUX__PREFIX", prefix.path())
+            .env("TERMUX_VERSION", "0.118.0")
+            .args(["install", &path]),
+    );
+    out.ok();
+    let rootfs = prefix
+        .path()
+        .join("var/lib/chroot-distro/containers/droid/rootfs");
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap();
+    let me = chroot_distro::users::lookup_uid(rustix::process::getuid().as_raw()).unwrap();
+    assert!(
+        passwd.contains(&format!("aid_{}:x:{}:", me.name, me.uid)),
+        "{passwd}"
+    );
+    assert!(group.contains("aid_inet:x:3003:"), "{group}");
+    assert!(passwd.starts_with("root:x:0:0"), "{passwd}");
+    assert!(
+        !store.runtime_dir().exists(),
+        "Termux must not use the XDG store"
+    );
+}
+
+#[test]
+fn an_entrypoint_image_mentions_run() {
+    let mut tb = Tb::new();
+    tb.rootfs_skeleton();
+    let layer = tb.finish();
+    let plain = oci_with_config(&layer, serde_json::json!({"Cmd": ["/bin/sh"]}));
+    let ep = oci_with_config(
+        &layer,
+        serde_json::json!({"Entrypoint": ["/bin/app"], "Cmd": ["--help"]}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = TestStore::new();
+    let out = store.run(&["install", &write(dir.path(), "plainimg.oci.tar", &plain)]);
+    out.ok();
+    assert!(!out.stdout.contains("chroot-distro run"), "{out:#?}");
+    let out = store.run(&["install", &write(dir.path(), "epimg.oci.tar", &ep)]);
+    out.ok();
+    assert!(out.stdout.contains("chroot-distro run epimg"), "{out:#?}");
+}
+
+/// A one-layer OCI archive whose image config has `config`.
+fn oci_with_config(layer: &[u8], config_section: serde_json::Value) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let lh = hex(layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": chroot_distro::oci::Platform::host().architecture, "os": "linux",
+        "config": config_section,
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{lh}")]}
+    }))
+    .unwrap();
+    let ch = hex(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{ch}"), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{lh}"), "size": layer.len()}]
+    }))
+    .unwrap();
+    let mh = hex(&manifest);
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{mh}"), "size": manifest.len()}]}))
+    .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        (
+            "oci-layout".to_owned(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        ("index.json".to_owned(), index),
+        (format!("blobs/sha256/{lh}"), layer.to_vec()),
+        (format!("blobs/sha256/{ch}"), config),
+        (format!("blobs/sha256/{mh}"), manifest),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}

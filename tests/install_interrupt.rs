@@ -1,0 +1,134 @@
+//! Interrupted installs leave the store exactly as it was: kill -9 at
+//! several points, Ctrl-C, and a full disk.
+
+mod common;
+
+use common::tarbuild::Tb;
+use common::{bin, require_root, Outcome, TestStore};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// An uncompressed rootfs of `files` files of 16 KiB.
+fn big_archive(dir: &Path, files: usize) -> String {
+    let mut tb = Tb::new();
+    tb.rootfs_skeleton();
+    let data: Vec<u8> = (0..16384u32).map(|i| (i * 7 % 251) as u8).collect();
+    for i in 0..files {
+        if i % 100 == 0 {
+            tb.dir(&format!("usr/d{}", i / 100));
+        }
+        tb.file(&format!("usr/d{}/f{i}", i / 100), &data);
+    }
+    let path = dir.join("big.tar");
+    std::fs::write(&path, tb.finish()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn leftovers(store: &TestStore) -> Vec<String> {
+    std::fs::read_dir(store.runtime_dir().join("containers"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn kill_9_at_any_point_leaves_no_container_after_the_next_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = big_archive(dir.path(), 3000);
+    let mut mid_install_kills = 0;
+    for (i, delay_ms) in [2u64, 15, 40, 80, 150, 300].into_iter().enumerate() {
+        let store = TestStore::new();
+        let name = format!("k{i}");
+        let mut child = store
+            .cmd()
+            .args(["install", &archive, "-n", &name])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        // Give the unpacker its parent-death signal.
+        std::thread::sleep(Duration::from_millis(150));
+        let completed = status.success();
+        let listed = store.run(&["list", "-q"]);
+        listed.ok();
+        if completed {
+            assert_eq!(listed.stdout.trim(), name);
+            continue;
+        }
+        mid_install_kills += 1;
+        assert_eq!(listed.stdout, "", "a killed install shows a container");
+        // The next mutating command clears the leftovers.
+        store
+            .run(&["remove", "nothing-here"])
+            .fails_with(1, "not installed");
+        let left = leftovers(&store);
+        assert!(left.is_empty(), "after kill at {delay_ms} ms: {left:?}");
+    }
+    assert!(
+        mid_install_kills >= 3,
+        "the archive installs too fast to interrupt"
+    );
+}
+
+#[test]
+fn ctrl_c_cleans_up_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = big_archive(dir.path(), 6000);
+    let store = TestStore::new();
+    let mut cmd = store.cmd();
+    cmd.args(["install", &archive, "-n", "intr"])
+        .process_group(0);
+    let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pgid = child.id() as i32;
+    std::thread::sleep(Duration::from_millis(120));
+    // Ctrl-C reaches the whole foreground process group.
+    unsafe {
+        libc::kill(-pgid, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(leftovers(&store).is_empty(), "{:?}", leftovers(&store));
+}
+
+#[test]
+fn a_full_disk_is_one_error_and_no_leftovers() {
+    if !require_root("mounting a small tmpfs") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archive = big_archive(dir.path(), 1000);
+    let store = TestStore::new();
+    let data = store.data_home();
+    std::fs::create_dir_all(&data).unwrap();
+    // The tmpfs lives in a private mount namespace that dies with the script.
+    let script = format!(
+        "mount -t tmpfs -o size=2m tmpfs '{d}' && '{bin}' install '{archive}' -n full; echo \"rc=$?\"; ls -A '{d}/chroot-distro/containers'",
+        d = data.display(),
+        bin = bin().display(),
+    );
+    let out = Outcome::of(store.cmd_with(Path::new("unshare")).args([
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert!(out.stdout.contains("rc=1"), "{out:#?}");
+    let err: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("chroot-distro: error:"))
+        .collect();
+    assert_eq!(err.len(), 1, "{out:#?}");
+    assert!(err[0].contains("No space left on device"), "{out:#?}");
+    let listing = out.stdout.lines().filter(|l| !l.starts_with("rc=")).count();
+    assert_eq!(listing, 0, "leftovers on the full disk: {out:#?}");
+}
