@@ -215,6 +215,7 @@ declare -A label=(
   [py_oci_warm]="python $py_version: debian.oci.tar (warm)"
 )
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq "$runs"); do
   note "run $i/$runs"
   fresh
@@ -254,7 +255,8 @@ awk -v gz="$gz" -v raw="$raw" -v n="$entries" 'BEGIN {
   printf "debian.tar.gz (bookworm minbase): %.1f MiB compressed, %.1f MiB uncompressed, %d entries\n",
     gz / 1048576, raw / 1048576, n }'
 echo "debian.oci.tar: $(awk -v s="$(stat -c %s "$oci")" 'BEGIN { printf "%.1f MiB", s / 1048576 }'), one gzip layer"
-echo "medians of $runs runs, page cache dropped before each; $(nproc) cores"
+echo "medians of $runs runs, page cache dropped before each; $(nproc) cores;" \
+  "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 med() { [[ -n ${times[$1]:-} ]] && tr ' ' '\n' <<<"${times[$1]}" | grep . | median || true; }

@@ -552,3 +552,35 @@ fn oci_with_config(layer: &[u8], config_section: serde_json::Value) -> Vec<u8> {
     }
     b.into_inner().unwrap()
 }
+
+#[test]
+fn the_install_index_describes_the_installed_tree_exactly() {
+    if !require_root("the test rig") {
+        return;
+    }
+    let store = TestStore::new();
+    for (key, name) in [
+        ("CD_RIG_FIXTURE_OCI_ARCHIVE", "oci"),
+        ("CD_RIG_FIXTURE_ROOTFS_TAR", "plain"),
+    ] {
+        store.run(&["install", rig().get(key), "-n", name]).ok();
+        let dir = store.container_dir(name);
+        let stored = std::fs::read_to_string(dir.join("install-index.jsonl")).unwrap();
+        // Re-index from scratch, reading every file: must match byte for byte.
+        let root = std::fs::File::open(dir.join("rootfs")).unwrap();
+        let mut fresh = Vec::new();
+        use std::os::fd::AsFd;
+        chroot_distro::unpack::index::write(root.as_fd(), &Default::default(), &mut fresh).unwrap();
+        assert_eq!(stored, String::from_utf8(fresh).unwrap(), "{name}");
+        let entries = chroot_distro::unpack::index::read(&stored).unwrap();
+        let hosts = entries
+            .iter()
+            .find(|e| e.path == "etc/hosts")
+            .expect("fixups are indexed");
+        assert_eq!(hosts.kind, 'f');
+        let link = entries.iter().find(|e| e.path == "data/hardlink").unwrap();
+        let file = entries.iter().find(|e| e.path == "data/file").unwrap();
+        assert_eq!(link.sha256, file.sha256);
+        assert!(link.sha256.is_some());
+    }
+}

@@ -206,7 +206,7 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
             layers,
             fixups: Some(Fixups::for_host(termux)),
             squash: matches!(req.privilege, Privilege::Squash { .. }),
-            index: None,
+            index: Some(staging.dir().join(store::INDEX_FILE)),
         },
         userns: req.privilege.is_userns(),
         root: matches!(req.privilege, Privilege::Root),

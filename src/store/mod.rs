@@ -20,6 +20,9 @@ use crate::ioerr::{IoContext, IoError};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// The install index beside a container's rootfs (see `unpack::index`).
+pub const INDEX_FILE: &str = "install-index.jsonl";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(

@@ -7,7 +7,7 @@ use super::job::{Event, Job, Layer, Op, Source};
 use super::resolve::ResolveMode;
 use crate::sandbox::confine;
 use std::io::{BufRead, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// Runs the job read from stdin; returns the process exit code.
@@ -118,7 +118,7 @@ fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), 
             layers,
             fixups,
             squash,
-            index: _,
+            index,
         } => {
             let root: OwnedFd = std::fs::File::open(rootfs)
                 .map_err(|e| format!("cannot open {}: {e}", rootfs.display()))?
@@ -139,11 +139,22 @@ fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), 
             for (i, layer) in layers.iter().enumerate() {
                 apply_layer(&mut extractor, i, layer, out)?;
             }
-            let stats = extractor.finish().map_err(|e| e.to_string())?;
+            let root = std::fs::File::open(rootfs).map_err(|e| e.to_string())?;
+            // Before finish(): deferred directory modes and mtimes then
+            // apply over the fixups too (etc keeps its image mtime).
             if let Some(f) = fixups {
-                let root = std::fs::File::open(rootfs).map_err(|e| e.to_string())?;
-                super::fixups::apply(std::os::fd::AsFd::as_fd(&root), f, mode)
+                super::fixups::apply(root.as_fd(), f, mode)
                     .map_err(|e| format!("cannot write /etc fixups: {e}"))?;
+            }
+            let hashes = extractor.take_hashes();
+            let stats = extractor.finish().map_err(|e| e.to_string())?;
+            if let Some(path) = index {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                let mut w = std::io::BufWriter::new(file);
+                super::index::write(root.as_fd(), &hashes, &mut w)
+                    .and_then(|_| w.flush())
+                    .map_err(|e| format!("cannot write the install index: {e}"))?;
             }
             send(out, &Event::Done { stats });
             Ok(())

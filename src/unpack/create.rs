@@ -44,6 +44,7 @@ impl Extractor {
         .map_err(io_fail("create", path))?;
         let mut file = File::from(fd);
         let mut done = 0u64;
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
         loop {
             let n = match entry.read(&mut self.buf) {
                 Ok(0) => break,
@@ -53,6 +54,7 @@ impl Extractor {
             };
             file.write_all(&self.buf[..n])
                 .map_err(|e| Fail::Fatal(IoError::new("write", path, e).into()))?;
+            sha2::Digest::update(&mut hasher, &self.buf[..n]);
             done += n as u64;
             self.stats.bytes += n as u64;
             self.tick(progress);
@@ -66,7 +68,19 @@ impl Extractor {
         self.stats.files += 1;
         self.metadata(file.as_fd(), path, meta)?;
         fchmod(&file, Mode::from_raw_mode(meta.mode)).map_err(io_fail("chmod", path))?;
-        futimens(&file, &meta.times()).map_err(io_fail("set times of", path))
+        futimens(&file, &meta.times()).map_err(io_fail("set times of", path))?;
+        if let Ok(st) = rustix::fs::fstat(&file) {
+            let hash = sha2::Digest::finalize(hasher).into();
+            self.hashes.insert(
+                st.st_ino,
+                super::index::Hashed {
+                    size: done,
+                    mtime: st.st_mtime,
+                    hash,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Owner then xattrs: chown clears setuid/setgid and

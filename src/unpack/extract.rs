@@ -99,6 +99,9 @@ pub struct Extractor {
     removed: bool,
     /// Totals at the last progress report.
     reported: Progress,
+    /// Content hashes of the regular files written, by inode, taken while
+    /// the data streamed through (the install index needs no second read).
+    pub(super) hashes: HashMap<u64, super::index::Hashed>,
 }
 
 impl Extractor {
@@ -113,7 +116,13 @@ impl Extractor {
             cache: None,
             removed: false,
             reported: Progress::default(),
+            hashes: HashMap::new(),
         }
+    }
+
+    /// The content hashes gathered so far (for [`super::index::write`]).
+    pub fn take_hashes(&mut self) -> HashMap<u64, super::index::Hashed> {
+        std::mem::take(&mut self.hashes)
     }
 
     /// Applies one tar stream. With `layer`, OCI whiteouts are honoured;

@@ -163,10 +163,7 @@ fn converse(
 
 /// How trees of this store are deleted: directly, or (rootless) inside a
 /// user namespace, because subordinate-id files are not ours on the host.
-pub fn remover(
-    privilege: &Privilege,
-    exe: &Path,
-) -> Box<crate::store::Remover> {
+pub fn remover(privilege: &Privilege, exe: &Path) -> Box<crate::store::Remover> {
     let privilege = privilege.clone();
     let exe = exe.to_path_buf();
     Box::new(move |path: &Path| {
