@@ -28,7 +28,7 @@ pub fn command(ctx: &Ctx) -> Command {
         .after_help(
             "Every command is also available as a cd-<command> link \
              (see --install-links).\nExit codes: 0 ok, 1 failure, 2 usage error, \
-             3 not implemented yet, 4 container busy.",
+             3 not implemented yet, 4 container busy, 130 interrupted.",
         )
         .subcommand_value_name("COMMAND")
         .disable_help_subcommand(true)

@@ -84,8 +84,35 @@ done
 
 say "chroot-distro --version"
 "$bin/chroot-distro" --version
-say "chroot-distro list"
-"$bin/chroot-distro" list
 say "chroot-distro info"
 "$bin/chroot-distro" info
+
+# A first container, made from Debian's busybox-static package: no image
+# registry involved.
+say "making a busybox rootfs from Debian's busybox-static"
+demo=$out/demo
+install -d -m 0755 "$demo" "$demo/rootfs"
+if ! (cd "$demo" && apt-get download busybox-static >/dev/null 2>&1); then
+  apt-get update -qq
+  (cd "$demo" && apt-get download busybox-static >/dev/null)
+fi
+dpkg-deb -x "$demo"/busybox-static_*.deb "$demo/pkg"
+r=$demo/rootfs
+install -d -m 0755 "$r/bin" "$r/sbin" "$r/usr/bin" "$r/usr/sbin" "$r/etc" "$r/dev" "$r/proc" \
+  "$r/sys" "$r/run" "$r/home"
+install -d -m 0700 "$r/root"
+install -d -m 1777 "$r/tmp"
+install -m 0755 "$demo/pkg/bin/busybox" "$r/bin/busybox"
+for applet in $("$r/bin/busybox" --list-full); do
+  [[ -e $r/$applet ]] || ln -s /bin/busybox "$r/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+tar --numeric-owner -czf "$demo/busybox-rootfs.tar.gz" -C "$r" .
+
+say "chroot-distro install busybox-rootfs.tar.gz --name demo"
+"$bin/chroot-distro" remove -q demo 2>/dev/null || true
+"$bin/chroot-distro" install "$demo/busybox-rootfs.tar.gz" --name demo
+say "chroot-distro list"
+"$bin/chroot-distro" list
 say "done: try 'chroot-distro help'"

@@ -49,11 +49,21 @@ impl Canaries {
     }
 }
 
+/// Installs `tar` as `name`, and again as `name-walk` with openat2 forced
+/// off (the O_PATH walk old kernels use); both outcomes must agree.
 fn install(store: &TestStore, tar: Vec<u8>, name: &str) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.tar"));
     std::fs::write(&path, tar).unwrap();
-    store.run(&["install", path.to_str().unwrap()])
+    let walk = Outcome::of(
+        store
+            .cmd()
+            .env("CD_FORCE_OPENAT2_FALLBACK", "1")
+            .args(["install", path.to_str().unwrap(), "-n", &format!("{name}-walk")]),
+    );
+    let out = store.run(&["install", path.to_str().unwrap()]);
+    assert_eq!(walk.code, out.code, "openat2 and the walk disagree: {walk:#?} {out:#?}");
+    out
 }
 
 fn passwd_links() -> u64 {

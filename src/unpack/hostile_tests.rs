@@ -24,6 +24,7 @@ fn dotdot_and_absolute_names_land_inside() {
         assert_eq!(std::fs::read(fx.root.join("b")).unwrap(), b"3");
         assert_eq!(std::fs::read(fx.root.join("outside/canary")).unwrap(), b"4");
         assert!(exists(&fx.root.join("tmp/cd-escape")));
+        assert!(!exists(Path::new("/tmp/cd-escape")));
         assert_eq!((st.files, st.skipped_invalid), (5, 0));
         fx.assert_outside_unchanged();
     }
