@@ -55,14 +55,17 @@ fn install(store: &TestStore, tar: Vec<u8>, name: &str) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.tar"));
     std::fs::write(&path, tar).unwrap();
-    let walk = Outcome::of(
-        store
-            .cmd()
-            .env("CD_FORCE_OPENAT2_FALLBACK", "1")
-            .args(["install", path.to_str().unwrap(), "-n", &format!("{name}-walk")]),
-    );
+    let walk = Outcome::of(store.cmd().env("CD_FORCE_OPENAT2_FALLBACK", "1").args([
+        "install",
+        path.to_str().unwrap(),
+        "-n",
+        &format!("{name}-walk"),
+    ]));
     let out = store.run(&["install", path.to_str().unwrap()]);
-    assert_eq!(walk.code, out.code, "openat2 and the walk disagree: {walk:#?} {out:#?}");
+    assert_eq!(
+        walk.code, out.code,
+        "openat2 and the walk disagree: {walk:#?} {out:#?}"
+    );
     out
 }
 
