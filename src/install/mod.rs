@@ -207,6 +207,7 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
             fixups: Some(Fixups::for_host(termux)),
             squash: matches!(req.privilege, Privilege::Squash { .. }),
             index: Some(staging.dir().join(store::INDEX_FILE)),
+            follow: false,
         },
         userns: req.privilege.is_userns(),
         root: matches!(req.privilege, Privilege::Root),

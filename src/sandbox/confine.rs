@@ -95,3 +95,14 @@ pub fn report(user_namespace: bool, landlock: bool) -> Report {
             .unwrap_or(0),
     }
 }
+
+/// `RLIMIT_AS`: an allocation a hostile input provokes fails instead of
+/// taking the machine's memory.
+pub fn limit_address_space(bytes: u64) -> Result<(), String> {
+    let limit = rustix::process::Rlimit {
+        current: Some(bytes),
+        maximum: Some(bytes),
+    };
+    rustix::process::setrlimit(rustix::process::Resource::As, limit)
+        .map_err(|e| format!("address-space limit: {e}"))
+}

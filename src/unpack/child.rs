@@ -3,12 +3,16 @@
 //! threaded callers), and confined before it reads a byte of the archive.
 
 use super::extract::{ExtractOptions, Extractor, Ownership};
-use super::job::{Event, Job, Layer, Op, Source};
+use super::job::{Event, Feed, Job, Layer, Op, Source};
 use super::resolve::ResolveMode;
 use crate::sandbox::confine;
 use std::io::{BufRead, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
+
+/// Address-space cap of the unpacker: decoders need tens of MiB (zstd
+/// windows up to 128 MiB), nothing legitimate needs more than this.
+const UNPACKER_ADDRESS_SPACE: u64 = 2 << 30;
 
 /// Runs the job read from stdin; returns the process exit code.
 pub fn main() -> i32 {
@@ -76,6 +80,9 @@ fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), 
         confine::keep_only_caps(confine::UNPACK_CAPS)?;
     }
     confine::no_new_privs()?;
+    // The tar crate buffers PAX and GNU long-name records whole, at the
+    // size the header claims: cap what a hostile header can make us map.
+    confine::limit_address_space(UNPACKER_ADDRESS_SPACE)?;
     let rw: Vec<&std::path::Path> = job.rw.iter().map(|p| p.as_path()).collect();
     let ro: Vec<&std::path::Path> = job
         .ro
@@ -119,6 +126,7 @@ fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), 
             fixups,
             squash,
             index,
+            follow,
         } => {
             let root: OwnedFd = std::fs::File::open(rootfs)
                 .map_err(|e| format!("cannot open {}: {e}", rootfs.display()))?
@@ -138,6 +146,25 @@ fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), 
             let mut extractor = Extractor::new(root, opts);
             for (i, layer) in layers.iter().enumerate() {
                 apply_layer(&mut extractor, i, layer, out)?;
+            }
+            if *follow {
+                let mut n = layers.len();
+                loop {
+                    let mut line = String::new();
+                    if input.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                        return Err("the parent stopped sending layers".into());
+                    }
+                    match serde_json::from_str::<Feed>(&line)
+                        .map_err(|e| format!("bad feed: {e}"))?
+                    {
+                        Feed::Layer { layer } => {
+                            apply_layer(&mut extractor, n, &layer, out)?;
+                            n += 1;
+                        }
+                        Feed::End => break,
+                        Feed::Abort { reason } => return Err(reason),
+                    }
+                }
             }
             let root = std::fs::File::open(rootfs).map_err(|e| e.to_string())?;
             // Before finish(): deferred directory modes and mtimes then

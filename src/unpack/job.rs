@@ -31,11 +31,29 @@ pub enum Op {
         fixups: Option<Fixups>,
         squash: bool,
         index: Option<PathBuf>,
+        /// More layers follow on stdin as [`Feed`] lines (registry installs
+        /// extract layer N while later layers still download).
+        #[serde(default)]
+        follow: bool,
     },
     /// Delete a tree (a rootless store's files belong to subordinate ids).
     Remove { path: PathBuf },
     /// Measure a tree's disk usage from inside the user namespace.
     Usage { path: PathBuf },
+}
+
+/// What the parent streams to a following child, one JSON line each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "feed", rename_all = "snake_case")]
+pub enum Feed {
+    Layer {
+        layer: Layer,
+    },
+    End,
+    /// The parent gave up (a download failed); the child stops and fails.
+    Abort {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

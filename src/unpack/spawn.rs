@@ -22,10 +22,18 @@ pub enum SpawnError {
     Failed(String),
     #[error("user namespace setup failed: {0}")]
     IdMap(String),
-    #[error("the unpacker was killed by signal {0}")]
+    #[error("the unpacker was killed by signal {0}{note}", note = abort_note(*.0))]
     Killed(i32),
     #[error("the unpacker exited without a result (status {0})")]
     NoResult(i32),
+}
+
+fn abort_note(signal: i32) -> &'static str {
+    if signal == libc::SIGABRT {
+        " (it hit its memory limit: a hostile or broken archive?)"
+    } else {
+        ""
+    }
 }
 
 /// Runs `job` in a fresh unpacker. `fds` are handed down as fds 3, 4, ...
