@@ -96,6 +96,8 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         exe: Path::new("/proc/self/exe"),
         termux_user,
         force_walk: ctx.env.is_truthy("CD_FORCE_OPENAT2_FALLBACK"),
+        env: &ctx.env,
+        allow_insecure: flag(m, "allow-insecure"),
     };
     let result = install::install(&req, &mut progress);
     progress.finish();
@@ -106,10 +108,6 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
                 Exit::Interrupted,
                 format!("install of '{name}' interrupted; nothing was changed"),
             ))
-        }
-        Err(install::Error::Unavailable(msg)) => {
-            return Err(Failure::new(Exit::NotImplemented, msg)
-                .with_hint("install from a local archive (./rootfs.tar.gz) or an http(s) URL"))
         }
         Err(e) => return Err(Failure::from(e)),
     };

@@ -11,6 +11,7 @@ pub mod hostinfo;
 pub mod install;
 pub mod ioerr;
 pub mod oci;
+pub mod registry;
 pub mod sandbox;
 pub mod store;
 pub mod termux;

@@ -252,9 +252,10 @@ fn names_clashes_and_bad_input() {
     store
         .run(&["install", "./does/not/exist.tar"])
         .fails_with(1, "cannot read ./does/not/exist.tar");
+    // A bare word is an image reference: here, of a registry nobody serves.
     store
-        .run(&["install", "ubuntu:24.04"])
-        .fails_with(3, "registry installs are not available");
+        .run(&["install", "127.0.0.1:9/nothing:1"])
+        .fails_with(1, "cannot reach 127.0.0.1:9");
     store
         .run(&["install", &good, "-a", "sparc"])
         .fails_with(2, "unknown architecture 'sparc'");

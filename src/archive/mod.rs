@@ -5,7 +5,7 @@ mod detect;
 mod image;
 
 pub use detect::{classify, strip_level, ArchiveKind};
-pub use image::{ingest, resolve, ImageArchive, LayerRef, ResolvedImage};
+pub use image::{ingest, is_layer_type, resolve, ImageArchive, LayerRef, ResolvedImage};
 
 use crate::ioerr::IoError;
 

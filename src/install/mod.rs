@@ -2,6 +2,7 @@
 //! extract in a confined child into a staging dir, then rename into place.
 
 mod download;
+mod registry;
 pub mod source;
 
 pub use source::InstallSource;
@@ -30,6 +31,8 @@ pub enum Error {
     Unpack(#[from] SpawnError),
     #[error("download failed: {0}")]
     Download(String),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::Error),
     #[error("{0}")]
     Unavailable(String),
     #[error("cannot read {}: {reason}", path.display())]
@@ -40,6 +43,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Store(e) => e.hint(),
+            Error::Registry(e) => e.hint(),
             Error::Archive(e) => e.hint(),
             Error::Source { .. } => {
                 Some("local archives are paths starting with /, ./, ../ or ~".into())
@@ -60,6 +64,10 @@ pub trait Reporter {
     fn bytes(&mut self, done: u64, total: Option<u64>);
     fn extract(&mut self, layer: usize, layers: usize, entries: u64, bytes: u64);
     fn warn(&mut self, message: &str);
+    /// A sink for downloaded byte counts (called from download threads).
+    fn download_sink(&mut self, _total: u64) -> std::sync::Arc<dyn Fn(u64) + Send + Sync> {
+        std::sync::Arc::new(|_| {})
+    }
     /// Shown only when debugging (`CD_DEBUG=1`).
     fn debug(&mut self, _message: &str) {}
 }
@@ -74,6 +82,9 @@ pub struct Request<'a> {
     pub exe: &'a Path,
     pub termux_user: Option<(String, u32, u32)>,
     pub force_walk: bool,
+    /// Registry credentials and `CD_DOWNLOAD_*` settings come from here.
+    pub env: &'a crate::env::EnvSnapshot,
+    pub allow_insecure: bool,
 }
 
 pub struct Installed {
@@ -94,9 +105,7 @@ pub fn install(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Er
         return Err(store::Error::Exists(req.name.to_string()).into());
     }
     match req.source {
-        InstallSource::Image(r) => Err(Error::Unavailable(format!(
-            "'{r}' is an image reference, and registry installs are not available in this build yet"
-        ))),
+        InstallSource::Image(r) => registry::install_image(req, r, report),
         InstallSource::Path(p) => install_file(req, p, report),
         InstallSource::Url(u) => {
             let dl = req.paths.cache_dir.join("downloads");
@@ -186,6 +195,27 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
             (layers, Vec::new(), Some(manifest))
         }
     };
+    let total = layers.len();
+    extract_and_commit(req, layers, fds, manifest, None, total, report)
+}
+
+/// What a new rootfs is built from.
+pub(crate) struct Built {
+    pub staging: Staging,
+    pub stats: Stats,
+}
+
+/// Builds a rootfs from `layers` (and, with `feed`, layers still arriving)
+/// in a new staging directory, confined, with fixups and index.
+pub(crate) fn build_rootfs(
+    req: &Request,
+    layers: Vec<Layer>,
+    fds: Vec<OwnedFd>,
+    feed: Option<std::sync::mpsc::Receiver<crate::unpack::job::Feed>>,
+    total_layers: usize,
+    report: &mut dyn Reporter,
+) -> Result<Built, Error> {
+    let cache = BlobCache::new(req.paths.layer_cache());
     let staging =
         Staging::create(req.paths)?.with_remover(crate::unpack::remover(req.privilege, req.exe));
     let rootfs = staging.rootfs();
@@ -207,7 +237,7 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
             fixups: Some(Fixups::for_host(termux)),
             squash: matches!(req.privilege, Privilege::Squash { .. }),
             index: Some(staging.dir().join(store::INDEX_FILE)),
-            follow: false,
+            follow: feed.is_some(),
         },
         userns: req.privilege.is_userns(),
         root: matches!(req.privilege, Privilege::Root),
@@ -215,18 +245,14 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
         ro: vec![cache.dir().to_path_buf()],
         force_walk: req.force_walk,
     };
-    let count = match &job.op {
-        Op::Extract { layers, .. } => layers.len(),
-        _ => 0,
-    };
     report.step("extracting");
-    let stats = spawn::run(req.exe, &job, req.privilege, fds, &mut |ev| {
+    let mut on_event = |ev: &Event| {
         match ev {
         Event::Progress {
             layer,
             entries,
             bytes,
-        } => report.extract(*layer, count, *entries, *bytes),
+        } => report.extract(*layer, total_layers, *entries, *bytes),
         Event::Warning { message } => report.warn(message),
         Event::Confined { report: r } => report.debug(&format!(
             "unpacker confined: euid {} userns {} no_new_privs {} landlock {} caps [{}] bounding {}",
@@ -239,13 +265,30 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
         )),
         _ => {}
     }
-    })?;
+    };
+    let stats = match feed {
+        Some(rx) => spawn::run_fed(req.exe, &job, req.privilege, rx, &mut on_event)?,
+        None => spawn::run(req.exe, &job, req.privilege, fds, &mut on_event)?,
+    };
     if stats.devices_skipped > 0 {
         report.warn(&format!(
             "{} device node(s) skipped (not permitted here)",
             stats.devices_skipped
         ));
     }
+    Ok(Built { staging, stats })
+}
+
+fn extract_and_commit(
+    req: &Request,
+    layers: Vec<Layer>,
+    fds: Vec<OwnedFd>,
+    manifest: Option<ContainerManifest>,
+    feed: Option<std::sync::mpsc::Receiver<crate::unpack::job::Feed>>,
+    total: usize,
+    report: &mut dyn Reporter,
+) -> Result<Installed, Error> {
+    let Built { staging, stats } = build_rootfs(req, layers, fds, feed, total, report)?;
     if let Some(m) = &manifest {
         m.write(&staging.manifest())?;
     }

@@ -1,15 +1,17 @@
 //! The parent side of an unpacker: start the child, map its user namespace,
 //! relay its events, and report its outcome.
 
-use super::job::{Event, Job, Op};
+use super::job::{Event, Feed, Job, Op};
 use super::stats::Stats;
 use crate::fsops::du::Usage;
 use crate::sandbox::Privilege;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 
 /// Name of the hidden applet the child runs as.
 pub const CHILD_APPLET: &str = "__unpack";
@@ -45,7 +47,7 @@ pub fn run(
     fds: Vec<OwnedFd>,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Stats, SpawnError> {
-    match run_job(exe, job, privilege, fds, on_event)? {
+    match run_job(exe, job, privilege, fds, None, on_event)? {
         Event::Done { stats } => Ok(stats),
         _ => Err(SpawnError::Failed(
             "unexpected reply from the unpacker".into(),
@@ -70,12 +72,75 @@ pub fn usage_in_userns(
         ro: vec![path.to_path_buf()],
         force_walk: false,
     };
-    match run_job(exe, &job, privilege, Vec::new(), &mut |_| {})? {
+    match run_job(exe, &job, privilege, Vec::new(), None, &mut |_| {})? {
         Event::Usage { usage } => Ok(usage),
         _ => Err(SpawnError::Failed(
             "unexpected reply from the unpacker".into(),
         )),
     }
+}
+
+/// Runs an extract job whose later layers arrive through `feed` (in order,
+/// then `Feed::End`), extracting each as soon as it is handed over.
+pub fn run_fed(
+    exe: &Path,
+    job: &Job,
+    privilege: &Privilege,
+    feed: Receiver<Feed>,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Stats, SpawnError> {
+    match run_job(exe, job, privilege, Vec::new(), Some(feed), on_event)? {
+        Event::Done { stats } => Ok(stats),
+        _ => Err(SpawnError::Failed(
+            "unexpected reply from the unpacker".into(),
+        )),
+    }
+}
+
+/// The child's stdin is a socket, not a pipe, so writes can use
+/// MSG_NOSIGNAL: a child that died early gives EPIPE, never a SIGPIPE that
+/// would kill the applet.
+struct ToChild(UnixStream);
+
+impl Write for ToChild {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(rustix::net::send(
+            &self.0,
+            buf,
+            rustix::net::SendFlags::NOSIGNAL,
+        )?)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn send_line(to: &mut ToChild, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(value).map_err(std::io::Error::other)?;
+    text.push('\n');
+    to.write_all(text.as_bytes())
+}
+
+/// Hands the feed to a thread that writes it to the child. Detached: if the
+/// child dies, the writes fail and the thread ends by itself.
+fn start_feeder(stdin: &mut Option<ToChild>, feed: &mut Option<Receiver<Feed>>) {
+    let (Some(rx), Some(mut to)) = (feed.take(), stdin.take()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for item in rx {
+            let last = !matches!(item, Feed::Layer { .. });
+            if send_line(&mut to, &item).is_err() || last {
+                return;
+            }
+        }
+        let _ = send_line(
+            &mut to,
+            &Feed::Abort {
+                reason: "the layer downloads stopped".into(),
+            },
+        );
+    });
 }
 
 /// Runs a job to its terminal event (`Done` or `Usage`).
@@ -84,13 +149,15 @@ fn run_job(
     job: &Job,
     privilege: &Privilege,
     fds: Vec<OwnedFd>,
+    feed: Option<Receiver<Feed>>,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Event, SpawnError> {
+    let (ours, theirs) = UnixStream::pair().map_err(SpawnError::Start)?;
     let mut cmd = Command::new(exe);
     cmd.arg(CHILD_APPLET)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
@@ -108,17 +175,23 @@ fn run_job(
     }
     let mut child = cmd.spawn().map_err(SpawnError::Start)?;
     drop(fds);
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| SpawnError::Failed("no stdin".into()))?;
+    // Our copy of the child's end must go, or its reads never see EOF.
+    drop(cmd);
+    let stdin = ToChild(ours);
     let stdout = child
         .stdout
         .take()
         .ok_or_else(|| SpawnError::Failed("no stdout".into()))?;
     let mut lines = BufReader::new(stdout);
-    let result = converse(&mut stdin, &mut lines, job, privilege, child.id(), on_event);
-    drop(stdin);
+    let result = converse(
+        stdin,
+        feed,
+        &mut lines,
+        job,
+        privilege,
+        child.id(),
+        on_event,
+    );
     let status = child.wait().map_err(SpawnError::Start)?;
     match result {
         Ok(Some(event)) if status.success() => Ok(event),
@@ -131,19 +204,22 @@ fn run_job(
 }
 
 fn converse(
-    stdin: &mut impl Write,
+    stdin: ToChild,
+    feed: Option<Receiver<Feed>>,
     lines: &mut impl BufRead,
     job: &Job,
     privilege: &Privilege,
     pid: u32,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Option<Event>, SpawnError> {
-    let mut text = serde_json::to_string(job).map_err(|e| SpawnError::Failed(e.to_string()))?;
-    text.push('\n');
-    stdin
-        .write_all(text.as_bytes())
-        .map_err(SpawnError::Start)?;
-    stdin.flush().map_err(SpawnError::Start)?;
+    let mut stdin = Some(stdin);
+    let mut feed = feed;
+    if let Some(to) = stdin.as_mut() {
+        send_line(to, job).map_err(SpawnError::Start)?;
+    }
+    if !job.userns {
+        start_feeder(&mut stdin, &mut feed);
+    }
     let mut line = String::new();
     loop {
         line.clear();
@@ -159,8 +235,10 @@ fn converse(
                     return Err(SpawnError::IdMap("unexpected user namespace".into()));
                 };
                 map.apply(pid).map_err(SpawnError::IdMap)?;
-                stdin.write_all(b"mapped\n").map_err(SpawnError::Start)?;
-                stdin.flush().map_err(SpawnError::Start)?;
+                if let Some(to) = stdin.as_mut() {
+                    to.write_all(b"mapped\n").map_err(SpawnError::Start)?;
+                }
+                start_feeder(&mut stdin, &mut feed);
             }
             Event::Done { .. } | Event::Usage { .. } => return Ok(Some(event)),
             Event::Failed { message } => return Err(SpawnError::Failed(message.clone())),

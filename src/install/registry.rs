@@ -1,0 +1,110 @@
+//! `install IMAGE`: resolve, download layers in parallel into the verified
+//! cache, and extract each as soon as it and its predecessors are there.
+
+use super::{extract_and_commit, Error, Installed, Reporter, Request};
+use crate::registry::{download_layers, DownloadSettings, ImageSource};
+use crate::store::blobs::BlobCache;
+use crate::store::{ContainerLock, ContainerManifest, LockMode};
+use crate::unpack::job::{Feed, Layer, Source};
+use std::sync::mpsc;
+
+pub(super) fn install_image(
+    req: &Request,
+    text: &str,
+    report: &mut dyn Reporter,
+) -> Result<Installed, Error> {
+    let settings = DownloadSettings::from_env(req.env);
+    let source = ImageSource::new(text, req.env, req.allow_insecure)?;
+    let blobs = BlobCache::new(req.paths.layer_cache());
+    let _cache_lock = ContainerLock::try_acquire(
+        &req.paths.cache_lock(),
+        "the download cache",
+        LockMode::Shared,
+    )?;
+    report.step(&format!("resolving {}", source.whole()));
+    let resolved = source.resolve(&req.platform, &req.paths.manifest_cache(), &blobs)?;
+    if resolved.offline {
+        report.warn("the registry cannot be reached: installing from the local cache");
+    }
+    let missing: u64 = resolved
+        .layers
+        .iter()
+        .zip(&resolved.sizes)
+        .filter(|(l, _)| !blobs.contains(&l.digest))
+        .map(|(_, s)| *s)
+        .sum();
+    let count = resolved.layers.len();
+    report.step(&format!(
+        "{} layer(s), {} to download",
+        count,
+        crate::ui::human_size(missing)
+    ));
+    let feed_layers: Vec<Layer> = resolved
+        .layers
+        .iter()
+        .map(|l| Layer {
+            source: Source::Path {
+                path: blobs.path(&l.digest),
+            },
+            oci: true,
+            strip: 0,
+            label: format!("layer {}", &l.digest.hex()[..12]),
+        })
+        .collect();
+    let (tx, rx) = mpsc::channel::<Feed>();
+    let sink = report.download_sink(missing);
+    let runtime = source.runtime();
+    let abort_tx = tx.clone();
+    let download = {
+        let handle = source.handle();
+        let resolved = resolved.clone();
+        let blobs = blobs.clone();
+        runtime.spawn(async move {
+            if count == 0 {
+                let _ = tx.send(Feed::End);
+                return Ok(());
+            }
+            let ready = |i: usize| {
+                let sent = tx
+                    .send(Feed::Layer {
+                        layer: feed_layers[i].clone(),
+                    })
+                    .is_ok();
+                if sent && i + 1 == count {
+                    let _ = tx.send(Feed::End);
+                }
+                sent
+            };
+            let result = download_layers(handle, resolved, blobs, settings, sink, ready).await;
+            if let Err(e) = &result {
+                let _ = abort_tx.send(Feed::Abort {
+                    reason: format!("download failed: {e}"),
+                });
+            }
+            result
+        })
+    };
+    let manifest = ContainerManifest {
+        image_ref: resolved.image_ref.clone(),
+        arch: resolved.platform.native_name().to_owned(),
+        manifest: resolved.manifest.clone(),
+        image_config: resolved.config.clone(),
+        extra: Default::default(),
+    };
+    let built = extract_and_commit(
+        req,
+        Vec::new(),
+        Vec::new(),
+        Some(manifest),
+        Some(rx),
+        count,
+        report,
+    );
+    // The download's own error says more than the unpacker's "aborted".
+    match runtime.block_on(download) {
+        Ok(Err(e)) => return Err(e.into()),
+        Err(join) => return Err(Error::Download(join.to_string())),
+        Ok(Ok(())) => {}
+    }
+    built
+}

@@ -1,0 +1,59 @@
+//! Pulling images from OCI registries: oci-client behind a thin wrapper
+//! that resolves platforms itself (variant-aware), verifies size and digest
+//! of every blob, retries with Range resume, and caches what it fetched.
+
+pub mod auth;
+mod pull;
+pub mod settings;
+
+pub use pull::{download_layers, ImageSource, Resolved};
+pub use settings::DownloadSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid image reference '{reference}': {reason}")]
+    Reference { reference: String, reason: String },
+    #[error("{0}")]
+    Credentials(String),
+    #[error("{registry} refused access to {image}")]
+    Unauthorized { registry: String, image: String },
+    #[error("{image} was not found (or it is private)")]
+    NotFound { image: String },
+    #[error("cannot reach {registry}: {detail}")]
+    Network { registry: String, detail: String },
+    #[error("{registry} failed: {detail}")]
+    Registry { registry: String, detail: String },
+    #[error("blob {digest} failed verification: {detail}")]
+    Verify { digest: String, detail: String },
+    #[error("unsupported layer media type '{0}'")]
+    MediaType(String),
+    #[error("the image has no {wanted} variant; it has: {}", available.join(", "))]
+    NoPlatform {
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error("bad manifest from {image}: {detail}")]
+    Manifest { image: String, detail: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Unauthorized { .. } => {
+                "set CD_DOCKER_AUTH=username:password (or log in with 'docker login'); the credentials may be wrong".into()
+            }
+            Error::NotFound { .. } => {
+                "check the name and tag; a private image needs credentials in CD_DOCKER_AUTH".into()
+            }
+            Error::Network { .. } => {
+                "check the network; a plain-http registry needs --allow-insecure".into()
+            }
+            Error::NoPlatform { .. } => "pick one of them with -a/--architecture".into(),
+            Error::Credentials(_) => "export CD_DOCKER_AUTH=username:password".into(),
+            Error::Store(e) => return e.hint(),
+            _ => return None,
+        })
+    }
+}

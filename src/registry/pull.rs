@@ -1,0 +1,612 @@
+//! Resolving a reference to one platform's manifest and config, and
+//! fetching its layers into the blob cache.
+
+use super::{DownloadSettings, Error};
+use crate::env::EnvSnapshot;
+use crate::oci::{self, Digest, Platform};
+use crate::store::blobs::{digest_of, BlobCache};
+use crate::store::{ImageConfig, ImageManifest};
+use futures_util::StreamExt;
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ACCEPT: &[&str] = &[
+    oci::MT_OCI_INDEX,
+    oci::MT_DOCKER_LIST,
+    oci::MT_OCI_MANIFEST,
+    oci::MT_DOCKER_MANIFEST,
+];
+
+/// A registry image we can resolve and download.
+pub struct ImageSource {
+    reference: Reference,
+    client: Client,
+    auth: RegistryAuth,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+/// One platform's image, ready to download.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub image_ref: String,
+    pub platform: Platform,
+    pub manifest: ImageManifest,
+    pub config: ImageConfig,
+    pub layers: Vec<crate::archive::LayerRef>,
+    pub sizes: Vec<u64>,
+    /// Resolved from the cache because the registry could not be reached.
+    pub offline: bool,
+}
+
+impl ImageSource {
+    pub fn new(text: &str, env: &EnvSnapshot, allow_insecure: bool) -> Result<Self, Error> {
+        let reference: Reference =
+            text.parse()
+                .map_err(|e: oci_client::ParseError| Error::Reference {
+                    reference: text.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        let registry = reference.registry().to_owned();
+        let (auth, _) = super::auth::credentials(env, &registry)?;
+        let config = ClientConfig {
+            protocol: if allow_insecure {
+                ClientProtocol::HttpsExcept(vec![registry.clone()])
+            } else {
+                ClientProtocol::Https
+            },
+            connect_timeout: Some(Duration::from_secs(20)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        // try_from, not new: new() silently drops a bad configuration.
+        let client = Client::try_from(config).map_err(|e| Error::Registry {
+            registry: registry.clone(),
+            detail: e.to_string(),
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Registry {
+                registry,
+                detail: format!("cannot start the I/O runtime: {e}"),
+            })?;
+        Ok(Self {
+            reference,
+            client,
+            auth,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// The normalised reference (`docker.io/library/ubuntu:latest`).
+    pub fn whole(&self) -> String {
+        self.reference.whole()
+    }
+
+    /// Resolves the manifest for `wanted` online; when the registry cannot
+    /// be reached, from the manifest cache (installs then work offline).
+    pub fn resolve(
+        &self,
+        wanted: &Platform,
+        manifests: &std::path::Path,
+        blobs: &BlobCache,
+    ) -> Result<Resolved, Error> {
+        let key = cache_key(&self.whole(), wanted);
+        match self.runtime.block_on(self.resolve_online(wanted, blobs)) {
+            Ok((resolved, bytes)) => {
+                let _ = save(manifests, &key, &resolved, &bytes);
+                Ok(resolved)
+            }
+            Err(e @ Error::Network { .. }) => load(manifests, &key, blobs).ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn resolve_online(
+        &self,
+        wanted: &Platform,
+        blobs: &BlobCache,
+    ) -> Result<(Resolved, Vec<u8>), Error> {
+        let (bytes, digest) = self
+            .client
+            .pull_manifest_raw(&self.reference, &self.auth, ACCEPT)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
+        let (bytes, digest, index_platform) = if value.get("manifests").is_some() {
+            let (d, p) = pick(&value, wanted)?;
+            let by_digest = self.reference.clone_with_digest(d);
+            let (b, d) = self
+                .client
+                .pull_manifest_raw(&by_digest, &self.auth, ACCEPT)
+                .await
+                .map_err(|e| self.map_err(e))?;
+            (b, d, Some(p))
+        } else {
+            (bytes, digest, None)
+        };
+        if digest_of(&bytes).as_str() != digest {
+            return Err(Error::Verify {
+                digest,
+                detail: "the manifest does not match its digest".into(),
+            });
+        }
+        let mut manifest: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
+        let config_digest =
+            Digest::parse(&manifest.config.digest).ok_or_else(|| self.bad("bad config digest"))?;
+        let config_bytes = self.config_bytes(&config_digest, blobs).await?;
+        let config_value: serde_json::Value =
+            serde_json::from_slice(&config_bytes).map_err(|e| self.bad(e))?;
+        let platform = index_platform.unwrap_or_else(|| Platform {
+            os: config_value["os"].as_str().unwrap_or("linux").to_owned(),
+            architecture: config_value["architecture"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            variant: config_value["variant"].as_str().map(str::to_owned),
+        });
+        if !wanted.matches(&platform) {
+            return Err(Error::NoPlatform {
+                wanted: wanted.to_string(),
+                available: vec![platform.to_string()],
+            });
+        }
+        let media = value_media(&bytes).unwrap_or_else(|| oci::MT_OCI_MANIFEST.to_owned());
+        manifest.content_type = Some(media);
+        manifest.digest = Some(digest);
+        let resolved = finish(self.whole(), platform, manifest, config_value)?;
+        Ok((resolved, bytes.to_vec()))
+    }
+
+    async fn config_bytes(&self, digest: &Digest, blobs: &BlobCache) -> Result<Vec<u8>, Error> {
+        if blobs.contains(digest) {
+            if let Ok(b) = std::fs::read(blobs.path(digest)) {
+                return Ok(b);
+            }
+        }
+        let mut buf = Vec::new();
+        self.client
+            .pull_blob(&self.reference, digest.as_str(), &mut buf)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let mut w = blobs.writer()?;
+        w.write_all(&buf).map_err(|e| {
+            crate::store::Error::Io(crate::ioerr::IoError::new("write", blobs.dir(), e))
+        })?;
+        w.commit(blobs, Some(digest), None)?
+            .map_err(|e| Error::Verify {
+                digest: digest.to_string(),
+                detail: e.to_string(),
+            })?;
+        Ok(buf)
+    }
+
+    fn bad(&self, e: impl std::fmt::Display) -> Error {
+        Error::Manifest {
+            image: self.whole(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn map_err(&self, e: OciDistributionError) -> Error {
+        map_error(&self.reference, e)
+    }
+
+    pub fn runtime(&self) -> Arc<tokio::runtime::Runtime> {
+        self.runtime.clone()
+    }
+}
+
+fn value_media(bytes: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    v["mediaType"].as_str().map(str::to_owned)
+}
+
+/// The index entry for `wanted`, skipping attestations (`unknown/unknown`).
+fn pick(index: &serde_json::Value, wanted: &Platform) -> Result<(String, Platform), Error> {
+    let mut available = Vec::new();
+    for m in index["manifests"].as_array().into_iter().flatten() {
+        let p = &m["platform"];
+        let Some(arch) = p["architecture"].as_str() else {
+            continue;
+        };
+        if arch == "unknown" {
+            continue;
+        }
+        let platform = Platform {
+            os: p["os"].as_str().unwrap_or("linux").to_owned(),
+            architecture: arch.to_owned(),
+            variant: p["variant"].as_str().map(str::to_owned),
+        };
+        if wanted.matches(&platform) {
+            if let Some(d) = m["digest"].as_str().filter(|d| Digest::parse(d).is_some()) {
+                return Ok((d.to_owned(), platform));
+            }
+        }
+        available.push(platform.to_string());
+    }
+    Err(Error::NoPlatform {
+        wanted: wanted.to_string(),
+        available,
+    })
+}
+
+fn finish(
+    image_ref: String,
+    platform: Platform,
+    manifest: ImageManifest,
+    config: serde_json::Value,
+) -> Result<Resolved, Error> {
+    let mut layers = Vec::new();
+    let mut sizes = Vec::new();
+    for l in &manifest.layers {
+        if !crate::archive::is_layer_type(&l.media_type) {
+            return Err(Error::MediaType(l.media_type.clone()));
+        }
+        let digest = Digest::parse(&l.digest).ok_or_else(|| Error::Manifest {
+            image: image_ref.clone(),
+            detail: format!("bad layer digest '{}'", l.digest),
+        })?;
+        layers.push(crate::archive::LayerRef {
+            digest,
+            media_type: l.media_type.clone(),
+        });
+        sizes.push(l.size);
+    }
+    let config: ImageConfig = serde_json::from_value(config).map_err(|e| Error::Manifest {
+        image: image_ref.clone(),
+        detail: e.to_string(),
+    })?;
+    Ok(Resolved {
+        image_ref,
+        platform,
+        manifest,
+        config,
+        layers,
+        sizes,
+        offline: false,
+    })
+}
+
+fn cache_key(whole: &str, platform: &Platform) -> String {
+    digest_of(format!("{whole}|{platform}").as_bytes())
+        .hex()
+        .to_owned()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedRef {
+    image_ref: String,
+    platform: Platform,
+    manifest: String,
+}
+
+fn save(dir: &std::path::Path, key: &str, r: &Resolved, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let digest = r.manifest.digest.clone().unwrap_or_default();
+    let hex = digest.trim_start_matches("sha256:");
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join(format!("sha256-{hex}.json")))?;
+    let entry = CachedRef {
+        image_ref: r.image_ref.clone(),
+        platform: r.platform.clone(),
+        manifest: digest,
+    };
+    std::fs::write(&tmp, serde_json::to_vec(&entry)?)?;
+    std::fs::rename(&tmp, dir.join(format!("ref-{key}.json")))
+}
+
+fn load(dir: &std::path::Path, key: &str, blobs: &BlobCache) -> Option<Resolved> {
+    let entry: CachedRef =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("ref-{key}.json"))).ok()?).ok()?;
+    let digest = Digest::parse(&entry.manifest)?;
+    let bytes = std::fs::read(dir.join(format!("sha256-{}.json", digest.hex()))).ok()?;
+    if digest_of(&bytes) != digest {
+        return None;
+    }
+    let mut manifest: ImageManifest = serde_json::from_slice(&bytes).ok()?;
+    manifest.content_type = value_media(&bytes).or(Some(oci::MT_OCI_MANIFEST.to_owned()));
+    manifest.digest = Some(digest.to_string());
+    let config_digest = Digest::parse(&manifest.config.digest)?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blobs.path(&config_digest)).ok()?).ok()?;
+    let mut r = finish(entry.image_ref, entry.platform, manifest, config).ok()?;
+    r.offline = true;
+    Some(r)
+}
+
+fn map_error(reference: &Reference, e: OciDistributionError) -> Error {
+    let registry = reference.registry().to_owned();
+    let image = reference.whole();
+    match e {
+        OciDistributionError::AuthenticationFailure(_)
+        | OciDistributionError::UnauthorizedError { .. } => Error::Unauthorized { registry, image },
+        OciDistributionError::ImageManifestNotFoundError(_) => Error::NotFound { image },
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes: Vec<String> = envelope
+                .errors
+                .iter()
+                .map(|e| format!("{:?}", e.code))
+                .collect();
+            if codes.iter().any(|c| c.contains("Unknown")) {
+                Error::NotFound { image }
+            } else if codes
+                .iter()
+                .any(|c| c.contains("Unauthorized") || c.contains("Denied"))
+            {
+                Error::Unauthorized { registry, image }
+            } else {
+                Error::Registry {
+                    registry,
+                    detail: envelope.to_string(),
+                }
+            }
+        }
+        OciDistributionError::ServerError { code, message, .. } => match code {
+            401 | 403 => Error::Unauthorized { registry, image },
+            404 => Error::NotFound { image },
+            _ => Error::Registry {
+                registry,
+                detail: format!("HTTP {code}: {message}"),
+            },
+        },
+        OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
+            Error::Network {
+                registry,
+                detail: error_chain(&r),
+            }
+        }
+        other => Error::Registry {
+            registry,
+            detail: error_chain(&other),
+        },
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+/// A token bucket shared by all downloads (`CD_DOWNLOAD_RATE_LIMIT`).
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// How long to wait before `n` bytes may pass.
+    fn take(&mut self, n: usize) -> Duration {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        self.tokens -= n as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
+/// Downloads every layer not yet cached, `settings.workers` at a time, and
+/// calls `ready(i)` for layer `i` as soon as it and all before it are in
+/// the cache, so extraction can start while later layers download.
+pub async fn download_layers(
+    source: Arc<ImageSourceHandle>,
+    resolved: Resolved,
+    blobs: BlobCache,
+    settings: DownloadSettings,
+    on_bytes: Arc<dyn Fn(u64) + Send + Sync>,
+    mut ready: impl FnMut(usize) -> bool,
+) -> Result<(), Error> {
+    let bucket = (settings.rate_limit > 0).then(|| {
+        Arc::new(Mutex::new(Bucket {
+            rate: settings.rate_limit as f64,
+            tokens: settings.rate_limit as f64,
+            last: Instant::now(),
+        }))
+    });
+    let jobs = resolved
+        .layers
+        .iter()
+        .cloned()
+        .zip(resolved.sizes.iter().copied())
+        .enumerate()
+        .map(|(i, (layer, size))| {
+            let source = source.clone();
+            let blobs = blobs.clone();
+            let bucket = bucket.clone();
+            let on_bytes = on_bytes.clone();
+            async move {
+                let r = fetch_blob(
+                    &source,
+                    &layer.digest,
+                    size,
+                    &blobs,
+                    settings.max_retries,
+                    bucket,
+                    on_bytes,
+                )
+                .await;
+                (i, r)
+            }
+        });
+    let mut done = vec![false; resolved.layers.len()];
+    let mut next = 0;
+    let mut stream = futures_util::stream::iter(jobs).buffer_unordered(settings.workers);
+    while let Some((i, result)) = stream.next().await {
+        result?;
+        done[i] = true;
+        while next < done.len() && done[next] {
+            if !ready(next) {
+                return Ok(());
+            }
+            next += 1;
+        }
+    }
+    Ok(())
+}
+
+/// What the download tasks share: the client, reference and auth.
+pub struct ImageSourceHandle {
+    client: Client,
+    reference: Reference,
+    auth: RegistryAuth,
+}
+
+impl ImageSource {
+    pub fn handle(&self) -> Arc<ImageSourceHandle> {
+        Arc::new(ImageSourceHandle {
+            client: self.client.clone(),
+            reference: self.reference.clone(),
+            auth: self.auth.clone(),
+        })
+    }
+}
+
+async fn fetch_blob(
+    src: &ImageSourceHandle,
+    digest: &Digest,
+    size: u64,
+    blobs: &BlobCache,
+    max_retries: u32,
+    bucket: Option<Arc<Mutex<Bucket>>>,
+    on_bytes: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<(), Error> {
+    if blobs.contains(digest) {
+        on_bytes(size);
+        return Ok(());
+    }
+    src.client
+        .store_auth_if_needed(src.reference.resolve_registry(), &src.auth)
+        .await;
+    let mut writer = blobs.writer()?;
+    let mut attempt = 0u32;
+    loop {
+        match stream_once(src, digest, size, &mut writer, bucket.as_ref(), &on_bytes).await {
+            Ok(()) => break,
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Retry(e)) if attempt >= max_retries => return Err(e),
+            Err(Attempt::Retry(_)) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250 * (1 << attempt.min(6)))).await;
+            }
+        }
+    }
+    writer
+        .commit(blobs, Some(digest), Some(size))?
+        .map_err(|e| Error::Verify {
+            digest: digest.to_string(),
+            detail: e.to_string(),
+        })?;
+    Ok(())
+}
+
+enum Attempt {
+    Retry(Error),
+    Fatal(Error),
+}
+
+async fn stream_once(
+    src: &ImageSourceHandle,
+    digest: &Digest,
+    size: u64,
+    writer: &mut crate::store::blobs::BlobWriter,
+    bucket: Option<&Arc<Mutex<Bucket>>>,
+    on_bytes: &Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<(), Attempt> {
+    let offset = writer.size();
+    let retry = |e: OciDistributionError| match map_error(&src.reference, e) {
+        e @ (Error::Unauthorized { .. } | Error::NotFound { .. }) => Attempt::Fatal(e),
+        e => Attempt::Retry(e),
+    };
+    // A Range resume: the writer's hasher already covers the prefix, so the
+    // final digest check spans prefix and rest.
+    let mut stream = match src
+        .client
+        .pull_blob_stream_partial(&src.reference, digest.as_str(), offset, None)
+        .await
+        .map_err(retry)?
+    {
+        BlobResponse::Partial(s) => s.stream,
+        BlobResponse::Full(s) => {
+            if offset > 0 {
+                on_bytes(0);
+                writer
+                    .reset()
+                    .map_err(|e| Attempt::Fatal(io_err(blobs_dir(writer), e)))?;
+            }
+            s.stream
+        }
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Attempt::Retry(Error::Network {
+                registry: src.reference.registry().to_owned(),
+                detail: e.to_string(),
+            })
+        })?;
+        if let Some(b) = bucket {
+            let wait = b
+                .lock()
+                .map(|mut b| b.take(chunk.len()))
+                .unwrap_or_default();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        writer
+            .write_all(&chunk)
+            .map_err(|e| Attempt::Fatal(io_err(blobs_dir(writer), e)))?;
+        on_bytes(chunk.len() as u64);
+        if writer.size() > size {
+            return Err(Attempt::Fatal(Error::Verify {
+                digest: digest.to_string(),
+                detail: format!(
+                    "the registry sent more than the {size} bytes the manifest declares"
+                ),
+            }));
+        }
+    }
+    if writer.size() < size {
+        return Err(Attempt::Retry(Error::Network {
+            registry: src.reference.registry().to_owned(),
+            detail: format!(
+                "the download of {digest} stopped at {} of {size} bytes",
+                writer.size()
+            ),
+        }));
+    }
+    Ok(())
+}
+
+fn blobs_dir(_w: &crate::store::blobs::BlobWriter) -> PathBuf {
+    PathBuf::from("oci_layers")
+}
+
+fn io_err(path: PathBuf, e: std::io::Error) -> Error {
+    Error::Store(crate::store::Error::Io(crate::ioerr::IoError::new(
+        "write", path, e,
+    )))
+}

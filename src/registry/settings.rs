@@ -1,0 +1,90 @@
+//! The `CD_DOWNLOAD_*` knobs, parsed once with the reference's defaults
+//! and clamps (an invalid value falls back to the default, never errors).
+
+use crate::env::EnvSnapshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadSettings {
+    /// Parallel layer downloads, 1–10 (default 4).
+    pub workers: usize,
+    /// Retries per blob after a failure, 0–20 (default 3).
+    pub max_retries: u32,
+    /// Bytes per second over all downloads; 0 = unlimited.
+    pub rate_limit: u64,
+}
+
+impl DownloadSettings {
+    pub fn from_env(env: &EnvSnapshot) -> Self {
+        let int = |key: &str| env.get(key).and_then(|v| v.trim().parse::<i64>().ok());
+        Self {
+            workers: int("CD_DOWNLOAD_WORKERS").map_or(4, |n| n.clamp(1, 10) as usize),
+            max_retries: int("CD_DOWNLOAD_MAX_RETRIES").map_or(3, |n| n.clamp(0, 20) as u32),
+            rate_limit: env
+                .get("CD_DOWNLOAD_RATE_LIMIT")
+                .and_then(|v| parse_rate(&v))
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// `5M` → 5 MiB/s, `500K`, `1G`, `123` bytes; case-insensitive, an
+/// optional trailing `B` or `/s` allowed.
+pub fn parse_rate(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches("/s").trim_end_matches('b');
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let value: f64 = num.trim().parse().ok()?;
+    (value >= 0.0 && value.is_finite()).then_some((value * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> DownloadSettings {
+        DownloadSettings::from_env(&EnvSnapshot::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_clamps_and_garbage() {
+        assert_eq!(
+            settings(&[]),
+            DownloadSettings {
+                workers: 4,
+                max_retries: 3,
+                rate_limit: 0
+            }
+        );
+        assert_eq!(settings(&[("CD_DOWNLOAD_WORKERS", "50")]).workers, 10);
+        assert_eq!(settings(&[("CD_DOWNLOAD_WORKERS", "0")]).workers, 1);
+        assert_eq!(settings(&[("CD_DOWNLOAD_WORKERS", "many")]).workers, 4);
+        assert_eq!(
+            settings(&[("CD_DOWNLOAD_MAX_RETRIES", "99")]).max_retries,
+            20
+        );
+        assert_eq!(
+            settings(&[("CD_DOWNLOAD_MAX_RETRIES", "-2")]).max_retries,
+            0
+        );
+        assert_eq!(
+            settings(&[("CD_DOWNLOAD_RATE_LIMIT", "5M")]).rate_limit,
+            5 << 20
+        );
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("500K"), Some(500 << 10));
+        assert_eq!(parse_rate("1g"), Some(1 << 30));
+        assert_eq!(parse_rate("1.5M"), Some(3 << 19));
+        assert_eq!(parse_rate("2MB/s"), Some(2 << 20));
+        assert_eq!(parse_rate("0"), Some(0));
+        assert_eq!(parse_rate("fast"), None);
+        assert_eq!(parse_rate(""), None);
+    }
+}
