@@ -57,7 +57,7 @@ pub static APPLETS: &[Applet] = &[
     Applet { name: "kill", aliases: &[], command: kill::command, status: Pending },
     Applet { name: "unmount", aliases: &["umount", "um"], command: unmount::command, status: Pending },
     Applet { name: "rename", aliases: &[], command: rename::command, status: Ready(rename::run) },
-    Applet { name: "reset", aliases: &[], command: reset::command, status: Pending },
+    Applet { name: "reset", aliases: &[], command: reset::command, status: Ready(reset::run) },
     Applet { name: "backup", aliases: &["bak", "bkp"], command: backup::command, status: Pending },
     Applet { name: "restore", aliases: &[], command: restore::command, status: Pending },
     Applet { name: "copy", aliases: &["cp"], command: copy::command, status: Pending },

@@ -223,6 +223,7 @@ for i in $(seq "$runs"); do
   if ((i == runs)); then result_entries[tar]=$(count "$run/dir"); fi
 
   fresh
+  # shellcheck disable=SC2016 # $1 expands in the inner shell
   timed pigz bash -c 'pigz -dc ./debian.tar.gz | tar --numeric-owner -p -x -C "$1"' _ "$run/dir"
   if ((i == runs)); then result_entries[pigz]=$(count "$run/dir"); fi
 
@@ -259,7 +260,7 @@ echo "medians of $runs runs, page cache dropped before each; $(nproc) cores;" \
   "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
-med() { [[ -n ${times[$1]:-} ]] && tr ' ' '\n' <<<"${times[$1]}" | grep . | median || true; }
+med() { if [[ -n ${times[$1]:-} ]]; then tr ' ' '\n' <<<"${times[$1]}" | grep . | median; fi; }
 base_tar=$(med tar)
 base_pigz=$(med pigz)
 printf '%-44s %9s %9s %9s %17s %8s\n' contender median_s "x tar" "x pigz" "min-max" entries

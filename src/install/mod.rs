@@ -3,6 +3,9 @@
 
 mod download;
 mod registry;
+mod reset;
+
+pub use reset::reset;
 pub mod source;
 
 pub use source::InstallSource;
@@ -35,6 +38,8 @@ pub enum Error {
     Registry(#[from] crate::registry::Error),
     #[error("{0}")]
     Unavailable(String),
+    #[error("container '{0}' was installed from a plain rootfs archive: there is no image to reset it from")]
+    NoImage(String),
     #[error("cannot read {}: {reason}", path.display())]
     Source { path: PathBuf, reason: String },
 }
@@ -44,6 +49,9 @@ impl Error {
         match self {
             Error::Store(e) => e.hint(),
             Error::Registry(e) => e.hint(),
+            Error::NoImage(n) => Some(format!(
+                "remove it and install again: chroot-distro remove {n}"
+            )),
             Error::Archive(e) => e.hint(),
             Error::Source { .. } => {
                 Some("local archives are paths starting with /, ./, ../ or ~".into())

@@ -100,6 +100,19 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// Atomically swaps this staging directory with the existing
+    /// `containers/<name>` (`RENAME_EXCHANGE`): the container is never
+    /// missing, and the staging handle then holds the old tree, which is
+    /// deleted when it drops.
+    pub fn exchange(self, paths: &StorePaths, name: &ContainerName) -> Result<(), Error> {
+        let target = paths.container_dir(name);
+        renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::EXCHANGE)
+            .map_err(|e| IoError::new("swap in", &target, e.into()))?;
+        Ok(())
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {

@@ -2,6 +2,7 @@
 //! stores, the test rig, and running things as the rig's unprivileged user.
 #![allow(dead_code)]
 
+pub mod fixture;
 pub mod tarbuild;
 
 use std::collections::HashMap;
