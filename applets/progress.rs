@@ -53,7 +53,7 @@ impl Progress {
             };
             let template = match (kind, total) {
                 (Kind::Bytes, Some(_)) => {
-                    "  {bar:30.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+                    "  {bar:30.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}"
                 }
                 (Kind::Bytes, None) => "  {spinner} {bytes} {bytes_per_sec}",
                 _ => "  {spinner} {msg}",
@@ -75,9 +75,14 @@ impl Progress {
 
 impl Reporter for Progress {
     fn step(&mut self, message: &str) {
-        self.clear();
-        if !self.quiet {
-            eprintln!("{} {message}", self.style.bold("::"));
+        if self.quiet {
+            return;
+        }
+        let line = format!("{} {message}", self.style.bold("::"));
+        // A running bar stays; the step prints above it.
+        match &self.bar {
+            Some(bar) if !bar.is_finished() => bar.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 
@@ -90,8 +95,24 @@ impl Reporter for Progress {
         }
     }
 
+    fn download_sink(&mut self, total: u64) -> std::sync::Arc<dyn Fn(u64) + Send + Sync> {
+        match self.bar(Kind::Bytes, Some(total)) {
+            Some(bar) => {
+                let bar = bar.clone();
+                std::sync::Arc::new(move |n| bar.inc(n))
+            }
+            None => std::sync::Arc::new(|_| {}),
+        }
+    }
+
     fn extract(&mut self, layer: usize, layers: usize, entries: u64, bytes: u64) {
-        if let Some(bar) = self.bar(Kind::Entries, None) {
+        // While downloads run, extraction shows on the download bar.
+        let kind = if self.bar_kind == Kind::Bytes {
+            Kind::Bytes
+        } else {
+            Kind::Entries
+        };
+        if let Some(bar) = self.bar(kind, None) {
             bar.set_message(format!(
                 "layer {}/{layers}: {entries} entries, {}",
                 layer + 1,

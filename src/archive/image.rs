@@ -48,13 +48,36 @@ pub fn ingest(
     cache: &BlobCache,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ImageArchive, Error> {
+    let bad = |e: std::io::Error| Error::Malformed(format!("{}: {e}", path.display()));
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ctx("read", path)?;
+    if Compression::sniff(&head[..n]) == Compression::None {
+        // Uncompressed: members already cached are skipped by seeking, so a
+        // second install of the same archive reads little more than headers.
+        let file = std::fs::File::open(path).ctx("open", path)?;
+        let mut archive = tar::Archive::new(file);
+        let entries = archive.entries_with_seek().map_err(bad)?;
+        return ingest_entries(entries, path, cache, progress);
+    }
     let file = std::fs::File::open(path).ctx("open", path)?;
     let (_, reader) = decompress::open(file).ctx("read", path)?;
     let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(bad)?;
+    ingest_entries(entries, path, cache, progress)
+}
+
+fn ingest_entries<R: Read>(
+    entries: tar::Entries<'_, R>,
+    path: &Path,
+    cache: &BlobCache,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ImageArchive, Error> {
     let mut found = ImageArchive::default();
     let mut json_total = 0u64;
     let bad = |e: std::io::Error| Error::Malformed(format!("{}: {e}", path.display()));
-    for entry in archive.entries().map_err(bad)? {
+    for entry in entries {
         let mut entry = entry.map_err(bad)?;
         if !entry.header().entry_type().is_file() {
             continue;
