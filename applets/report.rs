@@ -60,7 +60,13 @@ impl Failure {
     /// Prints `chroot-distro: error: …` and an optional `hint: …`.
     pub fn report(&self, style: chroot_distro::ui::Style) {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{PROG}: {} {}", style.red("error:"), self.message);
+        // One line, whatever a server or the OS put into the message.
+        let message = self
+            .message
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(err, "{PROG}: {} {message}", style.red("error:"));
         if let Some(hint) = &self.hint {
             let _ = writeln!(err, "{} {hint}", style.bold("hint:"));
         }

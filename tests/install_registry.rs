@@ -15,29 +15,47 @@ struct PrivateRegistry {
     child: Option<Child>,
     dir: tempfile::TempDir,
     pub addr: String,
+    /// Runs as the rig's unprivileged user, so a chmod can make its storage fail.
+    unprivileged: bool,
 }
 
 impl PrivateRegistry {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    fn start_with(unprivileged: bool) -> Self {
         let rig = rig();
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .tempdir_in(rig.get("CD_RIG_TMP"))
+            .unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let ca_dir = Path::new(rig.get("CD_RIG_DIR")).join("ca");
+        for f in ["server.crt", "server.key"] {
+            std::fs::copy(ca_dir.join(f), dir.path().join(f)).unwrap();
+        }
         let config = format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
             dir.path().join("storage").display(),
-            ca_dir.join("server.crt").display(),
-            ca_dir.join("server.key").display()
+            dir.path().join("server.crt").display(),
+            dir.path().join("server.key").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        if unprivileged {
+            let uid: u32 = rig.get("CD_RIG_UID").parse().unwrap();
+            for f in ["", "server.crt", "server.key", "config.yml"] {
+                std::os::unix::fs::chown(dir.path().join(f), Some(uid), None).unwrap();
+            }
+        }
         let mut reg = Self {
             child: None,
             dir,
             addr: format!("127.0.0.1:{port}"),
+            unprivileged,
         };
         reg.spawn();
         let src = format!(
@@ -50,8 +68,27 @@ impl PrivateRegistry {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("log")).unwrap();
-        let child = Command::new("docker-registry")
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("log"))
+            .unwrap();
+        let rig = rig();
+        let mut cmd = if self.unprivileged {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid",
+                rig.get("CD_RIG_UID"),
+                "--regid",
+                rig.get("CD_RIG_GID"),
+                "--init-groups",
+                "docker-registry",
+            ]);
+            c
+        } else {
+            Command::new("docker-registry")
+        };
+        let child = cmd
             .args([
                 "serve",
                 self.dir.path().join("config.yml").to_str().unwrap(),
@@ -74,6 +111,10 @@ impl PrivateRegistry {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
     fn blob_data(&self, digest: &str) -> PathBuf {
@@ -331,4 +372,241 @@ fn a_corrupted_blob_is_refused_and_leaves_store_and_cache_unchanged() {
         .map(|d| d.collect())
         .unwrap_or_default();
     assert!(staging.is_empty(), "{staging:?}");
+}
+
+/// The fixture's largest layer: (digest, size).
+fn big_layer() -> (String, u64) {
+    let layout = Path::new(rig().get("CD_RIG_FIXTURE_BUSYBOX_OCI_LAYOUT"));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(m)).unwrap())
+            .unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap().to_owned(),
+                l["size"].as_u64().unwrap(),
+            )
+        })
+        .max_by_key(|(_, s)| *s)
+        .unwrap()
+}
+
+fn no_partials(store: &TestStore) {
+    let left: Vec<String> = cached_blobs(store)
+        .into_iter()
+        .filter(|b| b.starts_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "partial downloads left: {left:?}");
+}
+
+#[test]
+fn a_registry_answering_500_is_retried_then_one_clear_error() {
+    if !require_root("running a registry as the rig's user") {
+        return;
+    }
+    let reg = PrivateRegistry::start_with(true);
+    let (digest, _) = big_layer();
+    // The registry cannot stat the blob: every GET of it is a 500.
+    let dir = reg.blob_data(&digest).parent().unwrap().to_path_buf();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let store = TestStore::new();
+    let out = Outcome::of(store.cmd().env("CD_DOWNLOAD_MAX_RETRIES", "2").args([
+        "install",
+        &format!("{}/cd/busybox:latest", reg.addr),
+        "-n",
+        "e500",
+    ]));
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    out.fails_with(1, "500");
+    let hex = digest.trim_start_matches("sha256:");
+    let log = reg.log();
+    let gets = log
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("GET /v2/cd/busybox/blobs/sha256:{hex}")) && l.contains("\" 500 ")
+        })
+        .count();
+    assert_eq!(gets, 3, "one try and two retries expected:\n{log}");
+    assert!(!store.container_dir("e500").exists());
+    no_partials(&store);
+}
+
+/// Pushes an image with one uncompressed layer holding `mib` MiB of
+/// incompressible data: big enough that killing the registry interrupts
+/// the transfer (loopback socket buffers hold a few MiB).
+fn push_big_image(addr: &str, mib: usize) -> (String, String, u64) {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = vec![0u8; mib << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    for d in ["bin", "etc", "usr"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_600_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, d, &b""[..]).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_600_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, "usr/big", &data[..]).unwrap();
+    let layer = b.into_inner().unwrap();
+    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let lh = hex(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": chroot_distro::oci::Platform::host().architecture, "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{lh}")]}
+    }))
+    .unwrap();
+    let ch = hex(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{ch}"), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{lh}"), "size": layer.len()}]
+    }))
+    .unwrap();
+    let mh = hex(&manifest);
+    let blobs = dir.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(&lh), &layer).unwrap();
+    std::fs::write(blobs.join(&ch), &config).unwrap();
+    std::fs::write(blobs.join(&mh), &manifest).unwrap();
+    std::fs::write(
+        dir.path().join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{mh}"),
+        "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    std::fs::write(
+        dir.path().join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let image = format!("{addr}/cd/big:latest");
+    Outcome::of(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        &format!("oci:{}:latest", dir.path().display()),
+        &format!("docker://{image}"),
+    ]))
+    .ok();
+    (image, format!("sha256:{lh}"), layer.len() as u64)
+}
+
+#[test]
+fn a_registry_killed_mid_download_is_resumed_with_range() {
+    if !require_root("a private registry") {
+        return;
+    }
+    let mut reg = PrivateRegistry::start();
+    let (image, _, size) = push_big_image(&reg.addr, 48);
+    let store = TestStore::new();
+    let child = store
+        .cmd()
+        .env("CD_DOWNLOAD_RATE_LIMIT", "6M")
+        .env("CD_DOWNLOAD_MAX_RETRIES", "10")
+        .args(["install", &image, "-n", "resumed"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    reg.stop();
+    std::thread::sleep(Duration::from_millis(800));
+    reg.spawn();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let big = store.container_dir("resumed").join("rootfs/usr/big");
+    assert_eq!(std::fs::metadata(&big).unwrap().len(), 48 << 20);
+    // The restarted registry served the rest of the blob as a 206 range
+    // (skopeo may have compressed the layer on push, so match by repo).
+    let log = reg.log();
+    let resumed: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("/v2/cd/big/blobs/sha256:") && l.contains("\" 206 "))
+        .filter_map(|l| {
+            l.split("\" 206 ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        resumed.iter().any(|w| *w > 0 && *w < size),
+        "no partial (Range) response after the restart: {resumed:?}\n{log}"
+    );
+    no_partials(&store);
+}
+
+#[test]
+fn kill_9_mid_download_leaves_nothing_after_the_next_command() {
+    if !require_root("the rig's fixture layout and a private registry") {
+        return;
+    }
+    let reg = PrivateRegistry::start();
+    let store = TestStore::new();
+    let mut child = store
+        .cmd()
+        .env("CD_DOWNLOAD_RATE_LIMIT", "100K")
+        .args([
+            "install",
+            &format!("{}/cd/busybox:latest", reg.addr),
+            "-n",
+            "killed",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let partials = cached_blobs(&store)
+        .into_iter()
+        .filter(|b| b.starts_with(".partial"))
+        .count();
+    assert!(partials > 0, "the install was not mid-download");
+    store
+        .run(&["remove", "nothing"])
+        .fails_with(1, "not installed");
+    no_partials(&store);
+    assert_eq!(store.run(&["list", "-q"]).stdout, "");
+    let left: Vec<_> = std::fs::read_dir(store.runtime_dir().join("containers"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -356,7 +356,7 @@ fn map_error(reference: &Reference, e: OciDistributionError) -> Error {
             404 => Error::NotFound { image },
             _ => Error::Registry {
                 registry,
-                detail: format!("HTTP {code}: {message}"),
+                detail: format!("HTTP {code}{}", registry_message(&message)),
             },
         },
         OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
@@ -369,6 +369,32 @@ fn map_error(reference: &Reference, e: OciDistributionError) -> Error {
             registry,
             detail: error_chain(&other),
         },
+    }
+}
+
+/// The registry's own words from an error body (`{"errors":[{"code",
+/// "message"}]}`), else its first line, kept short.
+fn registry_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        if let Some(e) = v["errors"].get(0) {
+            return format!(
+                " ({}: {})",
+                e["code"].as_str().unwrap_or("ERROR"),
+                e["message"].as_str().unwrap_or("no message")
+            );
+        }
+    }
+    let line: String = body
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(160)
+        .collect();
+    if line.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", line.trim())
     }
 }
 

@@ -123,7 +123,33 @@ pub fn prepare_for_mutation_with(paths: &StorePaths, remove: &Remover) -> Result
             .ctx("restrict permissions of", &containers)?;
     }
     clean_stale_staging(paths, remove)?;
+    clean_stale_downloads(paths);
     Ok(())
+}
+
+/// Partial blobs (`oci_layers/.partial-<pid>-*`) and URL downloads
+/// (`downloads/<pid>-*`) whose process is gone: a `kill -9` mid-download
+/// leaves them, the next mutating command removes them.
+fn clean_stale_downloads(paths: &StorePaths) {
+    let dirs = [
+        (paths.layer_cache(), ".partial-"),
+        (paths.cache_dir.join("downloads"), ""),
+    ];
+    for (dir, prefix) in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(prefix) else {
+                continue;
+            };
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| !Path::new("/proc").join(p.to_string()).exists()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 /// Deletes a tree of the store.

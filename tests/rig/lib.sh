@@ -8,10 +8,14 @@ export PATH=${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 CD_RIG_DIR=${CD_RIG_DIR:-/var/lib/cd-test-rig}
 CD_RIG_PORT=${CD_RIG_PORT:-5443}
 CD_RIG_AUTH_PORT=${CD_RIG_AUTH_PORT:-5444}
+CD_RIG_TOKEN_PORT=${CD_RIG_TOKEN_PORT:-5445}
+CD_RIG_TOKEN_SERVER_PORT=${CD_RIG_TOKEN_SERVER_PORT:-5446}
 RIG_USER=cdtest
 RIG_CA_TRUST=/usr/local/share/ca-certificates/cd-test-rig.crt
 RIG_CERTS_D=/etc/containers/certs.d
-RIG_REGISTRIES=(open auth)
+RIG_REGISTRIES=(open auth token)
+RIG_TOKEN_SERVICE=cd-rig-registry
+RIG_TOKEN_ISSUER=cd-rig-token
 RIG_QUIET=false
 
 case $CD_RIG_DIR in
@@ -24,6 +28,7 @@ if [[ ! $CD_RIG_DIR =~ ^/[A-Za-z0-9._/-]+$ ]]; then
   exit 2
 fi
 CD_RIG_DIR=${CD_RIG_DIR%/}
+RIG_TOKEN_DIR=$CD_RIG_DIR/token-server
 
 say() { "$RIG_QUIET" || echo "rig: $*" >&2; }
 die() { echo "rig: ERROR: $*" >&2; exit 1; }
@@ -55,7 +60,14 @@ rig_lock() {
   fi
 }
 
-reg_port() { if [[ $1 == open ]]; then echo "$CD_RIG_PORT"; else echo "$CD_RIG_AUTH_PORT"; fi; }
+reg_port() {
+  case $1 in
+    open) echo "$CD_RIG_PORT" ;;
+    auth) echo "$CD_RIG_AUTH_PORT" ;;
+    token) echo "$CD_RIG_TOKEN_PORT" ;;
+    *) die "unknown registry $1" ;;
+  esac
+}
 reg_dir() { echo "$CD_RIG_DIR/registry-$1"; }
 
 # Prints the pid if the registry's pid file names a live docker-registry
@@ -81,24 +93,52 @@ pid_alive() {
   [[ ${stat:0:1} != Z ]]
 }
 
-reg_stop() {
-  local name=$1 dir pid i
-  dir=$(reg_dir "$name")
-  if pid=$(reg_pid "$name"); then
-    say "stopping $name registry (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
+# SIGTERM, up to 10 s to exit, then SIGKILL.  $1 names the process in messages.
+stop_pid() {
+  local label=$1 pid=$2 i
+  say "stopping $label (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_alive "$pid" || break
+    sleep 0.1
+  done
+  if pid_alive "$pid"; then
+    say "$label did not exit after SIGTERM, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
       pid_alive "$pid" || break
       sleep 0.1
     done
-    if pid_alive "$pid"; then
-      say "$name registry did not exit after SIGTERM, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do
-        pid_alive "$pid" || break
-        sleep 0.1
-      done
-    fi
+  fi
+}
+
+reg_stop() {
+  local name=$1 dir pid
+  dir=$(reg_dir "$name")
+  if pid=$(reg_pid "$name"); then
+    stop_pid "$name registry" "$pid"
   fi
   rm -f "$dir/pid"
+}
+
+# Prints the pid if the pid file names a live token server using this rig's
+# config; fails otherwise.
+token_server_pid() {
+  local pid cmdline
+  [[ -s $RIG_TOKEN_DIR/pid ]] || return 1
+  pid=$(<"$RIG_TOKEN_DIR/pid")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *tokenserver.py*"$RIG_TOKEN_DIR/config.json"* ]] || return 1
+  pid_alive "$pid" || return 1
+  echo "$pid"
+}
+
+token_server_stop() {
+  local pid
+  if pid=$(token_server_pid); then
+    stop_pid "token server" "$pid"
+  fi
+  rm -f "$RIG_TOKEN_DIR/pid"
 }
