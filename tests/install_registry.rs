@@ -25,6 +25,11 @@ impl PrivateRegistry {
     }
 
     fn start_with(unprivileged: bool) -> Self {
+        Self::start_full(unprivileged, true)
+    }
+
+    /// `tls: false` serves plain http (for --allow-insecure).
+    fn start_full(unprivileged: bool, tls: bool) -> Self {
         let rig = rig();
         let dir = tempfile::Builder::new()
             .tempdir_in(rig.get("CD_RIG_TMP"))
@@ -38,12 +43,17 @@ impl PrivateRegistry {
         for f in ["server.crt", "server.key"] {
             std::fs::copy(ca_dir.join(f), dir.path().join(f)).unwrap();
         }
-        let config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("storage").display(),
-            dir.path().join("server.crt").display(),
-            dir.path().join("server.key").display()
         );
+        if tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.crt").display(),
+                dir.path().join("server.key").display()
+            ));
+        }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         if unprivileged {
             let uid: u32 = rig.get("CD_RIG_UID").parse().unwrap();
@@ -63,7 +73,8 @@ impl PrivateRegistry {
             rig.get("CD_RIG_FIXTURE_BUSYBOX_OCI_LAYOUT")
         );
         let dst = format!("docker://{}/cd/busybox:latest", reg.addr);
-        Outcome::of(Command::new("skopeo").args(["copy", "--quiet", &src, &dst])).ok();
+        let tls_verify = format!("--dest-tls-verify={tls}");
+        Outcome::of(Command::new("skopeo").args(["copy", "--quiet", &tls_verify, &src, &dst])).ok();
         reg
     }
 
@@ -609,4 +620,95 @@ fn kill_9_mid_download_leaves_nothing_after_the_next_command() {
         .unwrap()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn plain_http_registries_need_allow_insecure() {
+    if !require_root("the rig's fixture layout and a private registry") {
+        return;
+    }
+    let reg = PrivateRegistry::start_full(false, false);
+    let image = format!("{}/cd/busybox:latest", reg.addr);
+    let store = TestStore::new();
+    let out = store.run(&["install", &image, "-n", "plain"]);
+    out.fails_with(1, &format!("cannot reach {}", reg.addr));
+    assert!(out.stderr.contains("--allow-insecure"), "{out:#?}");
+    store
+        .run(&["install", &image, "-n", "plain", "--allow-insecure"])
+        .ok();
+    check_busybox_tree(&store.container_dir("plain").join("rootfs"), 42, 0);
+}
+
+#[test]
+fn docker_schema2_manifests_install() {
+    if !require_root("the rig's fixture layout and a private registry") {
+        return;
+    }
+    let reg = PrivateRegistry::start();
+    let src = format!(
+        "oci:{}:latest",
+        rig().get("CD_RIG_FIXTURE_BUSYBOX_OCI_LAYOUT")
+    );
+    let dst = format!("docker://{}/cd/busybox:v2s2", reg.addr);
+    Outcome::of(Command::new("skopeo").args(["copy", "--quiet", "--format", "v2s2", &src, &dst]))
+        .ok();
+    let store = TestStore::new();
+    store
+        .run(&[
+            "install",
+            &format!("{}/cd/busybox:v2s2", reg.addr),
+            "-n",
+            "d",
+        ])
+        .ok();
+    check_busybox_tree(&store.container_dir("d").join("rootfs"), 42, 0);
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(store.container_dir("d").join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        m["manifest"]["_ct"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+}
+
+#[test]
+fn docker_credential_helpers_are_used() {
+    let rig = rig();
+    let store = TestStore::new();
+    // A real credential helper program, as `docker login` with credHelpers uses.
+    let bin = store.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-cdrig");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{}\",\"Secret\":\"{}\"}}' \"$server\"\n",
+            rig.get("CD_RIG_AUTH_USER"),
+            rig.get("CD_RIG_AUTH_PASSWORD")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker = store.root().join(".docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"credHelpers":{{"{}":"cdrig"}}}}"#,
+            rig.get("CD_RIG_AUTH_REGISTRY")
+        ),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    Outcome::of(store.cmd().env("PATH", &path).args([
+        "install",
+        rig.get("CD_RIG_FIXTURE_BUSYBOX_AUTH"),
+        "-n",
+        "helper",
+        "-q",
+    ]))
+    .ok();
+    assert_eq!(store.run(&["list", "-q"]).stdout, "helper\n");
 }
