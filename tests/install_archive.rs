@@ -436,11 +436,14 @@ fn an_entrypoint_image_mentions_run() {
     let mut tb = Tb::new();
     tb.rootfs_skeleton();
     let layer = tb.finish();
-    let plain = oci_with_config(&layer, serde_json::json!({"Cmd": ["/bin/sh"]}));
-    let ep = oci_with_config(
-        &layer,
+    let plain = common::oci::archive(&common::oci::layout(
+        std::slice::from_ref(&layer),
+        serde_json::json!({"Cmd": ["/bin/sh"]}),
+    ));
+    let ep = common::oci::archive(&common::oci::layout(
+        &[layer],
         serde_json::json!({"Entrypoint": ["/bin/app"], "Cmd": ["--help"]}),
-    );
+    ));
     let dir = tempfile::tempdir().unwrap();
     let store = TestStore::new();
     let out = store.run(&["install", &write(dir.path(), "plainimg.oci.tar", &plain)]);
@@ -449,48 +452,6 @@ fn an_entrypoint_image_mentions_run() {
     let out = store.run(&["install", &write(dir.path(), "epimg.oci.tar", &ep)]);
     out.ok();
     assert!(out.stdout.contains("chroot-distro run epimg"), "{out:#?}");
-}
-
-/// A one-layer OCI archive whose image config has `config`.
-fn oci_with_config(layer: &[u8], config_section: serde_json::Value) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
-    let lh = hex(layer);
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": chroot_distro::oci::Platform::host().architecture, "os": "linux",
-        "config": config_section,
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{lh}")]}
-    }))
-    .unwrap();
-    let ch = hex(&config);
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{ch}"), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{lh}"), "size": layer.len()}]
-    }))
-    .unwrap();
-    let mh = hex(&manifest);
-    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{mh}"), "size": manifest.len()}]}))
-    .unwrap();
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in [
-        (
-            "oci-layout".to_owned(),
-            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
-        ),
-        ("index.json".to_owned(), index),
-        (format!("blobs/sha256/{lh}"), layer.to_vec()),
-        (format!("blobs/sha256/{ch}"), config),
-        (format!("blobs/sha256/{mh}"), manifest),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, &data[..]).unwrap();
-    }
-    b.into_inner().unwrap()
 }
 
 #[test]

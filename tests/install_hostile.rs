@@ -169,7 +169,10 @@ fn whiteouts_cannot_delete_outside() {
         .file("o/.wh..wh..opq", b"");
     let layer = tb.finish();
     let store = TestStore::new();
-    let archive = oci_archive(&[layer]);
+    let archive = common::oci::archive(&common::oci::layout(
+        &[layer],
+        serde_json::json!({"Cmd": ["/bin/sh"]}),
+    ));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wh.oci.tar");
     std::fs::write(&path, archive).unwrap();
@@ -210,62 +213,12 @@ fn device_nodes_as_non_root_are_skipped_and_counted() {
     assert!(!store.container_dir("dev").join("rootfs/dev/mem2").exists());
 }
 
-/// A minimal OCI image-layout archive holding `layers` (uncompressed).
-pub fn oci_archive(layers: &[Vec<u8>]) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
-    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut descs = Vec::new();
-    let mut diff_ids = Vec::new();
-    for l in layers {
-        let h = hex(l);
-        descs.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{h}"), "size": l.len()}));
-        diff_ids.push(format!("sha256:{h}"));
-        blobs.push((h, l.clone()));
-    }
-    let arch = chroot_distro::oci::Platform::host().architecture;
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": arch, "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids}
-    }))
-    .unwrap();
-    let ch = hex(&config);
-    blobs.push((ch.clone(), config.clone()));
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{ch}"), "size": config.len()},
-        "layers": descs
-    }))
-    .unwrap();
-    let mh = hex(&manifest);
-    blobs.push((mh.clone(), manifest.clone()));
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{mh}"), "size": manifest.len()}]
-    }))
-    .unwrap();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, data).unwrap();
-    };
-    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-    add("index.json", &index);
-    for (h, data) in &blobs {
-        add(&format!("blobs/sha256/{h}"), data);
-    }
-    b.into_inner().unwrap()
-}
-
 #[test]
 fn a_blob_that_does_not_match_its_name_is_refused() {
     let mut tb = Tb::new();
     tb.rootfs_skeleton();
-    let mut archive = oci_archive(&[tb.finish()]);
+    let mut archive =
+        common::oci::archive(&common::oci::layout(&[tb.finish()], serde_json::json!({})));
     // Flip a byte inside the first blob's data (after the oci-layout and index entries).
     let needle = b"ID=hostile";
     let at = archive

@@ -223,7 +223,7 @@ fn private_registries_need_credentials() {
     // Docker's own config file, as `docker login` writes it.
     let docker = store.root().join(".docker");
     std::fs::create_dir_all(&docker).unwrap();
-    let b64 = base64(&creds);
+    let b64 = common::oci::base64(&creds);
     std::fs::write(
         docker.join("config.json"),
         format!(
@@ -234,26 +234,6 @@ fn private_registries_need_credentials() {
     .unwrap();
     store.run(&["install", image, "-n", "dockercfg", "-q"]).ok();
     assert_eq!(store.run(&["list", "-q"]).stdout, "dockercfg\nenv\n");
-}
-
-fn base64(s: &str) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, c)| acc | (*c as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -456,8 +436,7 @@ fn a_registry_answering_500_is_retried_then_one_clear_error() {
 /// Pushes an image with one uncompressed layer holding `mib` MiB of
 /// incompressible data: big enough that killing the registry interrupts
 /// the transfer (loopback socket buffers hold a few MiB).
-fn push_big_image(addr: &str, mib: usize) -> (String, String, u64) {
-    use sha2::{Digest, Sha256};
+fn push_big_image(addr: &str, mib: usize) -> (String, u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut data = vec![0u8; mib << 20];
     let mut x: u64 = 0x9e3779b97f4a7c15;
@@ -488,39 +467,11 @@ fn push_big_image(addr: &str, mib: usize) -> (String, String, u64) {
     h.set_cksum();
     b.append_data(&mut h, "usr/big", &data[..]).unwrap();
     let layer = b.into_inner().unwrap();
-    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
-    let lh = hex(&layer);
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": chroot_distro::oci::Platform::host().architecture, "os": "linux",
-        "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{lh}")]}
-    }))
-    .unwrap();
-    let ch = hex(&config);
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{ch}"), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{lh}"), "size": layer.len()}]
-    }))
-    .unwrap();
-    let mh = hex(&manifest);
-    let blobs = dir.path().join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    std::fs::write(blobs.join(&lh), &layer).unwrap();
-    std::fs::write(blobs.join(&ch), &config).unwrap();
-    std::fs::write(blobs.join(&mh), &manifest).unwrap();
-    std::fs::write(
-        dir.path().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{mh}"),
-        "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
-    std::fs::write(
-        dir.path().join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
+    let size = layer.len() as u64;
+    common::oci::write(
+        dir.path(),
+        &common::oci::layout(&[layer], serde_json::json!({"Cmd": ["/bin/sh"]})),
+    );
     let image = format!("{addr}/cd/big:latest");
     Outcome::of(Command::new("skopeo").args([
         "copy",
@@ -529,7 +480,7 @@ fn push_big_image(addr: &str, mib: usize) -> (String, String, u64) {
         &format!("docker://{image}"),
     ]))
     .ok();
-    (image, format!("sha256:{lh}"), layer.len() as u64)
+    (image, size)
 }
 
 #[test]
@@ -538,7 +489,7 @@ fn a_registry_killed_mid_download_is_resumed_with_range() {
         return;
     }
     let mut reg = PrivateRegistry::start();
-    let (image, _, size) = push_big_image(&reg.addr, 48);
+    let (image, size) = push_big_image(&reg.addr, 48);
     let store = TestStore::new();
     let child = store
         .cmd()

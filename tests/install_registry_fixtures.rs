@@ -121,7 +121,7 @@ fn token_auth_registries_work_like_public_ones() {
     .fails_with(1, "refused access");
     // The same through containers' auth.json.
     let auth = store.root().join("auth.json");
-    let encoded = base64(&creds);
+    let encoded = common::oci::base64(&creds);
     std::fs::write(
         &auth,
         format!(
@@ -139,25 +139,6 @@ fn token_auth_registries_work_like_public_ones() {
     ]))
     .ok();
     assert_eq!(store.run(&["list", "-q"]).stdout, "authjson\npriv\npub\n");
-}
-
-fn base64(s: &str) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in s.as_bytes().chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, c)| acc | (*c as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                A[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 fn check_debian(rootfs: &Path, gid42: u32, root_uid: u32) {

@@ -101,17 +101,27 @@ pub struct Installed {
     pub stats: Stats,
 }
 
-pub fn install(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Error> {
+/// Readies the store for changing `req.name` (leftovers cleaned the
+/// store's way) and takes its exclusive lock; `exists` is what the command
+/// needs the container to be.
+pub(crate) fn lock_for_change(req: &Request, exists: bool) -> Result<ContainerLock, Error> {
     let remover = crate::unpack::remover(req.privilege, req.exe);
     store::prepare_for_mutation_with(req.paths, &*remover)?;
-    let _lock = ContainerLock::try_acquire(
+    let lock = ContainerLock::try_acquire(
         &req.paths.lock_file(&req.name),
         req.name.as_str(),
         LockMode::Exclusive,
     )?;
-    if std::fs::symlink_metadata(req.paths.container_dir(&req.name)).is_ok() {
-        return Err(store::Error::Exists(req.name.to_string()).into());
+    let present = std::fs::symlink_metadata(req.paths.container_dir(&req.name)).is_ok();
+    match (exists, present) {
+        (false, true) => Err(store::Error::Exists(req.name.to_string()).into()),
+        (true, false) => Err(store::Error::NotFound(req.name.to_string()).into()),
+        _ => Ok(lock),
     }
+}
+
+pub fn install(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Error> {
+    let _lock = lock_for_change(req, false)?;
     match req.source {
         InstallSource::Image(r) => registry::install_image(req, r, report),
         InstallSource::Path(p) => install_file(req, p, report),

@@ -4,20 +4,11 @@
 use super::{build_rootfs, Error, Installed, Reporter, Request};
 use crate::registry::{download_layers, DownloadSettings, ImageSource, Resolved};
 use crate::store::blobs::BlobCache;
-use crate::store::{self, ContainerLock, ContainerManifest, LockMode};
+use crate::store::{ContainerLock, ContainerManifest, LockMode};
 use crate::unpack::job::{Layer, Source};
 
 pub fn reset(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Error> {
-    let remover = crate::unpack::remover(req.privilege, req.exe);
-    store::prepare_for_mutation_with(req.paths, &*remover)?;
-    let _lock = ContainerLock::try_acquire(
-        &req.paths.lock_file(&req.name),
-        req.name.as_str(),
-        LockMode::Exclusive,
-    )?;
-    if std::fs::symlink_metadata(req.paths.container_dir(&req.name)).is_err() {
-        return Err(store::Error::NotFound(req.name.to_string()).into());
-    }
+    let _lock = super::lock_for_change(req, true)?;
     let manifest_path = req.paths.manifest(&req.name);
     if std::fs::symlink_metadata(&manifest_path).is_err() {
         return Err(Error::NoImage(req.name.to_string()));

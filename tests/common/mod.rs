@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod oci;
 pub mod tarbuild;
 
 use std::collections::HashMap;
