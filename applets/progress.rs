@@ -3,7 +3,7 @@
 
 use chroot_distro::install::Reporter;
 use chroot_distro::ui::{human_size, Style};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
 pub struct Progress {
@@ -13,6 +13,8 @@ pub struct Progress {
     style: Style,
     bar: Option<ProgressBar>,
     bar_kind: Kind,
+    /// Per-layer download bars live here while downloads run.
+    multi: Option<MultiProgress>,
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -31,12 +33,16 @@ impl Progress {
             style,
             bar: None,
             bar_kind: Kind::None,
+            multi: None,
         }
     }
 
     fn clear(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+        }
+        if let Some(multi) = self.multi.take() {
+            let _ = multi.clear();
         }
         self.bar_kind = Kind::None;
     }
@@ -95,14 +101,35 @@ impl Reporter for Progress {
         }
     }
 
-    fn download_sink(&mut self, total: u64) -> std::sync::Arc<dyn Fn(u64) + Send + Sync> {
-        match self.bar(Kind::Bytes, Some(total)) {
-            Some(bar) => {
-                let bar = bar.clone();
-                std::sync::Arc::new(move |n| bar.inc(n))
+    fn download_sink(&mut self, missing: &[(usize, u64)]) -> chroot_distro::registry::ByteSink {
+        let total: u64 = missing.iter().map(|(_, s)| s).sum();
+        let Some(total_bar) = self.bar(Kind::Bytes, Some(total)).cloned() else {
+            return std::sync::Arc::new(|_, _| {});
+        };
+        // One bar per layer being fetched, under the total.
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let total_bar = multi.add(total_bar);
+        let mut per_layer = std::collections::HashMap::new();
+        for (i, size) in missing {
+            let bar = multi.add(ProgressBar::new(*size));
+            if let Ok(st) = ProgressStyle::with_template(
+                "    layer {prefix:>2} {bar:24.green/white} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}",
+            ) {
+                bar.set_style(st.progress_chars("=> "));
             }
-            None => std::sync::Arc::new(|_| {}),
+            bar.set_prefix((i + 1).to_string());
+            per_layer.insert(*i, bar);
         }
+        self.multi = Some(multi);
+        std::sync::Arc::new(move |i, n| {
+            total_bar.inc(n);
+            if let Some(bar) = per_layer.get(&i) {
+                bar.inc(n);
+                if bar.position() >= bar.length().unwrap_or(u64::MAX) {
+                    bar.finish_and_clear();
+                }
+            }
+        })
     }
 
     fn extract(&mut self, layer: usize, layers: usize, entries: u64, bytes: u64) {

@@ -72,9 +72,10 @@ pub trait Reporter {
     fn bytes(&mut self, done: u64, total: Option<u64>);
     fn extract(&mut self, layer: usize, layers: usize, entries: u64, bytes: u64);
     fn warn(&mut self, message: &str);
-    /// A sink for downloaded byte counts (called from download threads).
-    fn download_sink(&mut self, _total: u64) -> std::sync::Arc<dyn Fn(u64) + Send + Sync> {
-        std::sync::Arc::new(|_| {})
+    /// A sink for downloaded bytes per layer (called from download threads);
+    /// `missing` lists the layers to download as (index, size).
+    fn download_sink(&mut self, _missing: &[(usize, u64)]) -> crate::registry::ByteSink {
+        std::sync::Arc::new(|_, _| {})
     }
     /// Shown only when debugging (`CD_DEBUG=1`).
     fn debug(&mut self, _message: &str) {}

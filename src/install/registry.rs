@@ -26,13 +26,15 @@ pub(super) fn install_image(
     if resolved.offline {
         report.warn("the registry cannot be reached: installing from the local cache");
     }
-    let missing: u64 = resolved
+    let to_fetch: Vec<(usize, u64)> = resolved
         .layers
         .iter()
         .zip(&resolved.sizes)
-        .filter(|(l, _)| !blobs.contains(&l.digest))
-        .map(|(_, s)| *s)
-        .sum();
+        .enumerate()
+        .filter(|(_, (l, _))| !blobs.contains(&l.digest))
+        .map(|(i, (_, s))| (i, *s))
+        .collect();
+    let missing: u64 = to_fetch.iter().map(|(_, s)| s).sum();
     let count = resolved.layers.len();
     report.step(&format!(
         "{} layer(s), {} to download",
@@ -52,7 +54,7 @@ pub(super) fn install_image(
         })
         .collect();
     let (tx, rx) = mpsc::channel::<Feed>();
-    let sink = report.download_sink(missing);
+    let sink = report.download_sink(&to_fetch);
     let runtime = source.runtime();
     let abort_tx = tx.clone();
     let download = {

@@ -92,8 +92,15 @@ fn fetch_missing(
         sizes,
         offline: false,
     };
-    let total = resolved.sizes.iter().sum();
-    let sink = report.download_sink(total);
+    let to_fetch: Vec<(usize, u64)> = resolved
+        .layers
+        .iter()
+        .zip(&resolved.sizes)
+        .enumerate()
+        .filter(|(_, (l, _))| !blobs.contains(&l.digest))
+        .map(|(i, (_, s))| (i, *s))
+        .collect();
+    let sink = report.download_sink(&to_fetch);
     let settings = DownloadSettings::from_env(req.env);
     let runtime = source.runtime();
     runtime.block_on(download_layers(

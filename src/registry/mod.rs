@@ -9,6 +9,9 @@ pub mod settings;
 pub use pull::{download_layers, ImageSource, Resolved};
 pub use settings::DownloadSettings;
 
+/// Receives (layer index, bytes) as downloads progress.
+pub type ByteSink = std::sync::Arc<dyn Fn(usize, u64) + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid image reference '{reference}': {reason}")]

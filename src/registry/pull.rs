@@ -443,7 +443,7 @@ pub async fn download_layers(
     resolved: Resolved,
     blobs: BlobCache,
     settings: DownloadSettings,
-    on_bytes: Arc<dyn Fn(u64) + Send + Sync>,
+    on_bytes: super::ByteSink,
     mut ready: impl FnMut(usize) -> bool,
 ) -> Result<(), Error> {
     let bucket = (settings.rate_limit > 0).then(|| {
@@ -465,10 +465,14 @@ pub async fn download_layers(
             let bucket = bucket.clone();
             let on_bytes = on_bytes.clone();
             async move {
+                let want = Wanted {
+                    index: i,
+                    digest: &layer.digest,
+                    size,
+                };
                 let r = fetch_blob(
                     &source,
-                    &layer.digest,
-                    size,
+                    want,
                     &blobs,
                     settings.max_retries,
                     bucket,
@@ -511,17 +515,27 @@ impl ImageSource {
     }
 }
 
+/// One blob to fetch: which layer it is (for progress), what and how big.
+struct Wanted<'a> {
+    index: usize,
+    digest: &'a Digest,
+    size: u64,
+}
+
 async fn fetch_blob(
     src: &ImageSourceHandle,
-    digest: &Digest,
-    size: u64,
+    want: Wanted<'_>,
     blobs: &BlobCache,
     max_retries: u32,
     bucket: Option<Arc<Mutex<Bucket>>>,
-    on_bytes: Arc<dyn Fn(u64) + Send + Sync>,
+    on_bytes: super::ByteSink,
 ) -> Result<(), Error> {
+    let Wanted {
+        index,
+        digest,
+        size,
+    } = want;
     if blobs.contains(digest) {
-        on_bytes(size);
         return Ok(());
     }
     src.client
@@ -530,7 +544,17 @@ async fn fetch_blob(
     let mut writer = blobs.writer()?;
     let mut attempt = 0u32;
     loop {
-        match stream_once(src, digest, size, &mut writer, bucket.as_ref(), &on_bytes).await {
+        match stream_once(
+            src,
+            index,
+            digest,
+            size,
+            &mut writer,
+            bucket.as_ref(),
+            &on_bytes,
+        )
+        .await
+        {
             Ok(()) => break,
             Err(Attempt::Fatal(e)) => return Err(e),
             Err(Attempt::Retry(e)) if attempt >= max_retries => return Err(e),
@@ -556,11 +580,12 @@ enum Attempt {
 
 async fn stream_once(
     src: &ImageSourceHandle,
+    index: usize,
     digest: &Digest,
     size: u64,
     writer: &mut crate::store::blobs::BlobWriter,
     bucket: Option<&Arc<Mutex<Bucket>>>,
-    on_bytes: &Arc<dyn Fn(u64) + Send + Sync>,
+    on_bytes: &super::ByteSink,
 ) -> Result<(), Attempt> {
     let offset = writer.size();
     let retry = |e: OciDistributionError| match map_error(&src.reference, e) {
@@ -578,7 +603,6 @@ async fn stream_once(
         BlobResponse::Partial(s) => s.stream,
         BlobResponse::Full(s) => {
             if offset > 0 {
-                on_bytes(0);
                 writer
                     .reset()
                     .map_err(|e| Attempt::Fatal(io_err(blobs_dir(writer), e)))?;
@@ -605,7 +629,7 @@ async fn stream_once(
         writer
             .write_all(&chunk)
             .map_err(|e| Attempt::Fatal(io_err(blobs_dir(writer), e)))?;
-        on_bytes(chunk.len() as u64);
+        on_bytes(index, chunk.len() as u64);
         if writer.size() > size {
             return Err(Attempt::Fatal(Error::Verify {
                 digest: digest.to_string(),
