@@ -138,7 +138,30 @@ fn token_auth_registries_work_like_public_ones() {
         "-q",
     ]))
     .ok();
-    assert_eq!(store.run(&["list", "-q"]).stdout, "authjson\npriv\npub\n");
+    // And through Docker's config.json, as `docker login` leaves it.
+    let docker = store.root().join(".docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{encoded}"}}}}}}"#,
+            rig.get("CD_RIG_TOKEN_REGISTRY")
+        ),
+    )
+    .unwrap();
+    store
+        .run(&[
+            "install",
+            rig.get("CD_RIG_FIXTURE_TOKEN_PRIVATE"),
+            "-n",
+            "dockercfg",
+            "-q",
+        ])
+        .ok();
+    assert_eq!(
+        store.run(&["list", "-q"]).stdout,
+        "authjson\ndockercfg\npriv\npub\n"
+    );
 }
 
 fn check_debian(rootfs: &Path, gid42: u32, root_uid: u32) {
