@@ -65,7 +65,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
                 ctx.out.bold(&s.name),
                 size_text(s),
                 s.source.describe(),
-                status_text(s, ctx),
+                status_text(s),
             ]
         })
         .collect();
@@ -99,7 +99,7 @@ fn size_text(s: &Summary) -> String {
     }
 }
 
-fn status_text(s: &Summary, _ctx: &Ctx) -> String {
+fn status_text(s: &Summary) -> String {
     match s.in_use_by.as_slice() {
         [] => "idle".into(),
         pids => {

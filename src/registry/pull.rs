@@ -605,7 +605,7 @@ async fn stream_once(
             if offset > 0 {
                 writer
                     .reset()
-                    .map_err(|e| Attempt::Fatal(io_err(blobs_dir(writer), e)))?;
+                    .map_err(|e| Attempt::Fatal(io_err(writer.path().to_path_buf(), e)))?;
             }
             s.stream
         }
@@ -628,7 +628,7 @@ async fn stream_once(
         }
         writer
             .write_all(&chunk)
-            .map_err(|e| Attempt::Fatal(io_err(blobs_dir(writer), e)))?;
+            .map_err(|e| Attempt::Fatal(io_err(writer.path().to_path_buf(), e)))?;
         on_bytes(index, chunk.len() as u64);
         if writer.size() > size {
             return Err(Attempt::Fatal(Error::Verify {
@@ -649,10 +649,6 @@ async fn stream_once(
         }));
     }
     Ok(())
-}
-
-fn blobs_dir(_w: &crate::store::blobs::BlobWriter) -> PathBuf {
-    PathBuf::from("oci_layers")
 }
 
 fn io_err(path: PathBuf, e: std::io::Error) -> Error {

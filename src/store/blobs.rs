@@ -98,6 +98,11 @@ impl BlobWriter {
         self.size
     }
 
+    /// The temporary file being written (for messages).
+    pub fn path(&self) -> &Path {
+        self.tmp.as_deref().unwrap_or(Path::new("oci_layers"))
+    }
+
     /// Starts over (a server ignored our Range request and sent it all).
     pub fn reset(&mut self) -> io::Result<()> {
         self.file.flush()?;
