@@ -114,8 +114,8 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     if !quiet {
         let s = &installed.stats;
         println!(
-            "Installed '{name}': {} entries, {}.",
-            s.entries,
+            "Installed '{name}': {} paths, {} of file data.",
+            if s.paths > 0 { s.paths } else { s.entries },
             human_size(s.bytes)
         );
         println!("  Start a shell:  chroot-distro login {name}");

@@ -50,6 +50,11 @@ fn fixture_installs_exactly_from_every_archive_kind() {
             "{out:#?}"
         );
         check_busybox_tree(&store.container_dir(name).join("rootfs"), 42, 0);
+        // The summary counts paths of the result, not tar entries of all layers.
+        let index =
+            std::fs::read_to_string(store.container_dir(name).join("install-index.jsonl")).unwrap();
+        let paths = format!("Installed '{name}': {} paths", index.lines().count());
+        assert!(out.stdout.contains(&paths), "{out:#?} vs {paths}");
         let has_manifest = store.container_dir(name).join("manifest.json").exists();
         assert_eq!(has_manifest, manifest, "{name}");
     }

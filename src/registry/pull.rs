@@ -12,6 +12,7 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -290,7 +291,11 @@ struct CachedRef {
 }
 
 fn save(dir: &std::path::Path, key: &str, r: &Resolved, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    // Private like the layer cache: what a user pulled is nobody else's business.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let digest = r.manifest.digest.clone().unwrap_or_default();
     let hex = digest.trim_start_matches("sha256:");
     let tmp = dir.join(format!(".tmp-{}", std::process::id()));

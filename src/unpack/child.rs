@@ -174,14 +174,15 @@ fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), 
                     .map_err(|e| format!("cannot write /etc fixups: {e}"))?;
             }
             let hashes = extractor.take_hashes();
-            let stats = extractor.finish().map_err(|e| e.to_string())?;
+            let mut stats = extractor.finish().map_err(|e| e.to_string())?;
             if let Some(path) = index {
                 let file = std::fs::File::create(path)
                     .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
                 let mut w = std::io::BufWriter::new(file);
-                super::index::write(root.as_fd(), &hashes, &mut w)
-                    .and_then(|_| w.flush())
+                let paths = super::index::write(root.as_fd(), &hashes, &mut w)
+                    .and_then(|n| w.flush().map(|_| n))
                     .map_err(|e| format!("cannot write the install index: {e}"))?;
+                stats.paths = paths as u64;
             }
             send(out, &Event::Done { stats });
             Ok(())

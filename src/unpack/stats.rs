@@ -15,6 +15,9 @@ pub struct Progress {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub entries: u64,
+    /// Paths in the finished tree (the install index), whatever the layers held.
+    #[serde(default)]
+    pub paths: u64,
     pub files: u64,
     pub dirs: u64,
     pub symlinks: u64,
