@@ -54,6 +54,12 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(chroot_distro::unpack::child::main() as u8);
     }
+    if args
+        .get(1)
+        .is_some_and(|a| a == chroot_distro::launch::CHILD_APPLET)
+    {
+        return ExitCode::from(chroot_distro::launch::child::main() as u8);
+    }
     let ctx = Ctx::from_process();
     match dispatch(&args, &ctx) {
         Ok(code) => code.into(),

@@ -10,6 +10,7 @@ pub mod fsops;
 pub mod hostinfo;
 pub mod install;
 pub mod ioerr;
+pub mod launch;
 pub mod oci;
 pub mod registry;
 pub mod sandbox;
