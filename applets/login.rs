@@ -9,3 +9,7 @@ pub fn command() -> Command {
             .after_help("Words after -- run through the user's login shell with -c."),
     )
 }
+
+pub fn run(m: &clap::ArgMatches, ctx: &crate::cli::Ctx) -> crate::cli::RunResult {
+    crate::session::launch(m, ctx, false)
+}

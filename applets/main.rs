@@ -28,6 +28,7 @@ mod reset;
 mod restore;
 mod run;
 mod search;
+mod session;
 mod session_args;
 mod sync;
 mod table;

@@ -8,22 +8,38 @@ pub const PROG: &str = "chroot-distro";
 /// Exit codes, documented in README.md ("Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    Ok = 0,
+    Ok,
     /// The operation failed.
-    Failure = 1,
+    Failure,
     /// Bad command line: unknown command or option, invalid name or value.
-    Usage = 2,
+    Usage,
     /// The command exists in the table but is not implemented in this build.
-    NotImplemented = 3,
+    NotImplemented,
     /// The container is locked by another process.
-    Busy = 4,
+    Busy,
     /// Interrupted by Ctrl-C (128 + SIGINT); nothing was changed.
-    Interrupted = 130,
+    Interrupted,
+    /// A session's own exit status, passed through (login, run).
+    Command(u8),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::NotImplemented => 3,
+            Exit::Busy => 4,
+            Exit::Interrupted => 130,
+            Exit::Command(c) => c,
+        }
+    }
 }
 
 impl From<Exit> for std::process::ExitCode {
     fn from(e: Exit) -> Self {
-        std::process::ExitCode::from(e as u8)
+        std::process::ExitCode::from(e.code())
     }
 }
 

@@ -14,6 +14,7 @@ pub mod launch;
 pub mod oci;
 pub mod registry;
 pub mod sandbox;
+pub mod session;
 pub mod store;
 pub mod termux;
 pub mod ui;

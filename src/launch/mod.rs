@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod mounts;
+pub mod prepare;
 pub mod target;
 
 use serde::{Deserialize, Serialize};

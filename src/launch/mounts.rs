@@ -170,13 +170,11 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                     None::<&str>,
                 )
                 .map_err(|e| Error::setup(format!("bind {}", source.display()), e))?;
-                let mut flags =
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
                 if *readonly {
                     flags |= MsFlags::MS_RDONLY;
                 }
-                mount(None::<&str>, &at, None::<&str>, flags, None::<&str>)
-                    .map_err(|e| Error::setup(format!("restrict {}", source.display()), e))?;
+                remount(root, rootfs, target, *kind, flags)?;
             }
             Mount::Mask { target } => {
                 let Ok(fd) = open_existing(root, target) else {
@@ -216,21 +214,44 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                     None::<&str>,
                 )
                 .map_err(|e| Error::setup(format!("bind /{target}"), e))?;
-                mount(
-                    None::<&str>,
-                    &at,
-                    None::<&str>,
-                    MsFlags::MS_BIND
-                        | MsFlags::MS_REMOUNT
-                        | MsFlags::MS_RDONLY
-                        | NOSUID_NODEV_NOEXEC,
-                    None::<&str>,
-                )
-                .map_err(|e| Error::setup(format!("make /{target} read-only"), e))?;
+                let kind = if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
+                    Kind::Dir
+                } else {
+                    Kind::File
+                };
+                remount(
+                    root,
+                    rootfs,
+                    Path::new(target),
+                    kind,
+                    MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC,
+                )?;
             }
         }
     }
     Ok(())
+}
+
+/// Changes the flags of the mount just made at `target`. The fd used to
+/// make it still points at the covered directory, so the target is
+/// resolved again to reach the new mount's root.
+fn remount(
+    root: BorrowedFd,
+    rootfs: &Path,
+    target: &Path,
+    kind: Kind,
+    flags: MsFlags,
+) -> Result<(), Error> {
+    let fd = open_target(root, target, kind)?;
+    let at = fd_path(&fd, rootfs)?;
+    mount(
+        None::<&str>,
+        &at,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        None::<&str>,
+    )
+    .map_err(|e| Error::setup(format!("restrict /{}", target.display()), e))
 }
 
 /// A proc/sys path that exists (masks skip what the kernel lacks).

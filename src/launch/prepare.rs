@@ -1,0 +1,198 @@
+//! From `login`/`run` options to a [`LaunchSpec`]: the guest user, the
+//! command, the working directory, the environment and the binds.
+
+use super::LaunchSpec;
+use crate::env::EnvSnapshot;
+use crate::session::{
+    self, build_env, login_command, parse_env_arg, resolve_user, run_command, shell_exists_in,
+    work_dir, EnvInputs,
+};
+use crate::store::{ContainerManifest, ContainerName, StorePaths};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default)]
+pub struct Options {
+    pub user: Option<String>,
+    pub isolated: bool,
+    pub minimal: bool,
+    pub shared_home: bool,
+    pub shared_tmp: bool,
+    pub binds: Vec<String>,
+    pub hostname: Option<String>,
+    pub work_dir: Option<String>,
+    pub env: Vec<String>,
+    pub words: Vec<String>,
+    /// `run` (image Entrypoint/Cmd) rather than `login`.
+    pub run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("container '{0}' is not installed")]
+    NotFound(String),
+    #[error("container '{0}' has no manifest.json, so there is no Entrypoint or Cmd to run")]
+    NoManifest(String),
+    #[error(transparent)]
+    Session(#[from] session::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("invalid --bind '{0}': {1}")]
+    Bind(String, String),
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NotFound(_) => {
+                Some("'chroot-distro list' shows the installed containers".into())
+            }
+            Error::NoManifest(n) => Some(format!(
+                "give the command yourself: chroot-distro login {n} -- COMMAND"
+            )),
+            Error::Session(e) => e.hint(),
+            Error::Store(e) => e.hint(),
+            Error::Bind(..) => {
+                Some("use SRC[:DST] with an existing SRC and an absolute DST".into())
+            }
+        }
+    }
+}
+
+/// Builds the spec; also returns warnings for options `--isolated` ignores.
+pub fn prepare(
+    paths: &StorePaths,
+    name: &ContainerName,
+    host: &EnvSnapshot,
+    opts: &Options,
+) -> Result<(LaunchSpec, Vec<String>), Error> {
+    let rootfs = paths.rootfs(name);
+    if !rootfs.is_dir() {
+        return Err(Error::NotFound(name.to_string()));
+    }
+    let manifest_path = paths.manifest(name);
+    let manifest = if manifest_path.exists() {
+        Some(ContainerManifest::read(&manifest_path)?)
+    } else {
+        None
+    };
+    let config = manifest
+        .as_ref()
+        .and_then(|m| m.image_config.config.as_ref());
+    if opts.run && manifest.is_none() {
+        return Err(Error::NoManifest(name.to_string()));
+    }
+    let root = std::fs::File::open(&rootfs)
+        .map_err(|e| crate::store::Error::Io(crate::ioerr::IoError::new("open", &rootfs, e)))?;
+    let user = resolve_user(opts.user.as_deref(), root.as_fd())?;
+    let argv = if opts.run {
+        run_command(config, &opts.words)?
+    } else {
+        login_command(&user, &opts.words, &shell_exists_in(root.as_fd()))
+    };
+    let cwd = work_dir(&user, config, opts.work_dir.as_deref(), opts.run)?;
+    let user_env = opts
+        .env
+        .iter()
+        .map(|e| parse_env_arg(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hostname = opts.hostname.clone().unwrap_or_else(|| name.to_string());
+    let termux = crate::termux::Termux::detect(host);
+    let image_env = config.and_then(|c| c.env.clone()).unwrap_or_default();
+    let env = build_env(&EnvInputs {
+        host,
+        termux: termux.as_ref(),
+        image_env: &image_env,
+        user_env: &user_env,
+        user: &user,
+        hostname: &hostname,
+        isolated: opts.isolated,
+        minimal: opts.minimal,
+        display: Vec::new(),
+        gpu: Vec::new(),
+    });
+    let mut warnings = Vec::new();
+    let mut binds = Vec::new();
+    if opts.isolated {
+        for (set, what) in [
+            (opts.shared_home, "--shared-home"),
+            (opts.shared_tmp, "--shared-tmp"),
+            (!opts.binds.is_empty(), "--bind"),
+        ] {
+            if set {
+                warnings.push(format!(
+                    "{what} is ignored with --isolated (it binds no host paths)"
+                ));
+            }
+        }
+    } else {
+        for b in &opts.binds {
+            binds.push(parse_bind(b)?);
+        }
+        if opts.shared_home {
+            let home = termux
+                .as_ref()
+                .map(|t| t.home.clone())
+                .or_else(|| host.get_abs_path("HOME"));
+            if let Some(h) = home {
+                binds.push((h, user.home.clone()));
+            }
+        }
+    }
+    let spec = LaunchSpec {
+        rootfs,
+        minimal: opts.minimal,
+        isolated: opts.isolated,
+        hostname: Some(hostname),
+        shared_tmp: opts.shared_tmp && !opts.isolated,
+        binds,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        cwd,
+        argv,
+        env,
+    };
+    Ok((spec, warnings))
+}
+
+/// `SRC[:DST]`: SRC must exist (made absolute), DST absolute (default SRC).
+pub fn parse_bind(text: &str) -> Result<(PathBuf, PathBuf), Error> {
+    let bad = |why: &str| Error::Bind(text.to_owned(), why.to_owned());
+    let (src, dst) = match text.split_once(':') {
+        Some((s, d)) => (s, Some(d)),
+        None => (text, None),
+    };
+    let src = Path::new(src)
+        .canonicalize()
+        .map_err(|e| bad(&format!("{src}: {}", crate::ioerr::os_reason(&e))))?;
+    let dst = match dst {
+        Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
+        Some(_) => return Err(bad("the destination must be an absolute path")),
+        None => src.clone(),
+    };
+    if dst
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(bad("the destination may not contain '..'"));
+    }
+    Ok((src, dst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds() {
+        assert_eq!(
+            parse_bind("/tmp:/data").unwrap(),
+            (PathBuf::from("/tmp"), PathBuf::from("/data"))
+        );
+        assert_eq!(parse_bind("/tmp").unwrap().1, PathBuf::from("/tmp"));
+        assert!(parse_bind("/tmp:rel").is_err());
+        assert!(parse_bind("/does/not/exist:/x").is_err());
+        assert!(parse_bind("/tmp:/a/../b").is_err());
+    }
+}

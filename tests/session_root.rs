@@ -1,0 +1,244 @@
+//! login and run for a root caller: commands, users, environment, mounts,
+//! and the refusals that keep the host safe.
+
+mod common;
+
+use common::{bin, require_root, rig, Outcome, TestStore};
+use std::path::Path;
+
+fn store_with_busybox() -> TestStore {
+    let store = TestStore::new();
+    store
+        .run(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
+            "-n",
+            "bb",
+            "-q",
+        ])
+        .ok();
+    store
+}
+
+fn sh(store: &TestStore, extra: &[&str], script: &str) -> Outcome {
+    let mut args = vec!["login", "bb"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", script]);
+    store.run(&args)
+}
+
+#[test]
+fn commands_run_and_exit_codes_pass_through() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    let out = sh(
+        &store,
+        &[],
+        "echo \"quoted words\" > /tmp/x && cat /tmp/x; exit 7",
+    );
+    assert_eq!(out.code, 7, "{out:#?}");
+    assert_eq!(out.stdout, "quoted words\n");
+    let out = store.run(&["sh", "bb", "--", "/nonexistent"]);
+    assert_eq!(out.code, 127, "{out:#?}");
+    store
+        .run(&["login", "ghost", "--", "true"])
+        .fails_with(1, "not installed");
+}
+
+#[test]
+fn users_resolve_from_the_guest() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    // nobody's shell is /bin/false: the command still runs through /bin/sh.
+    assert_eq!(
+        sh(&store, &["-u", "nobody"], "id -u").ok().stdout,
+        "65534\n"
+    );
+    assert_eq!(
+        sh(&store, &["-u", "app"], "id -u; id -g; echo $HOME; pwd")
+            .ok()
+            .stdout,
+        "42\n42\n/home/app\n/home/app\n"
+    );
+    assert_eq!(
+        sh(&store, &["-u", "42:0"], "id -u; id -g").ok().stdout,
+        "42\n0\n"
+    );
+    assert_eq!(sh(&store, &["-u", "1234"], "id -u").ok().stdout, "1234\n");
+    sh(&store, &["-u", "nosuchuser"], "true").fails_with(1, "nosuchuser");
+}
+
+#[test]
+fn the_guest_environment_is_built_from_scratch() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    let out = Outcome::of(store.cmd().env("SECRET_HOST_VAR", "leak").args([
+        "login",
+        "bb",
+        "-e",
+        "FOO=bar baz",
+        "-w",
+        "/etc",
+        "--",
+        "env; pwd",
+    ]));
+    out.ok();
+    for want in [
+        "HOSTNAME=bb",
+        "FOO=bar baz",
+        "HOME=/root",
+        "USER=root",
+        "TERM=xterm-256color",
+        "/etc",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l == want),
+            "missing {want}: {}",
+            out.stdout
+        );
+    }
+    assert!(
+        !out.stdout.contains("SECRET_HOST_VAR"),
+        "host environment leaked"
+    );
+    store
+        .run(&["login", "bb", "-w", "relative", "--", "true"])
+        .fails_with(1, "");
+}
+
+#[test]
+fn run_follows_the_entrypoint_cmd_table() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    // The fixture has Cmd ["/bin/sh"]: arguments replace it.
+    assert_eq!(
+        store
+            .run(&["run", "bb", "--", "echo", "from", "run"])
+            .ok()
+            .stdout,
+        "from run\n"
+    );
+    store.run(&["run", "bb"]).ok();
+    store
+        .run(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_ROOTFS_TAR"),
+            "-n",
+            "plain",
+            "-q",
+        ])
+        .ok();
+    store
+        .run(&["run", "plain", "--", "true"])
+        .fails_with(1, "no manifest.json");
+}
+
+#[test]
+fn mounts_are_fresh_hardened_and_private() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    let out = sh(
+        &store,
+        &[],
+        "echo x > /proc/sys/kernel/hostname 2>&1 || echo ro; test -c /dev/null && echo devnull; \
+         test -c /dev/pts/ptmx && echo devpts; touch /tmp/mark && echo tmp; \
+         head -c 4 /proc/kcore | wc -c",
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        out.stdout.contains("Read-only") || lines.contains(&"ro"),
+        "{out:#?}"
+    );
+    for want in ["devnull", "devpts", "tmp", "0"] {
+        assert!(lines.contains(&want), "missing {want}: {out:#?}");
+    }
+    // /tmp is fresh per session and nothing was written to the rootfs's tmp.
+    assert_eq!(sh(&store, &[], "ls /tmp | wc -l").ok().stdout.trim(), "0");
+    assert!(!store.container_dir("bb").join("rootfs/tmp/mark").exists());
+    // A host directory bound in, and --isolated gets its own host name.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("f"), b"shared\n").unwrap();
+    let bind = format!("{}:/mnt/b", host.path().display());
+    assert_eq!(
+        sh(&store, &["-b", &bind], "cat /mnt/b/f").ok().stdout,
+        "shared\n"
+    );
+    sh(&store, &["-b", "/tmp:relative"], "true").fails_with(1, "absolute");
+    let out = sh(
+        &store,
+        &["--isolated", "--hostname", "boxy", "-b", &bind],
+        "hostname; test -e /mnt/b/f || echo nobind",
+    );
+    out.ok();
+    assert_eq!(out.stdout, "boxy\nnobind\n");
+    assert!(
+        out.stderr.contains("--bind is ignored with --isolated"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn sessions_leave_no_mounts_on_a_shared_host() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    // Shared propagation, as on systemd hosts: anything not made private leaks.
+    let script = format!(
+        "mount --make-rshared / && '{}' login bb -- true && grep -c '{}' /proc/self/mountinfo || true",
+        bin().display(),
+        store.root().display()
+    );
+    let out = Outcome::of(store.cmd_with(Path::new("unshare")).args([
+        "-m",
+        "--propagation",
+        "shared",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_eq!(out.stdout.trim(), "0", "mounts leaked: {out:#?}");
+}
+
+#[test]
+fn a_proc_symlink_to_the_host_is_refused() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    let rootfs = store.container_dir("bb").join("rootfs");
+    let decoy = tempfile::tempdir().unwrap();
+    std::fs::write(decoy.path().join("canary"), b"x").unwrap();
+    std::fs::remove_dir(rootfs.join("proc")).unwrap();
+    std::os::unix::fs::symlink(decoy.path(), rootfs.join("proc")).unwrap();
+    let out = sh(&store, &[], "true");
+    assert_eq!(out.code, 125, "{out:#?}");
+    assert!(
+        out.stderr.contains("mount target /proc is a symlink"),
+        "{out:#?}"
+    );
+    assert_eq!(std::fs::read_dir(decoy.path()).unwrap().count(), 1);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&decoy.path().display().to_string()));
+}
+
+#[test]
+fn non_root_sessions_say_they_are_not_here_yet() {
+    if !require_root("switching to the rig's unprivileged user") {
+        return;
+    }
+    let store = TestStore::for_rig_user();
+    store
+        .run_as_user(&["login", "bb", "--", "true"])
+        .fails_with(3, "not implemented");
+}
