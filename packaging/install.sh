@@ -115,4 +115,6 @@ say "chroot-distro install busybox-rootfs.tar.gz --name demo"
 "$bin/chroot-distro" install "$demo/busybox-rootfs.tar.gz" --name demo
 say "chroot-distro list"
 "$bin/chroot-distro" list
-say "done: try 'chroot-distro help'"
+say "chroot-distro login demo -- ..."
+"$bin/chroot-distro" login demo -- 'echo "hello from $HOSTNAME: $(id -un) in $(pwd), $(busybox | head -1)"'
+say "done: try 'chroot-distro login demo'"
