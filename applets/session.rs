@@ -35,6 +35,7 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         minimal: flag(m, "minimal"),
         shared_home: flag(m, "shared-home"),
         shared_tmp: flag(m, "shared-tmp"),
+        privileged: flag(m, "privileged"),
         binds: strings(m, "bind"),
         hostname: m.get_one::<String>("hostname").cloned(),
         work_dir: m.get_one::<String>("work-dir").cloned(),

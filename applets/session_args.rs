@@ -76,6 +76,12 @@ pub fn add(cmd: Command) -> Command {
                 .help("Set a guest environment variable (repeatable)"),
         )
         .arg(
+            Arg::new("privileged")
+                .long("privileged")
+                .action(ArgAction::SetTrue)
+                .help("Full root: every capability, writable /sys, no masked /proc paths"),
+        )
+        .arg(
             Arg::new("get-chroot-cmd")
                 .long("get-chroot-cmd")
                 .action(ArgAction::SetTrue)

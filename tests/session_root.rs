@@ -242,3 +242,35 @@ fn non_root_sessions_say_they_are_not_here_yet() {
         .run_as_user(&["login", "bb", "--", "true"])
         .fails_with(3, "not implemented");
 }
+
+#[test]
+fn root_in_a_session_has_dockers_capabilities_unless_privileged() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+    // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+    let docker = "00000000a80425fb";
+    let out = sh(&store, &[], "grep -E '^Cap(Eff|Bnd):' /proc/self/status");
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        format!("CapEff:\t{docker}\nCapBnd:\t{docker}\n")
+    );
+    // How /sys and /proc/sys are mounted, from the session's own mount table.
+    let opts = "awk '$2 == \"/sys\" || $2 == \"/proc/sys\" { split($4, o, \",\"); print $2, o[1] }' /proc/self/mounts";
+    let out = sh(
+        &store,
+        &["--privileged"],
+        &format!("grep CapBnd /proc/self/status; {opts}"),
+    );
+    out.ok();
+    assert!(!out.stdout.contains(docker), "{out:#?}");
+    assert!(out.stdout.contains("/sys rw"), "{out:#?}");
+    assert!(!out.stdout.contains("/proc/sys"), "{out:#?}");
+    let out = sh(&store, &[], opts);
+    assert_eq!(out.stdout, "/sys ro\n/proc/sys ro\n", "{out:#?}");
+    let out = sh(&store, &["-u", "app"], "grep CapEff /proc/self/status");
+    assert_eq!(out.stdout, "CapEff:\t0000000000000000\n");
+}

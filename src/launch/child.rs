@@ -11,6 +11,24 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// The capabilities `docker run` grants by default.
+pub const DOCKER_CAPS: &[caps::Capability] = &[
+    caps::Capability::CAP_CHOWN,
+    caps::Capability::CAP_DAC_OVERRIDE,
+    caps::Capability::CAP_FSETID,
+    caps::Capability::CAP_FOWNER,
+    caps::Capability::CAP_MKNOD,
+    caps::Capability::CAP_NET_RAW,
+    caps::Capability::CAP_SETGID,
+    caps::Capability::CAP_SETUID,
+    caps::Capability::CAP_SETFCAP,
+    caps::Capability::CAP_SETPCAP,
+    caps::Capability::CAP_NET_BIND_SERVICE,
+    caps::Capability::CAP_SYS_CHROOT,
+    caps::Capability::CAP_KILL,
+    caps::Capability::CAP_AUDIT_WRITE,
+];
+
 /// Exit code when setup fails before the command runs (as `docker run`).
 pub const SETUP_FAILED: i32 = 125;
 /// The command exists but cannot be executed.
@@ -81,6 +99,12 @@ fn run(spec: &LaunchSpec) -> Result<Never, (i32, Error)> {
     mounts::apply(root.as_fd(), &rootfs, &plan).map_err(setup)?;
     chroot(&rootfs).map_err(|e| setup(Error::setup("chroot", e)))?;
     std::env::set_current_dir("/").map_err(|e| setup(Error::setup("enter the rootfs", e)))?;
+    if !spec.privileged {
+        // Docker's default set: container root can own files and bind low
+        // ports, but not load modules, mount, trace or reconfigure the host.
+        crate::sandbox::confine::keep_only_caps(DOCKER_CAPS)
+            .map_err(|e| setup(Error::setup("drop capabilities", e)))?;
+    }
     let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&groups).map_err(|e| setup(Error::setup("set supplementary groups", e)))?;
     setgid(Gid::from_raw(spec.gid)).map_err(|e| setup(Error::setup("set the group", e)))?;

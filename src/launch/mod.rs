@@ -25,6 +25,9 @@ pub struct LaunchSpec {
     pub isolated: bool,
     pub hostname: Option<String>,
     pub shared_tmp: bool,
+    /// Full root: every capability, writable /sys, no masked paths.
+    #[serde(default)]
+    pub privileged: bool,
     /// Host path → absolute guest path.
     pub binds: Vec<(PathBuf, PathBuf)>,
     pub uid: u32,

@@ -85,7 +85,11 @@ pub fn plan(spec: &LaunchSpec) -> Vec<Mount> {
         Fresh {
             fstype: "sysfs",
             target: "sys",
-            flags: NOSUID_NODEV_NOEXEC.union(MsFlags::MS_RDONLY),
+            flags: if spec.privileged {
+                NOSUID_NODEV_NOEXEC
+            } else {
+                NOSUID_NODEV_NOEXEC.union(MsFlags::MS_RDONLY)
+            },
             data: "",
         },
         Fresh {
@@ -113,8 +117,10 @@ pub fn plan(spec: &LaunchSpec) -> Vec<Mount> {
             data: "mode=1777",
         });
     }
-    m.extend(MASKED.iter().map(|t| Mask { target: t }));
-    m.extend(READ_ONLY.iter().map(|t| ReadOnly { target: t }));
+    if !spec.privileged {
+        m.extend(MASKED.iter().map(|t| Mask { target: t }));
+        m.extend(READ_ONLY.iter().map(|t| ReadOnly { target: t }));
+    }
     if !spec.isolated {
         for (src, dst) in &spec.binds {
             let kind = if src.is_dir() { Kind::Dir } else { Kind::File };
@@ -331,6 +337,7 @@ mod tests {
             isolated: false,
             hostname: None,
             shared_tmp: false,
+            privileged: false,
             binds: vec![("/srv/data".into(), "/data".into())],
             uid: 0,
             gid: 0,
