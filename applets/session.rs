@@ -16,12 +16,6 @@ fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
 pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     let name = container_name(m)?;
     let paths = ctx.store_paths()?;
-    if flag(m, "get-chroot-cmd") {
-        return Err(Failure::new(
-            Exit::NotImplemented,
-            "--get-chroot-cmd is not implemented in this build yet",
-        ));
-    }
     if !rustix::process::geteuid().is_root() {
         return Err(Failure::new(
             Exit::NotImplemented,
@@ -56,6 +50,10 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     })?;
     for w in warnings {
         ctx.warn(&w);
+    }
+    if flag(m, "get-chroot-cmd") {
+        println!("{}", chroot_distro::launch::script::command_line(&spec));
+        return Ok(Exit::Ok);
     }
     let code = chroot_distro::launch::run(Path::new("/proc/self/exe"), &spec)
         .map_err(|e| Failure::failed(e.to_string()))?;

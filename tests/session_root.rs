@@ -274,3 +274,32 @@ fn root_in_a_session_has_dockers_capabilities_unless_privileged() {
     let out = sh(&store, &["-u", "app"], "grep CapEff /proc/self/status");
     assert_eq!(out.stdout, "CapEff:\t0000000000000000\n");
 }
+
+#[test]
+fn get_chroot_cmd_reproduces_the_session_with_standard_tools() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = store_with_busybox();
+    let probe =
+        "id; echo $HOSTNAME; pwd; grep -E '^Cap(Eff|Bnd)' /proc/self/status; ls /dev; env | sort; \
+                 awk '{print $2, $3}' /proc/self/mounts | grep -v '^/ ' | sort";
+    for extra in [
+        &[][..],
+        &["-u", "app", "-w", "/etc", "-e", "X=it's quoted"][..],
+        &["--isolated", "--hostname", "h1"][..],
+    ] {
+        let mut args = vec!["login", "bb"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", probe]);
+        let real = store.run(&args);
+        real.ok();
+        let mut print = args.clone();
+        print.insert(2, "--get-chroot-cmd");
+        let line = store.run(&print).ok().stdout.clone();
+        assert!(line.starts_with("unshare --mount"), "{line}");
+        let replay = Outcome::of(store.cmd_with(Path::new("sh")).args(["-c", &line]));
+        replay.ok();
+        assert_eq!(replay.stdout, real.stdout, "{extra:?}\n{line}");
+    }
+}

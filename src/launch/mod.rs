@@ -7,6 +7,7 @@
 pub mod child;
 pub mod mounts;
 pub mod prepare;
+pub mod script;
 pub mod target;
 
 use serde::{Deserialize, Serialize};

@@ -150,7 +150,10 @@ pub fn prepare(
         binds,
         uid: user.uid,
         gid: user.gid,
-        groups: user.groups.clone(),
+        // As initgroups(3): the primary group is also a supplementary one.
+        groups: std::iter::once(user.gid)
+            .chain(user.groups.iter().copied().filter(|g| *g != user.gid))
+            .collect(),
         cwd,
         argv,
         env,

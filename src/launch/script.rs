@@ -1,0 +1,180 @@
+//! `--get-chroot-cmd`: the same session as a command line of standard
+//! tools (util-linux `unshare`, `mount`, `setpriv`, coreutils `chroot`,
+//! `env`), runnable by `sh`, for users who want to see or reuse it.
+
+use super::mounts::{plan, Mount};
+use super::target::Kind;
+use super::LaunchSpec;
+
+/// Quotes a word for POSIX sh.
+pub fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:=,+@%".contains(&b))
+    {
+        return word.to_owned();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+fn flags_text(flags: nix::mount::MsFlags) -> Vec<&'static str> {
+    use nix::mount::MsFlags as F;
+    [
+        (F::MS_RDONLY, "ro"),
+        (F::MS_NOSUID, "nosuid"),
+        (F::MS_NODEV, "nodev"),
+        (F::MS_NOEXEC, "noexec"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .map(|(_, t)| t)
+    .collect()
+}
+
+/// The shell script of the session's setup, ending in the exec.
+fn script(spec: &LaunchSpec) -> Vec<String> {
+    let r = |rel: &str| format!("\"$R\"/{}", quote(rel));
+    let mut lines = vec![format!("R={}", quote(&spec.rootfs.display().to_string()))];
+    lines.push("mount --make-rslave /".into());
+    if let (true, Some(h)) = (spec.isolated, &spec.hostname) {
+        lines.push(format!("hostname {}", quote(h)));
+    }
+    for m in plan(spec) {
+        match m {
+            Mount::Fresh {
+                fstype,
+                target,
+                flags,
+                data,
+            } => {
+                let mut opts = flags_text(flags);
+                if !data.is_empty() {
+                    opts.push(data);
+                }
+                lines.push(format!("mkdir -p {}", r(target)));
+                lines.push(format!(
+                    "mount -t {fstype} -o {} {fstype} {}",
+                    quote(&opts.join(",")),
+                    r(target)
+                ));
+            }
+            Mount::DevNodes => {
+                for (name, major, minor) in [
+                    ("null", 1, 3),
+                    ("zero", 1, 5),
+                    ("full", 1, 7),
+                    ("random", 1, 8),
+                    ("urandom", 1, 9),
+                    ("tty", 5, 0),
+                ] {
+                    lines.push(format!(
+                        "mknod -m 666 {} c {major} {minor}",
+                        r(&format!("dev/{name}"))
+                    ));
+                }
+                for (name, target) in [
+                    ("fd", "/proc/self/fd"),
+                    ("stdin", "/proc/self/fd/0"),
+                    ("stdout", "/proc/self/fd/1"),
+                    ("stderr", "/proc/self/fd/2"),
+                    ("ptmx", "pts/ptmx"),
+                    ("core", "/proc/kcore"),
+                ] {
+                    lines.push(format!("ln -s {target} {}", r(&format!("dev/{name}"))));
+                }
+            }
+            Mount::Bind {
+                source,
+                target,
+                kind,
+                readonly,
+            } => {
+                let t = r(&target.display().to_string());
+                let make = if kind == Kind::Dir {
+                    format!("mkdir -p {t}")
+                } else {
+                    format!("touch {t}")
+                };
+                lines.push(make);
+                lines.push(format!(
+                    "mount --rbind {} {t}",
+                    quote(&source.display().to_string())
+                ));
+                let ro = if readonly { ",ro" } else { "" };
+                lines.push(format!("mount -o remount,bind,nosuid,nodev{ro} {t}"));
+            }
+            Mount::Mask { target } => {
+                let t = r(target);
+                lines.push(format!(
+                    "if [ -d {t} ]; then mount -t tmpfs -o ro tmpfs {t}; elif [ -e {t} ]; then mount --bind /dev/null {t}; fi"
+                ));
+            }
+            Mount::ReadOnly { target } => {
+                let t = r(target);
+                lines.push(format!(
+                    "if [ -e {t} ]; then mount --rbind {t} {t} && mount -o remount,bind,ro,nosuid,nodev,noexec {t}; fi"
+                ));
+            }
+        }
+    }
+    let mut exec = vec!["exec".to_owned()];
+    if !spec.privileged {
+        let caps: Vec<String> = super::child::DOCKER_CAPS
+            .iter()
+            .map(|c| {
+                format!(
+                    "+{}",
+                    c.to_string().to_lowercase().trim_start_matches("cap_")
+                )
+            })
+            .collect();
+        exec.push(format!("setpriv --bounding-set -all,{} --", caps.join(",")));
+    }
+    let g: Vec<String> = spec.groups.iter().map(u32::to_string).collect();
+    let groups = format!(" --groups={}", g.join(","));
+    exec.push(format!(
+        "chroot --userspec={}:{}{groups} \"$R\" env -i",
+        spec.uid, spec.gid
+    ));
+    for (k, v) in &spec.env {
+        exec.push(quote(&format!("{k}={v}")));
+    }
+    // A tiny shell only to change directory; it leaves no trace (OLDPWD,
+    // one more SHLVL) in what it executes.
+    exec.push(
+        "/bin/sh -c 'cd \"$0\" 2>/dev/null || cd /; unset OLDPWD; export SHLVL=0; exec \"$@\"'"
+            .into(),
+    );
+    exec.push(quote(&spec.cwd.display().to_string()));
+    exec.extend(spec.argv.iter().map(|a| quote(a)));
+    lines.push(exec.join(" "));
+    lines
+}
+
+/// The whole command line: `unshare` around an `sh -ec` script.
+pub fn command_line(spec: &LaunchSpec) -> String {
+    let mut ns = vec!["unshare", "--mount", "--propagation", "slave"];
+    if spec.isolated {
+        ns.extend(["--uts", "--ipc"]);
+    }
+    format!(
+        "{} -- sh -ec {}",
+        ns.join(" "),
+        quote(&script(spec).join("\n"))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("plain/path"), "plain/path");
+        assert_eq!(quote("two words"), "'two words'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$HOME"), "'$HOME'");
+    }
+}
