@@ -17,3 +17,69 @@ pub fn command() -> Command {
             ),
     )
 }
+
+use crate::cli::{flag, print_json, Ctx, RunResult};
+use crate::report::Exit;
+use chroot_distro::launch::registry;
+
+pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
+    let paths = ctx.store_paths()?;
+    let sessions = registry::live(&paths);
+    if flag(m, "quiet") {
+        for s in &sessions {
+            println!("{}", s.pid);
+        }
+        return Ok(Exit::Ok);
+    }
+    if flag(m, "json") {
+        return print_json(&sessions);
+    }
+    if sessions.is_empty() {
+        println!("No active sessions.");
+        return Ok(Exit::Ok);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            let command: Vec<String> = s
+                .command
+                .iter()
+                .map(|w| chroot_distro::launch::script::quote(w))
+                .collect();
+            let mut line = command.join(" ");
+            if line.chars().count() > 60 {
+                line = line.chars().take(59).collect::<String>() + "…";
+            }
+            vec![
+                s.pid.to_string(),
+                s.container.clone(),
+                s.kind.clone(),
+                s.user.clone(),
+                uptime(now.saturating_sub(s.started)),
+                line,
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        chroot_distro::ui::table(
+            &["PID", "CONTAINER", "TYPE", "USER", "UPTIME", "COMMAND"],
+            &rows
+        )
+    );
+    Ok(Exit::Ok)
+}
+
+/// `42s`, `3m12s`, `1h04m`, `2d03h`.
+fn uptime(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}

@@ -3,6 +3,7 @@
 use crate::cli::{container_name, flag, Ctx, RunResult};
 use crate::report::{Exit, Failure};
 use chroot_distro::launch::prepare::{self, Options};
+use chroot_distro::launch::registry;
 use chroot_distro::store::{ContainerLock, LockMode};
 use clap::ArgMatches;
 use std::path::Path;
@@ -55,7 +56,22 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         println!("{}", chroot_distro::launch::script::command_line(&spec));
         return Ok(Exit::Ok);
     }
-    let code = chroot_distro::launch::run(Path::new("/proc/self/exe"), &spec)
-        .map_err(|e| Failure::failed(e.to_string()))?;
+    let record = |pid: u32| registry::SessionRecord {
+        pid,
+        container: name.to_string(),
+        kind: if run { "run" } else { "login" }.into(),
+        user: opts.user.clone().unwrap_or_else(|| "root".into()),
+        started: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        command: spec.argv.clone(),
+    };
+    let mut registration = None;
+    let code = chroot_distro::launch::run(Path::new("/proc/self/exe"), &spec, &mut |pid| {
+        registration = registry::register(&paths, &record(pid)).ok();
+    })
+    .map_err(|e| Failure::failed(e.to_string()))?;
+    drop(registration);
     Ok(Exit::Command(code.clamp(0, 255) as u8))
 }

@@ -7,6 +7,7 @@
 pub mod child;
 pub mod mounts;
 pub mod prepare;
+pub mod registry;
 pub mod script;
 pub mod target;
 
@@ -60,7 +61,11 @@ impl Error {
 
 /// Starts the session child with `spec` and waits for it; returns the exit
 /// code to pass on (the command's own, or 128 + its signal).
-pub fn run(exe: &std::path::Path, spec: &LaunchSpec) -> Result<i32, Error> {
+pub fn run(
+    exe: &std::path::Path,
+    spec: &LaunchSpec,
+    on_start: &mut dyn FnMut(u32),
+) -> Result<i32, Error> {
     use std::io::Write;
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -87,6 +92,7 @@ pub fn run(exe: &std::path::Path, spec: &LaunchSpec) -> Result<i32, Error> {
     drop(reader);
     let _ = writer.write_all(&text);
     drop(writer);
+    on_start(child.id());
     let status = child
         .wait()
         .map_err(|e| Error::setup("wait for the session", e))?;

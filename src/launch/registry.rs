@@ -1,0 +1,188 @@
+//! The session registry behind `ps`, `kill` and `unmount`: one JSON file per
+//! live session in `sessions/`, held under an exclusive flock by the applet
+//! that runs it. A file nobody holds belongs to a session that is gone, so
+//! liveness survives crashes and PID reuse without any daemon.
+
+use crate::store::StorePaths;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Host PID of the session's process (the command after exec).
+    pub pid: u32,
+    pub container: String,
+    /// `login` or `run`.
+    pub kind: String,
+    pub user: String,
+    /// Unix time the session started.
+    pub started: u64,
+    pub command: Vec<String>,
+}
+
+/// A registered session; the record disappears when this drops.
+pub struct Registration {
+    _file: File,
+    path: PathBuf,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub fn register(paths: &StorePaths, record: &SessionRecord) -> std::io::Result<Registration> {
+    let dir = paths.sessions_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.json", record.pid));
+    let tmp = dir.join(format!(".{}.json.tmp", record.pid));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(record).map_err(std::io::Error::other)?)?;
+    // Locked before it is visible: a reader never sees an unheld record.
+    f.lock()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(Registration { _file: f, path })
+}
+
+/// Live sessions, oldest first; records of dead ones are removed.
+pub fn live(paths: &StorePaths) -> Vec<SessionRecord> {
+    let Ok(entries) = std::fs::read_dir(paths.sessions_dir()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Ok(f) = File::open(&path) else { continue };
+        if f.try_lock_shared().is_ok() {
+            // Nobody holds it: the session's applet is gone.
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        if let Ok(r) = serde_json::from_reader::<_, SessionRecord>(f) {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| (r.started, r.pid));
+    out
+}
+
+/// The mount namespace of `pid`, unless it is our own: a session still
+/// setting up has not left the host's namespace yet, and "everything in
+/// the host's namespace" must never be taken for a session's processes.
+fn session_ns(pid: u32) -> Option<PathBuf> {
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    (ns != ours).then_some(ns)
+}
+
+/// Every process in the mount namespace `ns`, found through /proc/*/ns/mnt.
+fn processes_in(ns: &std::path::Path) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/mnt")).is_ok_and(|n| n == ns))
+        .filter(|p| !zombie(*p))
+        .collect()
+}
+
+/// SIGTERM to every process of the sessions, SIGKILL after `grace` to what
+/// is left. The namespaces are scanned again until they are empty, so a
+/// process forked between a scan and its signal is caught by the next one.
+/// Returns how many processes were signalled.
+pub fn stop(sessions: &[SessionRecord], grace: std::time::Duration) -> usize {
+    use std::collections::BTreeSet;
+    let namespaces: Vec<PathBuf> = sessions.iter().filter_map(|s| session_ns(s.pid)).collect();
+    let mut signalled: BTreeSet<u32> = BTreeSet::new();
+    let send = |sig: rustix::process::Signal, pid: u32| {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+    };
+    // Sessions still in setup: only their own process.
+    for s in sessions.iter().filter(|s| session_ns(s.pid).is_none()) {
+        if !zombie(s.pid) {
+            send(rustix::process::Signal::TERM, s.pid);
+            signalled.insert(s.pid);
+        }
+    }
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let mut alive: Vec<u32> = namespaces.iter().flat_map(|ns| processes_in(ns)).collect();
+        alive.extend(
+            sessions
+                .iter()
+                .map(|s| s.pid)
+                .filter(|p| signalled.contains(p) && !zombie(*p)),
+        );
+        alive.sort_unstable();
+        alive.dedup();
+        if alive.is_empty() {
+            break;
+        }
+        let late = std::time::Instant::now() >= deadline;
+        for p in alive {
+            if late {
+                send(rustix::process::Signal::KILL, p);
+            } else if signalled.insert(p) {
+                send(rustix::process::Signal::TERM, p);
+            }
+        }
+        if late && std::time::Instant::now() >= deadline + std::time::Duration::from_secs(2) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    signalled.len()
+}
+
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_live_while_held_and_vanish_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StorePaths::at(dir.path().join("d"), dir.path().join("c"));
+        let rec = SessionRecord {
+            pid: std::process::id(),
+            container: "bb".into(),
+            kind: "login".into(),
+            user: "root".into(),
+            started: 1,
+            command: vec!["/bin/sh".into(), "-l".into()],
+        };
+        let reg = register(&paths, &rec).unwrap();
+        assert_eq!(live(&paths), vec![rec.clone()]);
+        drop(reg);
+        assert!(live(&paths).is_empty());
+        // A crashed applet leaves its file unheld: it is swept.
+        std::fs::create_dir_all(paths.sessions_dir()).unwrap();
+        std::fs::write(
+            paths.sessions_dir().join("999999.json"),
+            serde_json::to_vec(&rec).unwrap(),
+        )
+        .unwrap();
+        assert!(live(&paths).is_empty());
+        assert!(!paths.sessions_dir().join("999999.json").exists());
+    }
+}
