@@ -2,23 +2,9 @@
 
 mod common;
 
-use common::{require_root, rig, Outcome, TestStore};
+use common::{require_root, Outcome, TestStore};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn store_with_busybox() -> TestStore {
-    let store = TestStore::new();
-    store
-        .run(&[
-            "install",
-            rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
-            "-n",
-            "bb",
-            "-q",
-        ])
-        .ok();
-    store
-}
 
 /// Starts `login bb -- script` in the background and waits until its
 /// process runs the script (ps lists a session from its very start).
@@ -65,7 +51,7 @@ fn ps_lists_live_sessions_and_kill_ends_them() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     assert_eq!(store.run(&["ps"]).ok().stdout, "No active sessions.\n");
     let (mut child, pid) = background(&store, "sleep 60 & sleep 60");
     let out = store.run(&["ps"]);
@@ -103,7 +89,7 @@ fn unmount_ends_every_session_of_a_container() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     let (mut a, _) = background(&store, "sleep 61");
     let (mut b, _) = background(&store, "trap '' TERM; sleep 62");
     let out = store.run(&["unmount", "bb"]);

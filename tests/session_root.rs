@@ -6,20 +6,6 @@ mod common;
 use common::{bin, require_root, rig, Outcome, TestStore};
 use std::path::Path;
 
-fn store_with_busybox() -> TestStore {
-    let store = TestStore::new();
-    store
-        .run(&[
-            "install",
-            rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
-            "-n",
-            "bb",
-            "-q",
-        ])
-        .ok();
-    store
-}
-
 fn sh(store: &TestStore, extra: &[&str], script: &str) -> Outcome {
     let mut args = vec!["login", "bb"];
     args.extend_from_slice(extra);
@@ -32,7 +18,7 @@ fn commands_run_and_exit_codes_pass_through() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     let out = sh(
         &store,
         &[],
@@ -52,7 +38,7 @@ fn users_resolve_from_the_guest() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     // nobody's shell is /bin/false: the command still runs through /bin/sh.
     assert_eq!(
         sh(&store, &["-u", "nobody"], "id -u").ok().stdout,
@@ -77,7 +63,7 @@ fn the_guest_environment_is_built_from_scratch() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     let out = Outcome::of(store.cmd().env("SECRET_HOST_VAR", "leak").args([
         "login",
         "bb",
@@ -117,7 +103,7 @@ fn run_follows_the_entrypoint_cmd_table() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     // The fixture has Cmd ["/bin/sh"]: arguments replace it.
     assert_eq!(
         store
@@ -146,7 +132,7 @@ fn mounts_are_fresh_hardened_and_private() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     let out = sh(
         &store,
         &[],
@@ -192,7 +178,7 @@ fn sessions_leave_no_mounts_on_a_shared_host() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     // Shared propagation, as on systemd hosts: anything not made private leaks.
     let script = format!(
         "mount --make-rshared / && '{}' login bb -- true && grep -c '{}' /proc/self/mountinfo || true",
@@ -215,7 +201,7 @@ fn a_proc_symlink_to_the_host_is_refused() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     let rootfs = store.container_dir("bb").join("rootfs");
     let decoy = tempfile::tempdir().unwrap();
     std::fs::write(decoy.path().join("canary"), b"x").unwrap();
@@ -248,7 +234,7 @@ fn root_in_a_session_has_dockers_capabilities_unless_privileged() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
     // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
     let docker = "00000000a80425fb";
@@ -280,7 +266,7 @@ fn get_chroot_cmd_reproduces_the_session_with_standard_tools() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = store_with_busybox();
+    let store = common::store_with_busybox();
     let probe =
         "id; echo $HOSTNAME; pwd; grep -E '^Cap(Eff|Bnd)' /proc/self/status; ls /dev; env | sort; \
                  awk '{print $2, $3}' /proc/self/mounts | grep -v '^/ ' | sort";

@@ -35,6 +35,25 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOEXEC);
 
+/// Device nodes of a fresh /dev: (name, major, minor), all mode 0666.
+pub const DEV_NODES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+/// Symlinks of a fresh /dev: (name, target).
+pub const DEV_LINKS: [(&str, &str); 6] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
+];
+
 /// Docker's default masked and read-only /proc and /sys paths.
 const MASKED: &[&str] = &[
     "proc/kcore",
@@ -284,14 +303,7 @@ fn dev_nodes(root: BorrowedFd) -> Result<(), Error> {
         Mode::empty(),
     )
     .map_err(|e| Error::setup("open /dev", e))?;
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
+    for (name, major, minor) in DEV_NODES {
         mknodat(
             &dev,
             name,
@@ -309,14 +321,7 @@ fn dev_nodes(root: BorrowedFd) -> Result<(), Error> {
         )
         .map_err(|e| Error::setup(format!("chmod /dev/{name}"), e))?;
     }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-        ("core", "/proc/kcore"),
-    ] {
+    for (name, target) in DEV_LINKS {
         symlinkat(target, &dev, name).map_err(|e| Error::setup(format!("link /dev/{name}"), e))?;
     }
     for d in ["pts", "shm"] {

@@ -2,7 +2,7 @@
 //! tools (util-linux `unshare`, `mount`, `setpriv`, coreutils `chroot`,
 //! `env`), runnable by `sh`, for users who want to see or reuse it.
 
-use super::mounts::{plan, Mount};
+use super::mounts::{plan, Mount, DEV_LINKS, DEV_NODES};
 use super::target::Kind;
 use super::LaunchSpec;
 
@@ -60,27 +60,13 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
                 ));
             }
             Mount::DevNodes => {
-                for (name, major, minor) in [
-                    ("null", 1, 3),
-                    ("zero", 1, 5),
-                    ("full", 1, 7),
-                    ("random", 1, 8),
-                    ("urandom", 1, 9),
-                    ("tty", 5, 0),
-                ] {
+                for (name, major, minor) in DEV_NODES {
                     lines.push(format!(
                         "mknod -m 666 {} c {major} {minor}",
                         r(&format!("dev/{name}"))
                     ));
                 }
-                for (name, target) in [
-                    ("fd", "/proc/self/fd"),
-                    ("stdin", "/proc/self/fd/0"),
-                    ("stdout", "/proc/self/fd/1"),
-                    ("stderr", "/proc/self/fd/2"),
-                    ("ptmx", "pts/ptmx"),
-                    ("core", "/proc/kcore"),
-                ] {
+                for (name, target) in DEV_LINKS {
                     lines.push(format!("ln -s {target} {}", r(&format!("dev/{name}"))));
                 }
             }

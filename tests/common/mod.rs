@@ -259,3 +259,18 @@ impl Outcome {
         self
     }
 }
+
+/// A fresh store holding the rig's busybox fixture as container `bb`.
+pub fn store_with_busybox() -> TestStore {
+    let store = TestStore::new();
+    store
+        .run(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
+            "-n",
+            "bb",
+            "-q",
+        ])
+        .ok();
+    store
+}
