@@ -203,7 +203,13 @@ fn apply_layer(
             std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?
         }
     };
-    let (_, reader) = super::decompress::open(file).map_err(|e| format!("{}: {e}", layer.label))?;
+    let (kind, reader) =
+        super::decompress::open(file).map_err(|e| format!("{}: {e}", layer.label))?;
+    // Compressed layers inflate on a second thread while this one writes.
+    let reader: Box<dyn std::io::Read> = match kind {
+        super::decompress::Compression::None => reader,
+        _ => Box::new(super::readahead::ReadAhead::new(reader)),
+    };
     let mut last = Instant::now();
     let mut progress = |p: &super::stats::Progress| {
         if last.elapsed() >= Duration::from_millis(100) {

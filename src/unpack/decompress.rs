@@ -41,14 +41,19 @@ impl Compression {
 
 /// Wraps `input` in the decoder its first bytes call for. Everything
 /// streams: memory stays constant whatever the archive size.
-pub fn open<'a, R: Read + 'a>(input: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+pub fn open<'a, R: Read + Send + 'a>(
+    input: R,
+) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
     let mut buf = BufReader::with_capacity(256 * 1024, input);
     let kind = Compression::sniff(buf.fill_buf()?);
     Ok((kind, decoder(kind, buf)?))
 }
 
 /// The decoder for a known compression.
-pub fn decoder<'a, R: BufRead + 'a>(kind: Compression, input: R) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decoder<'a, R: BufRead + Send + 'a>(
+    kind: Compression,
+    input: R,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     Ok(match kind {
         Compression::None => Box::new(input),
         // Multi-member gzip (pigz, concatenated streams) is valid gzip.

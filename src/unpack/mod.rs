@@ -9,6 +9,7 @@ pub mod extract;
 pub mod fixups;
 pub mod index;
 pub mod job;
+mod readahead;
 mod remove;
 pub mod resolve;
 pub mod spawn;
