@@ -19,6 +19,7 @@
 # two floors. Not a test: nothing here asserts a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bench_dir=$PWD/bench
 runs=${RUNS:-5}
 cache=${CD_BENCH_CACHE:-/var/cache/cd-bench}
 suite=bookworm
@@ -172,36 +173,14 @@ logs=$work/logs
 mkdir -p "$logs"
 cd "$cache" # so archives are named ./debian.tar.gz, as a user would type them
 
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 fresh() {
   if grep -qF " $run" /proc/self/mounts; then die "mounts left under $run"; fi
   rm -rf "$run"
   mkdir -p "$run/dir" "$run/home"
 }
-store() { # command... with a store of its own under $run
-  HOME=$run/home XDG_DATA_HOME=$run/data XDG_CACHE_HOME=$run/cache "$@"
-}
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 
-# Times one command into $log; prints seconds, or nothing when it fails.
-declare -A times failed result_entries
-timed() { # key command...
-  local key=$1 t0 t1 rc=0
-  shift
-  drop
-  t0=$(date +%s.%N)
-  "$@" >"$logs/$key.out" 2>&1 || rc=$?
-  t1=$(date +%s.%N)
-  if ((rc != 0)); then
-    failed[$key]="exit $rc: $*"
-    return
-  fi
-  times[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') "
-}
-# Entries in a result tree, counted like `tar -t` counts them (root included).
-count() { [[ -d $1 ]] && find "$1" | wc -l || echo -; }
-
-rootfs_of() { echo "$run/data/chroot-distro/containers/$1/rootfs"; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$bench_dir/lib.sh"
 
 order=(tar pigz ours_gz ours_oci ours_oci_warm py_gz py_oci py_oci_warm)
 declare -A label=(
@@ -228,23 +207,23 @@ for i in $(seq "$runs"); do
   if ((i == runs)); then result_entries[pigz]=$(count "$run/dir"); fi
 
   fresh
-  timed ours_gz store "$bin" install ./debian.tar.gz -n bench -q
+  timed ours_gz in_store "$bin" install ./debian.tar.gz -n bench -q
   if ((i == runs)); then result_entries[ours_gz]=$(count "$(rootfs_of bench)"); fi
 
   # Cold: empty blob cache. Warm: same store, blobs cached, a new name.
   fresh
-  timed ours_oci store "$bin" install ./debian.oci.tar -n bench -q
-  timed ours_oci_warm store "$bin" install ./debian.oci.tar -n bench2 -q
+  timed ours_oci in_store "$bin" install ./debian.oci.tar -n bench -q
+  timed ours_oci_warm in_store "$bin" install ./debian.oci.tar -n bench2 -q
   if ((i == runs)); then result_entries[ours_oci]=$(count "$(rootfs_of bench)"); fi
   if ((i == runs)); then result_entries[ours_oci_warm]=$(count "$(rootfs_of bench2)"); fi
 
   fresh
-  timed py_gz store "$py" install ./debian.tar.gz -n bench -q
+  timed py_gz in_store "$py" install ./debian.tar.gz -n bench -q
   if ((i == runs)); then result_entries[py_gz]=$(count "$(rootfs_of bench)"); fi
 
   fresh
-  timed py_oci store "$py" install ./debian.oci.tar -n bench -q
-  timed py_oci_warm store "$py" install ./debian.oci.tar -n bench2 -q
+  timed py_oci in_store "$py" install ./debian.oci.tar -n bench -q
+  timed py_oci_warm in_store "$py" install ./debian.oci.tar -n bench2 -q
   if ((i == runs)); then result_entries[py_oci]=$(count "$(rootfs_of bench)"); fi
   if ((i == runs)); then result_entries[py_oci_warm]=$(count "$(rootfs_of bench2)"); fi
 done

@@ -25,6 +25,7 @@
 # Not a test: nothing here asserts a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bench_dir=$PWD/bench
 runs=${RUNS:-5}
 cache=${CD_BENCH_CACHE:-/var/cache/cd-bench}
 big=${CD_BENCH_BIG:-1}
@@ -191,7 +192,6 @@ run=$work/run
 logs=$work/logs
 mkdir -p "$logs"
 
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 fresh() { # removes $run (or only the dirs named) and recreates what it removed
   if grep -qF " $run" /proc/self/mounts; then die "mounts left under $run"; fi
   if (($#)); then
@@ -202,27 +202,9 @@ fresh() { # removes $run (or only the dirs named) and recreates what it removed
   fi
   mkdir -p "$run/dir" "$run/home" "$run/oci"
 }
-ours() { # command... with the store of $run
-  HOME=$run/home XDG_DATA_HOME=$run/data XDG_CACHE_HOME=$run/cache "$@"
-}
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 
-declare -A times failed result_entries
-timed() { # key command...
-  local key=$1 t0 t1 rc=0
-  shift
-  drop
-  t0=$(date +%s.%N)
-  "$@" >"$logs/$key.out" 2>&1 || rc=$?
-  t1=$(date +%s.%N)
-  if ((rc != 0)); then
-    failed[$key]="exit $rc: $*"
-    return
-  fi
-  times[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') "
-}
-count() { if [[ -d $1 ]]; then find "$1" | wc -l; else echo -; fi; }
-rootfs_of() { echo "$run/data/chroot-distro/containers/$1/rootfs"; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$bench_dir/lib.sh"
 # podman keeps each layer unpacked in overlay/<id>/diff; count them together.
 count_podman() { find "$run/podman/overlay" -mindepth 2 -maxdepth 2 -name diff -exec find {} + | wc -l; }
 
@@ -264,10 +246,10 @@ cold_warm() {
   local ref=$1 tool=$2 key=$3 exe
   if [[ $tool == py ]]; then exe=$py; else exe=$bin; fi
   fresh
-  timed "$key" ours "$exe" install "$ref" -n b -q
+  timed "$key" in_store "$exe" install "$ref" -n b -q
   if last; then result_entries[$key]=$(count "$(rootfs_of b)"); fi
   fresh data # the layers stay in $run/cache
-  timed "${key}_warm" ours "$exe" install "$ref" -n b -q
+  timed "${key}_warm" in_store "$exe" install "$ref" -n b -q
   if last; then result_entries[${key}_warm]=$(count "$(rootfs_of b)"); fi
 }
 
@@ -363,12 +345,12 @@ rss_run() { # key ref exe
   drop
   # cold, then warm into a fresh data dir
   [[ ${rss[$key]:-} == failed ]] && return
-  out=$(ours python3 "$peaks" "$work/tree.out" "$logs/rss.err" "$exe" install "$ref" -n b -q) || { rss[$key]=failed; return; }
+  out=$(in_store python3 "$peaks" "$work/tree.out" "$logs/rss.err" "$exe" install "$ref" -n b -q) || { rss[$key]=failed; return; }
   rss[$key]+="$out;"
   fresh data
   drop
   [[ ${rss[${key}_warm]:-} == failed ]] && return
-  out=$(ours python3 "$peaks" "$work/tree.out" "$logs/rss.err" "$exe" install "$ref" -n b -q) || { rss[${key}_warm]=failed; return; }
+  out=$(in_store python3 "$peaks" "$work/tree.out" "$logs/rss.err" "$exe" install "$ref" -n b -q) || { rss[${key}_warm]=failed; return; }
   rss[${key}_warm]+="$out;"
 }
 rss_order=(ours ours_warm py py_warm)
