@@ -57,7 +57,7 @@ pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
             vec![
                 s.pid.to_string(),
                 s.container.clone(),
-                s.kind.clone(),
+                s.type_label(),
                 s.user.clone(),
                 uptime(now.saturating_sub(s.started)),
                 line,
@@ -71,6 +71,9 @@ pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
             &rows
         )
     );
+    if sessions.iter().any(|s| s.log.is_some()) {
+        println!("* detached (run -d): output goes to the log shown by 'ps --json'");
+    }
     Ok(Exit::Ok)
 }
 

@@ -18,11 +18,5 @@ pub fn command() -> Command {
 }
 
 pub fn run(m: &clap::ArgMatches, ctx: &crate::cli::Ctx) -> crate::cli::RunResult {
-    if crate::cli::flag(m, "detach") {
-        return Err(crate::report::Failure::new(
-            crate::report::Exit::NotImplemented,
-            "run --detach is not implemented in this build yet",
-        ));
-    }
     crate::session::launch(m, ctx, true)
 }

@@ -3,10 +3,14 @@
 use crate::cli::{container_name, flag, Ctx, RunResult};
 use crate::report::{Exit, Failure};
 use chroot_distro::launch::prepare::{self, Options};
-use chroot_distro::launch::registry;
-use chroot_distro::store::{ContainerLock, LockMode};
+use chroot_distro::launch::{registry, LaunchSpec};
+use chroot_distro::sandbox::idmap::{IdMap, Privilege};
+use chroot_distro::store::{ContainerLock, ContainerName, LockMode, StorePaths};
 use clap::ArgMatches;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Set in a detached `run`'s background applet: where its output goes.
+const DETACHED_LOG: &str = "CD_INTERNAL_DETACHED_LOG";
 
 fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
     m.get_many::<String>(id)
@@ -14,16 +18,34 @@ fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn failed(e: prepare::Error) -> Failure {
+    let hint = e.hint();
+    let f = Failure::failed(e.to_string());
+    match hint {
+        Some(h) => f.with_hint(h),
+        None => f,
+    }
+}
+
+/// Root callers get real root; others a user namespace on their
+/// subordinate ids, or an error naming what is missing.
+fn identity(ctx: &Ctx) -> Result<Option<IdMap>, Failure> {
+    match Privilege::detect(&ctx.env) {
+        Privilege::Root => Ok(None),
+        Privilege::UserNs(map) => Ok(Some(map)),
+        Privilege::Squash { reason } => Err(Failure::failed(format!(
+            "rootless sessions need a user namespace, and {reason}"
+        ))
+        .with_hint(
+            "run it as root, or give your user subordinate ids (usermod --add-subuids/--add-subgids)",
+        )),
+    }
+}
+
 pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     let name = container_name(m)?;
     let paths = ctx.store_paths()?;
-    if !rustix::process::geteuid().is_root() {
-        return Err(Failure::new(
-            Exit::NotImplemented,
-            "sessions for non-root callers (rootless and through cd-mount-helper) are not implemented in this build yet",
-        )
-        .with_hint("run it as root, e.g. with sudo"));
-    }
+    let idmap = identity(ctx)?;
     let opts = Options {
         user: m.get_one::<String>("user").cloned(),
         isolated: flag(m, "isolated") || ctx.env.is_truthy("CD_USE_NS"),
@@ -37,25 +59,30 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         env: strings(m, "env"),
         words: strings(m, "command"),
         run,
+        rootless: idmap.is_some(),
     };
+    let log = ctx.env.get_abs_path(DETACHED_LOG);
+    if run && flag(m, "detach") && log.is_none() {
+        return detach_self(&paths, &name);
+    }
     // Sessions share the container; installs, resets and removals wait.
     let _lock =
         ContainerLock::try_acquire(&paths.lock_file(&name), name.as_str(), LockMode::Shared)?;
-    let (spec, warnings) = prepare::prepare(&paths, &name, &ctx.env, &opts).map_err(|e| {
-        let hint = e.hint();
-        let f = Failure::failed(e.to_string());
-        match hint {
-            Some(h) => f.with_hint(h),
-            None => f,
-        }
-    })?;
+    let (mut spec, warnings) = prepare::prepare(&paths, &name, &ctx.env, &opts).map_err(failed)?;
     for w in warnings {
         ctx.warn(&w);
     }
     if flag(m, "get-chroot-cmd") {
-        println!("{}", chroot_distro::launch::script::command_line(&spec));
+        println!(
+            "{}",
+            chroot_distro::launch::script::command_line(&spec, idmap.as_ref())
+        );
         return Ok(Exit::Ok);
     }
+    // One session at a time decides whether to make the container's
+    // namespaces or join them, until they exist.
+    let mut setup = Some(NsLock::acquire(&paths, &name)?);
+    spec.join = live_holder(&paths, &name, &spec)?;
     let record = |pid: u32| registry::SessionRecord {
         pid,
         container: name.to_string(),
@@ -66,12 +93,141 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
             .map(|d| d.as_secs())
             .unwrap_or(0),
         command: spec.argv.clone(),
+        mode: spec.mode(),
+        applet: std::process::id(),
+        log: log.clone(),
     };
     let mut registration = None;
-    let code = chroot_distro::launch::run(Path::new("/proc/self/exe"), &spec, &mut |pid| {
-        registration = registry::register(&paths, &record(pid)).ok();
-    })
+    let code = chroot_distro::launch::run(
+        Path::new("/proc/self/exe"),
+        &spec,
+        idmap.as_ref(),
+        &mut |pid| {
+            registration = registry::register(&paths, &record(pid)).ok();
+            setup.take();
+        },
+    )
     .map_err(|e| Failure::failed(e.to_string()))?;
     drop(registration);
     Ok(Exit::Command(code.clamp(0, 255) as u8))
+}
+
+/// The holder of the container's live namespaces, if any; a live session
+/// of another shape is an error (its mounts differ from what we need).
+fn live_holder(
+    paths: &StorePaths,
+    name: &ContainerName,
+    spec: &LaunchSpec,
+) -> Result<Option<u32>, Failure> {
+    let live = registry::live(paths);
+    let Some(first) = live.iter().find(|s| s.container == name.as_str()) else {
+        return Ok(None);
+    };
+    if first.mode != spec.mode() {
+        return Err(Failure::failed(format!(
+            "container '{name}' is running as {} (session {}), and this session asks for {}",
+            first.mode,
+            first.pid,
+            spec.mode()
+        ))
+        .with_hint(format!(
+            "end its sessions first: chroot-distro unmount {name}"
+        )));
+    }
+    Ok(Some(first.pid))
+}
+
+/// An exclusive flock held while a session sets up its namespaces.
+struct NsLock(#[allow(dead_code)] std::fs::File);
+
+impl NsLock {
+    fn acquire(paths: &StorePaths, name: &ContainerName) -> Result<Self, Failure> {
+        let dir = paths.locks_dir();
+        let path = dir.join(format!("{}.ns", name.as_str()));
+        let open = || {
+            std::fs::create_dir_all(&dir)?;
+            let f = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            f.lock()?;
+            Ok::<_, std::io::Error>(f)
+        };
+        open()
+            .map(NsLock)
+            .map_err(|e| Failure::failed(format!("cannot lock {}: {e}", path.display())))
+    }
+}
+
+/// `run -d`: the same command again in the background, in its own session
+/// (setsid), output to a log under the store; prints the session's PID
+/// once it is registered.
+fn detach_self(paths: &StorePaths, name: &ContainerName) -> RunResult {
+    use std::os::unix::process::CommandExt;
+    if !paths.rootfs(name).is_dir() {
+        return Err(failed(prepare::Error::NotFound(name.to_string())));
+    }
+    let dir = paths.container_dir(name).join("logs");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let log: PathBuf = dir.join(format!("run-{stamp}.log"));
+    let open = || {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::File::options()
+            .create_new(true)
+            .append(true)
+            .open(&log)
+    };
+    let out =
+        open().map_err(|e| Failure::failed(format!("cannot create {}: {e}", log.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_default();
+    let mut child = std::process::Command::new("/proc/self/exe");
+    child
+        .arg0(arg0)
+        .args(args)
+        .env(DETACHED_LOG, &log)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    // SAFETY: setsid is async-signal-safe; it detaches from our terminal.
+    unsafe {
+        child.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = child
+        .spawn()
+        .map_err(|e| Failure::failed(format!("cannot start the background session: {e}")))?;
+    let applet = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(s) = registry::live(paths)
+            .into_iter()
+            .find(|s| s.applet == applet)
+        {
+            println!("{}", s.pid);
+            return Ok(Exit::Ok);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(Failure::failed(format!(
+                "the background session ended at once ({status}): {}",
+                text.lines().last().unwrap_or("no output")
+            ))
+            .with_hint(format!("its log is {}", log.display())));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(
+        Failure::failed("the background session did not start within 10 s")
+            .with_hint(format!("its log is {}", log.display())),
+    )
 }

@@ -16,7 +16,7 @@ fn background(store: &TestStore, script: &str) -> (Child, u32) {
         .cmd()
         .args(["login", "bb", "--", script])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -28,8 +28,8 @@ fn background(store: &TestStore, script: &str) -> (Child, u32) {
             .find(|l| !before.lines().any(|b| b == *l))
             .and_then(|l| l.parse::<u32>().ok());
         if let Some(pid) = new {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            // The session's PID holds its namespaces; the command is its child.
+            let cmdline = common::children_cmdlines(pid).join("\n");
             // sh may exec a lone command, so look for the script's last word.
             if cmdline.contains(script.rsplit(' ').next().unwrap_or(script)) {
                 // The shell runs; give it a moment to start its children.
@@ -39,8 +39,13 @@ fn background(store: &TestStore, script: &str) -> (Child, u32) {
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            let _ = child.wait();
-            panic!("the session never started");
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the session never started: {:#?} {:?} {}",
+                store.run(&["ps"]),
+                new.map(common::children_cmdlines),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -92,9 +97,13 @@ fn unmount_ends_every_session_of_a_container() {
     let store = common::store_with_busybox();
     let (mut a, _) = background(&store, "sleep 61");
     let (mut b, _) = background(&store, "trap '' TERM; sleep 62");
+    let before = store.run(&["ps"]);
     let out = store.run(&["unmount", "bb"]);
     out.ok();
-    assert!(out.stdout.contains("2 session(s) ended"), "{out:#?}");
+    assert!(
+        out.stdout.contains("2 session(s) ended"),
+        "{out:#?} {before:#?}"
+    );
     assert!(a.wait().unwrap().code().is_some());
     // The one that ignored SIGTERM was killed after the grace period.
     let _ = b.wait().unwrap();
@@ -109,4 +118,112 @@ fn unmount_ends_every_session_of_a_container() {
     let _ = c.wait();
     let _ = pid;
     store.run(&["remove", "bb"]).ok();
+}
+
+#[test]
+fn concurrent_sessions_share_the_containers_namespaces() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let (mut first, pid) = background(&store, "echo one > /tmp/mark; sleep 64");
+    // The second session sees the first one's /tmp: one mount namespace.
+    let out = store.run(&["login", "bb", "--", "cat /tmp/mark"]);
+    assert_eq!(out.ok().stdout, "one\n");
+    let ns = |p: u32| std::fs::read_link(format!("/proc/{p}/ns/mnt")).unwrap();
+    let (mut second, pid2) = background(&store, "sleep 65");
+    assert_eq!(ns(pid), ns(pid2));
+    // A session of another shape would need other mounts: refused.
+    let refused = store.run(&["login", "bb", "--isolated", "--", "true"]);
+    refused.fails_with(1, "is running as root (session");
+    assert!(
+        refused.stderr.contains("chroot-distro unmount bb"),
+        "{refused:#?}"
+    );
+    store.run(&["unmount", "bb"]).ok();
+    let _ = first.wait();
+    let _ = second.wait();
+    // Once every session ended, the next one starts afresh.
+    assert_eq!(
+        store
+            .run(&["login", "bb", "--isolated", "--", "ls /tmp | wc -l"])
+            .ok()
+            .stdout
+            .trim(),
+        "0"
+    );
+}
+
+#[test]
+fn killing_a_sessions_applet_leaves_nothing_behind() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let (mut child, pid) = background(&store, "sleep 66 & sleep 67");
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    // Held open so that its inode number is not reused while we look.
+    let _pin = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let in_ns = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path().join("ns/mnt")).is_ok_and(|n| n == ns))
+            .count()
+    };
+    while in_ns() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(in_ns(), 0, "processes (and so mounts) outlived the applet");
+    assert_eq!(store.run(&["ps", "-q"]).stdout, "");
+}
+
+#[test]
+fn run_detached_shows_in_ps_and_ends_with_kill() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let out = store.run(&[
+        "run",
+        "-d",
+        "bb",
+        "--",
+        "sh",
+        "-c",
+        "echo started; exec sleep 68",
+    ]);
+    out.ok();
+    let pid: u32 = out.stdout.trim().parse().expect("the session's PID");
+    let ps = store.run(&["ps"]);
+    ps.ok();
+    let row = ps.stdout.lines().nth(1).unwrap().to_owned();
+    assert!(
+        row.starts_with(&format!("{pid} ")) && row.contains(" run* "),
+        "{row}"
+    );
+    assert!(ps.stdout.contains("* detached"), "{ps:#?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&store.run(&["ps", "--json"]).stdout).unwrap();
+    let log = json[0]["log"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("started")
+    {
+        assert!(Instant::now() < deadline, "nothing logged in {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store.run(&["kill", &pid.to_string()]).ok();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.run(&["ps", "-q"]).stdout.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the detached session survived kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -219,17 +219,6 @@ fn a_proc_symlink_to_the_host_is_refused() {
 }
 
 #[test]
-fn non_root_sessions_say_they_are_not_here_yet() {
-    if !require_root("switching to the rig's unprivileged user") {
-        return;
-    }
-    let store = TestStore::for_rig_user();
-    store
-        .run_as_user(&["login", "bb", "--", "true"])
-        .fails_with(3, "not implemented");
-}
-
-#[test]
 fn root_in_a_session_has_dockers_capabilities_unless_privileged() {
     if !require_root("root-mode sessions") {
         return;

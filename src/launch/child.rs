@@ -2,14 +2,15 @@
 //! chroot, drop to the user, exec. Single-threaded from its first
 //! instruction (a fresh exec of our binary), as unshare requires.
 
-use super::{mounts, Error, LaunchSpec};
+use super::{mounts, Error, LaunchSpec, MSG_MAPPED, MSG_READY, MSG_UNSHARED};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{chroot, execve, setgid, setgroups, setuid, Gid, Uid};
 use std::ffi::CString;
-use std::io::Read;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// The capabilities `docker run` grants by default.
 pub const DOCKER_CAPS: &[caps::Capability] = &[
@@ -36,22 +37,42 @@ pub const NOT_EXECUTABLE: i32 = 126;
 /// The command was not found.
 pub const NOT_FOUND: i32 = 127;
 
+/// Our parent-death signal: the applet is gone, so the session ends.
+pub const APPLET_DIED: libc::c_int = libc::SIGUSR2;
+
+static APPLET_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_applet_died(_: libc::c_int) {
+    APPLET_GONE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 pub fn main() -> i32 {
-    // The parent ignores Ctrl-C while it waits; the command must not.
-    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
-        // SAFETY: restoring default dispositions before any thread exists.
+    // The parent ignores Ctrl-C while it waits, and so do we; SIGTERM is
+    // for the command (we exit with it). The command gets the default
+    // dispositions back before it runs.
+    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+        // SAFETY: setting dispositions before any thread exists.
         unsafe {
-            libc::signal(sig, libc::SIG_DFL);
+            libc::signal(sig, libc::SIG_IGN);
         }
     }
+    // SAFETY: the handler only stores to an atomic; no SA_RESTART, so a
+    // blocked waitpid returns EINTR and we act on it.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = on_applet_died as *const () as usize;
+        libc::sigaction(APPLET_DIED, &act, std::ptr::null_mut());
+    }
     // SAFETY: fd 3 was placed here by the parent for us alone.
-    let mut spec_fd = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(3) });
+    let sock = std::os::unix::net::UnixStream::from(unsafe { OwnedFd::from_raw_fd(3) });
+    let mut parent = Parent {
+        lines: BufReader::new(sock),
+    };
     let mut text = String::new();
-    if spec_fd.read_to_string(&mut text).is_err() {
+    if parent.lines.read_line(&mut text).unwrap_or(0) == 0 {
         eprintln!("chroot-distro: error: the session child got no launch spec");
         return SETUP_FAILED;
     }
-    drop(spec_fd);
     let spec: LaunchSpec = match serde_json::from_str(&text) {
         Ok(s) => s,
         Err(e) => {
@@ -59,8 +80,8 @@ pub fn main() -> i32 {
             return SETUP_FAILED;
         }
     };
-    match run(&spec) {
-        Ok(never) => match never {},
+    match hold(&spec, parent) {
+        Ok(code) => code,
         Err((code, e)) => {
             eprintln!("chroot-distro: error: {e}");
             code
@@ -68,15 +89,120 @@ pub fn main() -> i32 {
     }
 }
 
+/// The applet at the other end of fd 3.
+struct Parent {
+    lines: BufReader<std::os::unix::net::UnixStream>,
+}
+
+impl Parent {
+    fn say(&mut self, what: &str) -> Result<(), Error> {
+        let mut sock = self.lines.get_ref();
+        sock.write_all(format!("{what}\n").as_bytes())
+            .map_err(|e| Error::setup("talk to the applet", e))
+    }
+
+    fn expect(&mut self, what: &str) -> Result<(), Error> {
+        let mut line = String::new();
+        self.lines
+            .read_line(&mut line)
+            .map_err(|e| Error::setup("talk to the applet", e))?;
+        if line.trim() == what {
+            Ok(())
+        } else {
+            Err(Error::setup("map the user namespace", "the applet gave up"))
+        }
+    }
+}
+
+type Failed = (i32, Error);
+
 enum Never {}
 
-fn run(spec: &LaunchSpec) -> Result<Never, (i32, Error)> {
-    let setup = |e: Error| (SETUP_FAILED, e);
+fn setup(e: Error) -> Failed {
+    (SETUP_FAILED, e)
+}
+
+/// Enters (or makes) the container's namespaces, then runs the command in
+/// a child and stays as its holder: while we live, later sessions can join
+/// our namespaces through /proc/<our pid>/ns.
+fn hold(spec: &LaunchSpec, mut parent: Parent) -> Result<i32, Failed> {
+    let rootfs = match spec.join {
+        Some(holder) => join(holder, spec).map_err(setup)?,
+        None => create(spec, &mut parent).map_err(setup)?,
+    };
+    parent.say(MSG_READY).map_err(setup)?;
+    drop(parent);
+    // Whatever the command leaves behind is ours to reap and to end.
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    // SAFETY: single-threaded; the child only runs `session` and execs.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(setup(Error::setup("fork the session", e))),
+        Ok(nix::unistd::ForkResult::Child) => {
+            let (code, e) = match session(spec, &rootfs) {
+                Ok(never) => match never {},
+                Err(f) => f,
+            };
+            eprintln!("chroot-distro: error: {e}");
+            // SAFETY: leaving the forked child without running our atexit.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(wait_and_sweep(child)),
+    }
+}
+
+/// Waits for the command; then ends whatever it left running (orphans are
+/// ours as subreaper), so a finished session leaves nothing behind.
+fn wait_and_sweep(command: nix::unistd::Pid) -> i32 {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let mut code = None;
+    loop {
+        if APPLET_GONE.load(std::sync::atomic::Ordering::SeqCst) && code.is_none() {
+            let _ = nix::sys::signal::kill(command, nix::sys::signal::Signal::SIGKILL);
+        }
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, c)) if pid == command => code = Some(c),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == command => {
+                code = Some(128 + sig as i32)
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        if code.is_some() {
+            kill_children();
+        }
+    }
+    code.unwrap_or(SETUP_FAILED)
+}
+
+/// SIGKILL to our direct children (orphans reparented to us).
+fn kill_children() {
+    let me = std::process::id();
+    for pid in super::registry::children_of(me) {
+        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Makes the container's namespaces and mounts; returns the rootfs path.
+fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
+    if spec.userns {
+        unshare(CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| Error::setup("create a user namespace", e))?;
+        parent.say(MSG_UNSHARED)?;
+        parent.expect(MSG_MAPPED)?;
+        become_root()?;
+    }
     let mut flags = CloneFlags::CLONE_NEWNS;
     if spec.isolated {
-        flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+        flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
     }
-    unshare(flags).map_err(|e| setup(Error::setup("create a mount namespace", e)))?;
+    unshare(flags).map_err(|e| Error::setup("create the container's namespaces", e))?;
+    if spec.isolated {
+        // Best effort, as the cgroup namespace only narrows the view.
+        let _ = unshare(CloneFlags::CLONE_NEWCGROUP);
+    }
     // Nothing we mount may propagate back to the host.
     nix::mount::mount(
         None::<&str>,
@@ -85,19 +211,116 @@ fn run(spec: &LaunchSpec) -> Result<Never, (i32, Error)> {
         nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE,
         None::<&str>,
     )
-    .map_err(|e| setup(Error::setup("make / a slave mount", e)))?;
+    .map_err(|e| Error::setup("make / a slave mount", e))?;
     if let (true, Some(h)) = (spec.isolated, &spec.hostname) {
-        nix::unistd::sethostname(h).map_err(|e| setup(Error::setup("set the host name", e)))?;
+        nix::unistd::sethostname(h).map_err(|e| Error::setup("set the host name", e))?;
     }
     let rootfs = spec
         .rootfs
         .canonicalize()
-        .map_err(|e| setup(Error::setup("find the rootfs", e)))?;
-    let root =
-        std::fs::File::open(&rootfs).map_err(|e| setup(Error::setup("open the rootfs", e)))?;
+        .map_err(|e| Error::setup("find the rootfs", e))?;
+    let root = std::fs::File::open(&rootfs).map_err(|e| Error::setup("open the rootfs", e))?;
     let plan = mounts::plan(spec);
-    mounts::apply(root.as_fd(), &rootfs, &plan).map_err(setup)?;
-    chroot(&rootfs).map_err(|e| setup(Error::setup("chroot", e)))?;
+    mounts::apply(root.as_fd(), &rootfs, &plan.container, spec.userns)?;
+    Ok(rootfs)
+}
+
+/// Container root of a user namespace is the caller on the host.
+fn become_root() -> Result<(), Error> {
+    use rustix::process::{Gid, Uid};
+    rustix::thread::set_thread_res_gid(Gid::ROOT, Gid::ROOT, Gid::ROOT)
+        .map_err(|e| Error::setup("become root in the user namespace", e))?;
+    rustix::thread::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT)
+        .map_err(|e| Error::setup("become root in the user namespace", e))
+}
+
+/// Enters the namespaces of a live session of the same container.
+fn join(holder: u32, spec: &LaunchSpec) -> Result<PathBuf, Error> {
+    let open = |ns: &str| {
+        std::fs::File::open(format!("/proc/{holder}/ns/{ns}"))
+            .map_err(|e| Error::setup(format!("open the live session's {ns} namespace"), e))
+    };
+    // All opened first: the holder may exit while we are joining.
+    let user = if spec.userns {
+        Some(open("user")?)
+    } else {
+        None
+    };
+    let others: Vec<(std::fs::File, CloneFlags)> = [
+        ("mnt", CloneFlags::CLONE_NEWNS),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("pid_for_children", CloneFlags::CLONE_NEWPID),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ]
+    .into_iter()
+    .map(|(ns, flag)| open(ns).map(|f| (f, flag)))
+    .collect::<Result<_, _>>()?;
+    if let Some(u) = user {
+        nix::sched::setns(u, CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| Error::setup("join the session's user namespace", e))?;
+        become_root()?;
+    }
+    for (f, flag) in others {
+        let same = std::fs::metadata(format!("/proc/self/fd/{}", f.as_raw_fd()))
+            .ok()
+            .zip(namespace_of_self(flag))
+            .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+        if !same {
+            nix::sched::setns(f, flag)
+                .map_err(|e| Error::setup("join the session's namespaces", e))?;
+        }
+    }
+    // The holder never chroots: the rootfs has the same path in there.
+    spec.rootfs
+        .canonicalize()
+        .map_err(|e| Error::setup("find the rootfs", e))
+}
+
+fn namespace_of_self(flag: CloneFlags) -> Option<std::fs::Metadata> {
+    let name = match flag {
+        f if f == CloneFlags::CLONE_NEWNS => "mnt",
+        f if f == CloneFlags::CLONE_NEWUTS => "uts",
+        f if f == CloneFlags::CLONE_NEWIPC => "ipc",
+        f if f == CloneFlags::CLONE_NEWPID => "pid_for_children",
+        f if f == CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        _ => return None,
+    };
+    std::fs::metadata(format!("/proc/self/ns/{name}")).ok()
+}
+
+/// The command's process: its own binds, chroot, credentials, exec.
+fn session(spec: &LaunchSpec, rootfs: &Path) -> Result<Never, Failed> {
+    for sig in [
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGPIPE,
+        APPLET_DIED,
+    ] {
+        // SAFETY: restoring default dispositions; single-threaded.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    // Opened in the namespace it mounts in: a mount through an fd of
+    // another mount namespace is EINVAL.
+    let apply = |stage: &[mounts::Mount]| {
+        let root =
+            std::fs::File::open(rootfs).map_err(|e| setup(Error::setup("open the rootfs", e)))?;
+        mounts::apply(root.as_fd(), rootfs, stage, spec.userns).map_err(setup)
+    };
+    let plan = mounts::plan(spec);
+    if spec.join.is_none() && !plan.pid_ns.is_empty() {
+        // We are PID 1 of the new PID namespace: its proc is ours to mount.
+        apply(&plan.pid_ns)?;
+    }
+    if !plan.session.is_empty() {
+        unshare(CloneFlags::CLONE_NEWNS)
+            .map_err(|e| setup(Error::setup("create the session's mount namespace", e)))?;
+        apply(&plan.session)?;
+    }
+    chroot(rootfs).map_err(|e| setup(Error::setup("chroot", e)))?;
     std::env::set_current_dir("/").map_err(|e| setup(Error::setup("enter the rootfs", e)))?;
     if !spec.privileged {
         // Docker's default set: container root can own files and bind low
@@ -109,6 +332,8 @@ fn run(spec: &LaunchSpec) -> Result<Never, (i32, Error)> {
     setgroups(&groups).map_err(|e| setup(Error::setup("set supplementary groups", e)))?;
     setgid(Gid::from_raw(spec.gid)).map_err(|e| setup(Error::setup("set the group", e)))?;
     setuid(Uid::from_raw(spec.uid)).map_err(|e| setup(Error::setup("set the user", e)))?;
+    // Credentials changed, which clears it: the command dies with its holder.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     // After chroot every path is inside the rootfs; a missing work dir
     // falls back to / as login(1) does.
     if std::env::set_current_dir(&spec.cwd).is_err() {

@@ -38,6 +38,49 @@ pub struct LaunchSpec {
     pub cwd: PathBuf,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Rootless: a user namespace the parent maps to the store's ids.
+    #[serde(default)]
+    pub userns: bool,
+    /// Join the namespaces of this live session instead of making new ones.
+    #[serde(default)]
+    pub join: Option<u32>,
+}
+
+impl LaunchSpec {
+    /// What must match for sessions to share a container's namespaces.
+    pub fn mode(&self) -> Mode {
+        Mode {
+            rootless: self.userns,
+            isolated: self.isolated,
+            minimal: self.minimal,
+            privileged: self.privileged,
+        }
+    }
+}
+
+/// The shape of a container's live namespaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mode {
+    pub rootless: bool,
+    pub isolated: bool,
+    pub minimal: bool,
+    pub privileged: bool,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut words = vec![if self.rootless { "rootless" } else { "root" }];
+        for (on, w) in [
+            (self.isolated, "isolated"),
+            (self.minimal, "minimal"),
+            (self.privileged, "privileged"),
+        ] {
+            if on {
+                words.push(w);
+            }
+        }
+        f.write_str(&words.join(", "))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,40 +102,78 @@ impl Error {
     }
 }
 
+/// Lines the session child sends up its socket.
+pub(crate) const MSG_UNSHARED: &str = "unshared";
+pub(crate) const MSG_MAPPED: &str = "mapped";
+pub(crate) const MSG_READY: &str = "ready";
+
 /// Starts the session child with `spec` and waits for it; returns the exit
-/// code to pass on (the command's own, or 128 + its signal).
+/// code to pass on (the command's own, or 128 + its signal). `idmap` maps
+/// a rootless child's new user namespace; `on_ready` runs once the
+/// container's namespaces exist (the moment a second session may join).
 pub fn run(
     exe: &std::path::Path,
     spec: &LaunchSpec,
-    on_start: &mut dyn FnMut(u32),
+    idmap: Option<&crate::sandbox::idmap::IdMap>,
+    on_ready: &mut dyn FnMut(u32),
 ) -> Result<i32, Error> {
-    use std::io::Write;
+    use std::io::{BufRead, Write};
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::os::unix::process::{CommandExt, ExitStatusExt};
-    let (reader, mut writer) = std::io::pipe().map_err(|e| Error::setup("create a pipe", e))?;
-    let reader: OwnedFd = reader.into();
-    let raw = reader.as_raw_fd();
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| Error::setup("create a socket", e))?;
+    let theirs: OwnedFd = theirs.into();
+    let raw = theirs.as_raw_fd();
     let mut cmd = std::process::Command::new(exe);
     cmd.arg(CHILD_APPLET).env_clear();
-    // SAFETY: only dup2 (async-signal-safe) between fork and exec.
+    // SAFETY: only dup2 and prctl (async-signal-safe) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(raw, 3) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // A session outliving its applet would be invisible to `ps`:
+            // the child ends its command's whole tree on this signal.
+            libc::prctl(libc::PR_SET_PDEATHSIG, child::APPLET_DIED);
             Ok(())
         });
     }
-    let text = serde_json::to_vec(spec).map_err(|e| Error::setup("encode the launch spec", e))?;
+    let mut text =
+        serde_json::to_vec(spec).map_err(|e| Error::setup("encode the launch spec", e))?;
+    text.push(b'\n');
     // The terminal's Ctrl-C is for the session; we only wait for it.
     let ignore = IgnoreInterrupts::new();
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::setup("start the session", e))?;
-    drop(reader);
+    drop(theirs);
+    let pid = child.id();
+    let mut writer = &ours;
     let _ = writer.write_all(&text);
-    drop(writer);
-    on_start(child.id());
+    let mut lines = std::io::BufReader::new(&ours);
+    let mut line = String::new();
+    let mut failure = None;
+    while failure.is_none() && lines.read_line(&mut line).unwrap_or(0) > 0 {
+        match line.trim() {
+            MSG_UNSHARED => match idmap.map(|m| m.apply(pid)) {
+                Some(Ok(())) => {
+                    let _ = writer.write_all(format!("{MSG_MAPPED}\n").as_bytes());
+                }
+                Some(Err(e)) => failure = Some(Error::setup("map the user namespace", e)),
+                None => failure = Some(Error::setup("map the user namespace", "no id map")),
+            },
+            MSG_READY => on_ready(pid),
+            _ => {}
+        }
+        line.clear();
+    }
+    drop(lines);
+    drop(ours);
+    if let Some(e) = failure {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
     let status = child
         .wait()
         .map_err(|e| Error::setup("wait for the session", e))?;

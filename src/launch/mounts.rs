@@ -18,12 +18,13 @@ pub enum Mount {
     },
     /// The standard device nodes and links in the fresh /dev.
     DevNodes,
-    /// A host path bound (recursively) onto a guest path.
+    /// A host path bound (recursively) onto a guest path, then remounted
+    /// with `flags` added to whatever the source mount already enforces.
     Bind {
         source: PathBuf,
         target: PathBuf,
         kind: Kind,
-        readonly: bool,
+        flags: MsFlags,
     },
     /// Hide a proc/sys file (bind /dev/null) or directory (read-only tmpfs).
     Mask { target: &'static str },
@@ -72,9 +73,93 @@ const READ_ONLY: &[&str] = &[
     "proc/fs",
 ];
 
+/// The mounts of a session, by who makes them.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The container's mount namespace, made once and shared by sessions.
+    pub container: Vec<Mount>,
+    /// /proc of a new PID namespace: mounted by its first process, which
+    /// is the only one inside it.
+    pub pid_ns: Vec<Mount>,
+    /// This session's own binds, in a child mount namespace.
+    pub session: Vec<Mount>,
+}
+
+impl Plan {
+    pub fn all(&self) -> impl Iterator<Item = &Mount> {
+        self.container
+            .iter()
+            .chain(&self.pid_ns)
+            .chain(&self.session)
+    }
+}
+
+const USER_BIND: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
+
 /// Which mounts a session gets, in order.
-pub fn plan(spec: &LaunchSpec) -> Vec<Mount> {
+pub fn plan(spec: &LaunchSpec) -> Plan {
+    let (shared, session) = mounts(spec);
+    let mut p = Plan {
+        session,
+        ..Plan::default()
+    };
+    for m in shared {
+        let in_proc = match &m {
+            Mount::Fresh { target, .. } | Mount::Mask { target } | Mount::ReadOnly { target } => {
+                Path::new(target).starts_with("proc")
+            }
+            _ => false,
+        };
+        if spec.isolated && in_proc {
+            p.pid_ns.push(m);
+        } else {
+            p.container.push(m);
+        }
+    }
+    p
+}
+
+/// The container's mounts and this session's own.
+fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
     use Mount::*;
+    // A user namespace may mount a fresh proc only for a PID namespace it
+    // owns, and a fresh sysfs only with a network namespace of its own:
+    // rootless sessions bind the host's instead, hardened.
+    let proc = if spec.userns && !spec.isolated {
+        Bind {
+            source: "/proc".into(),
+            target: "proc".into(),
+            kind: Kind::Dir,
+            flags: NOSUID_NODEV_NOEXEC,
+        }
+    } else {
+        Fresh {
+            fstype: "proc",
+            target: "proc",
+            flags: NOSUID_NODEV_NOEXEC,
+            data: "",
+        }
+    };
+    let sys_flags = if spec.privileged {
+        NOSUID_NODEV_NOEXEC
+    } else {
+        NOSUID_NODEV_NOEXEC.union(MsFlags::MS_RDONLY)
+    };
+    let sys = if spec.userns {
+        Bind {
+            source: "/sys".into(),
+            target: "sys".into(),
+            kind: Kind::Dir,
+            flags: sys_flags,
+        }
+    } else {
+        Fresh {
+            fstype: "sysfs",
+            target: "sys",
+            flags: sys_flags,
+            data: "",
+        }
+    };
     let mut m = vec![
         Fresh {
             fstype: "tmpfs",
@@ -95,22 +180,8 @@ pub fn plan(spec: &LaunchSpec) -> Vec<Mount> {
             flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
             data: "mode=1777",
         },
-        Fresh {
-            fstype: "proc",
-            target: "proc",
-            flags: NOSUID_NODEV_NOEXEC,
-            data: "",
-        },
-        Fresh {
-            fstype: "sysfs",
-            target: "sys",
-            flags: if spec.privileged {
-                NOSUID_NODEV_NOEXEC
-            } else {
-                NOSUID_NODEV_NOEXEC.union(MsFlags::MS_RDONLY)
-            },
-            data: "",
-        },
+        proc,
+        sys,
         Fresh {
             fstype: "tmpfs",
             target: "run",
@@ -119,43 +190,45 @@ pub fn plan(spec: &LaunchSpec) -> Vec<Mount> {
         },
     ];
     if spec.minimal {
-        return m;
+        return (m, Vec::new());
     }
-    if spec.shared_tmp && !spec.isolated {
-        m.push(Bind {
-            source: "/tmp".into(),
-            target: "tmp".into(),
-            kind: Kind::Dir,
-            readonly: false,
-        });
-    } else {
-        m.push(Fresh {
-            fstype: "tmpfs",
-            target: "tmp",
-            flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
-            data: "mode=1777",
-        });
-    }
+    // The container's /tmp is its own and shared by its sessions; a
+    // session that asks for the host's binds it over in its own namespace.
+    m.push(Fresh {
+        fstype: "tmpfs",
+        target: "tmp",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        data: "mode=1777",
+    });
     if !spec.privileged {
         m.extend(MASKED.iter().map(|t| Mask { target: t }));
         m.extend(READ_ONLY.iter().map(|t| ReadOnly { target: t }));
     }
+    let mut own = Vec::new();
+    if spec.shared_tmp && !spec.isolated {
+        own.push(Bind {
+            source: "/tmp".into(),
+            target: "tmp".into(),
+            kind: Kind::Dir,
+            flags: USER_BIND,
+        });
+    }
     if !spec.isolated {
         for (src, dst) in &spec.binds {
             let kind = if src.is_dir() { Kind::Dir } else { Kind::File };
-            m.push(Bind {
+            own.push(Bind {
                 source: src.clone(),
                 target: dst.strip_prefix("/").unwrap_or(dst).to_path_buf(),
                 kind,
-                readonly: false,
+                flags: USER_BIND,
             });
         }
     }
-    m
+    (m, own)
 }
 
 /// Applies `plan` beneath `root` (a directory fd on `rootfs`).
-pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Error> {
+pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount], userns: bool) -> Result<(), Error> {
     for m in plan {
         match m {
             Mount::Fresh {
@@ -170,12 +243,12 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                 mount(Some(*fstype), &at, Some(*fstype), *flags, data)
                     .map_err(|e| Error::setup(format!("mount {fstype} on /{target}"), e))?;
             }
-            Mount::DevNodes => dev_nodes(root)?,
+            Mount::DevNodes => dev_nodes(root, rootfs, userns)?,
             Mount::Bind {
                 source,
                 target,
                 kind,
-                readonly,
+                flags,
             } => {
                 // The source is opened as the caller would (root here):
                 // a path that does not exist is an error, not a silent skip.
@@ -195,11 +268,7 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                     None::<&str>,
                 )
                 .map_err(|e| Error::setup(format!("bind {}", source.display()), e))?;
-                let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-                if *readonly {
-                    flags |= MsFlags::MS_RDONLY;
-                }
-                remount(root, rootfs, target, *kind, flags)?;
+                remount(root, rootfs, target, *kind, *flags)?;
             }
             Mount::Mask { target } => {
                 let Ok(fd) = open_existing(root, target) else {
@@ -269,14 +338,36 @@ fn remount(
 ) -> Result<(), Error> {
     let fd = open_target(root, target, kind)?;
     let at = fd_path(&fd, rootfs)?;
+    // A remount replaces the flags: keep what the mount already enforces
+    // (in a user namespace, dropping a locked flag is EPERM anyway).
+    let kept = rustix::fs::fstatvfs(&fd)
+        .map(|st| enforced_flags(st.f_flag))
+        .unwrap_or(MsFlags::empty());
     mount(
         None::<&str>,
         &at,
         None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | kept,
         None::<&str>,
     )
     .map_err(|e| Error::setup(format!("restrict /{}", target.display()), e))
+}
+
+/// The mount flags behind statvfs's `f_flag` bits.
+fn enforced_flags(f: rustix::fs::StatVfsMountFlags) -> MsFlags {
+    use rustix::fs::StatVfsMountFlags as S;
+    [
+        (S::RDONLY, MsFlags::MS_RDONLY),
+        (S::NOSUID, MsFlags::MS_NOSUID),
+        (S::NODEV, MsFlags::MS_NODEV),
+        (S::NOEXEC, MsFlags::MS_NOEXEC),
+        (S::NOATIME, MsFlags::MS_NOATIME),
+        (S::NODIRATIME, MsFlags::MS_NODIRATIME),
+        (S::RELATIME, MsFlags::MS_RELATIME),
+    ]
+    .into_iter()
+    .filter(|(s, _)| f.contains(*s))
+    .fold(MsFlags::empty(), |acc, (_, m)| acc | m)
 }
 
 /// A proc/sys path that exists (masks skip what the kernel lacks).
@@ -292,8 +383,9 @@ fn open_existing(root: BorrowedFd, rel: &str) -> Result<std::os::fd::OwnedFd, ()
     Ok(fd)
 }
 
-/// null, zero, full, random, urandom, tty, and the usual links.
-fn dev_nodes(root: BorrowedFd) -> Result<(), Error> {
+/// null, zero, full, random, urandom, tty, and the usual links. A user
+/// namespace may not mknod: there the host's nodes are bound instead.
+fn dev_nodes(root: BorrowedFd, rootfs: &Path, userns: bool) -> Result<(), Error> {
     use rustix::fs::{mknodat, symlinkat, FileType, Mode};
     let dev = open_target(root, Path::new("dev"), Kind::Dir)?;
     let dev = rustix::fs::openat(
@@ -304,6 +396,21 @@ fn dev_nodes(root: BorrowedFd) -> Result<(), Error> {
     )
     .map_err(|e| Error::setup("open /dev", e))?;
     for (name, major, minor) in DEV_NODES {
+        if userns {
+            let target = Path::new("dev").join(name);
+            let fd = open_target(root, &target, Kind::File)?;
+            let at = fd_path(&fd, rootfs)?;
+            let host = Path::new("/dev").join(name);
+            mount(
+                Some(&host),
+                &at,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| Error::setup(format!("bind {}", host.display()), e))?;
+            continue;
+        }
         mknodat(
             &dev,
             name,
@@ -350,7 +457,13 @@ mod tests {
             cwd: "/".into(),
             argv: vec!["/bin/sh".into()],
             env: vec![],
+            userns: false,
+            join: None,
         }
+    }
+
+    fn flat(spec: &LaunchSpec) -> Vec<Mount> {
+        plan(spec).all().cloned().collect()
     }
 
     fn targets(plan: &[Mount]) -> Vec<String> {
@@ -367,7 +480,7 @@ mod tests {
 
     #[test]
     fn default_plan_order_and_hardening() {
-        let p = plan(&spec());
+        let p = flat(&spec());
         let t = targets(&p);
         assert_eq!(
             &t[..8],
@@ -403,7 +516,7 @@ mod tests {
         let mut s = spec();
         s.minimal = true;
         assert_eq!(
-            targets(&plan(&s)),
+            targets(&flat(&s)),
             [
                 "dev",
                 "dev:nodes",
@@ -417,8 +530,48 @@ mod tests {
         let mut s = spec();
         s.isolated = true;
         s.shared_tmp = true;
-        let t = targets(&plan(&s));
+        let t = targets(&flat(&s));
         assert!(!t.iter().any(|x| x.starts_with("bind:")), "{t:?}");
         assert!(t.contains(&"tmp".to_string()));
+    }
+
+    #[test]
+    fn stages_and_rootless_variants() {
+        // Container-wide mounts first, per-session binds apart.
+        let p = plan(&spec());
+        assert!(targets(&p.session) == ["bind:data"], "{:?}", p.session);
+        assert!(p.pid_ns.is_empty());
+        // A new PID namespace gets its own proc, mounted from inside it.
+        let mut s = spec();
+        s.isolated = true;
+        let p = plan(&s);
+        let t = targets(&p.pid_ns);
+        assert!(t.iter().all(|t| t.starts_with("proc")), "{t:?}");
+        assert!(t.contains(&"proc".to_string()));
+        // Rootless: the host's proc and sys bound and hardened.
+        let mut s = spec();
+        s.userns = true;
+        let all = flat(&s);
+        let bound = |target: &str| {
+            all.iter().find_map(|m| match m {
+                Mount::Bind {
+                    source,
+                    target: t,
+                    flags,
+                    ..
+                } if t == Path::new(target) => Some((source.clone(), *flags)),
+                _ => None,
+            })
+        };
+        assert_eq!(bound("proc"), Some(("/proc".into(), NOSUID_NODEV_NOEXEC)));
+        let (src, flags) = bound("sys").unwrap();
+        assert_eq!(src, PathBuf::from("/sys"));
+        assert!(flags.contains(MsFlags::MS_RDONLY));
+        // ...but a rootless isolated session owns its PID namespace: fresh proc.
+        s.isolated = true;
+        assert!(plan(&s)
+            .pid_ns
+            .iter()
+            .any(|m| matches!(m, Mount::Fresh { target: "proc", .. })));
     }
 }

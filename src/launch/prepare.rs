@@ -26,6 +26,8 @@ pub struct Options {
     pub words: Vec<String>,
     /// `run` (image Entrypoint/Cmd) rather than `login`.
     pub run: bool,
+    /// A user namespace instead of real root.
+    pub rootless: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +159,8 @@ pub fn prepare(
         cwd,
         argv,
         env,
+        userns: opts.rootless,
+        join: None,
     };
     Ok((spec, warnings))
 }

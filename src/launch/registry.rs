@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
-    /// Host PID of the session's process (the command after exec).
+    /// Host PID of the session: the process holding the container's
+    /// namespaces, parent of the command.
     pub pid: u32,
     pub container: String,
     /// `login` or `run`.
@@ -20,6 +21,26 @@ pub struct SessionRecord {
     /// Unix time the session started.
     pub started: u64,
     pub command: Vec<String>,
+    /// The namespaces' shape; sessions of another shape may not join.
+    #[serde(default)]
+    pub mode: super::Mode,
+    /// PID of the applet that holds this record (for `run -d`).
+    #[serde(default)]
+    pub applet: u32,
+    /// `run -d`: where its output goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+}
+
+impl SessionRecord {
+    /// What `ps` shows as TYPE: a detached run is marked `run*`.
+    pub fn type_label(&self) -> String {
+        if self.log.is_some() {
+            format!("{}*", self.kind)
+        } else {
+            self.kind.clone()
+        }
+    }
 }
 
 /// A registered session; the record disappears when this drops.
@@ -81,6 +102,49 @@ fn session_ns(pid: u32) -> Option<PathBuf> {
     (ns != ours).then_some(ns)
 }
 
+/// Processes whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    all_pids().filter(|p| parent_of(*p) == Some(pid)).collect()
+}
+
+/// `pid` and everything below it.
+fn with_descendants(roots: &[u32]) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = all_pids()
+        .filter_map(|p| parent_of(p).map(|pp| (p, pp)))
+        .collect();
+    let mut out: Vec<u32> = roots.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    out
+}
+
+fn all_pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// Every process in the mount namespace `ns`, found through /proc/*/ns/mnt.
 fn processes_in(ns: &std::path::Path) -> Vec<u32> {
     let Ok(procs) = std::fs::read_dir("/proc") else {
@@ -101,6 +165,13 @@ fn processes_in(ns: &std::path::Path) -> Vec<u32> {
 pub fn stop(sessions: &[SessionRecord], grace: std::time::Duration) -> usize {
     use std::collections::BTreeSet;
     let namespaces: Vec<PathBuf> = sessions.iter().filter_map(|s| session_ns(s.pid)).collect();
+    // Held open, the namespaces live until we are done, so their inode
+    // numbers (our names for them) cannot be reused by a new namespace
+    // while we rescan.
+    let _pins: Vec<File> = sessions
+        .iter()
+        .filter_map(|s| File::open(format!("/proc/{}/ns/mnt", s.pid)).ok())
+        .collect();
     let mut signalled: BTreeSet<u32> = BTreeSet::new();
     let send = |sig: rustix::process::Signal, pid: u32| {
         if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
@@ -115,8 +186,16 @@ pub fn stop(sessions: &[SessionRecord], grace: std::time::Duration) -> usize {
         }
     }
     let deadline = std::time::Instant::now() + grace;
+    let holders: Vec<u32> = sessions.iter().map(|s| s.pid).collect();
     loop {
+        // Commands with binds of their own live in child namespaces: they
+        // are found as descendants of their holder (a subreaper).
         let mut alive: Vec<u32> = namespaces.iter().flat_map(|ns| processes_in(ns)).collect();
+        alive.extend(
+            with_descendants(&holders)
+                .into_iter()
+                .filter(|p| !zombie(*p)),
+        );
         alive.extend(
             sessions
                 .iter()
@@ -170,6 +249,9 @@ mod tests {
             user: "root".into(),
             started: 1,
             command: vec!["/bin/sh".into(), "-l".into()],
+            mode: Default::default(),
+            applet: std::process::id(),
+            log: None,
         };
         let reg = register(&paths, &rec).unwrap();
         assert_eq!(live(&paths), vec![rec.clone()]);

@@ -40,7 +40,10 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
     if let (true, Some(h)) = (spec.isolated, &spec.hostname) {
         lines.push(format!("hostname {}", quote(h)));
     }
-    for m in plan(spec) {
+    let plan = plan(spec);
+    // `unshare --pid --fork` makes this shell PID 1 of the new namespace,
+    // so the order of the three stages needs no special care here.
+    for m in plan.all().cloned() {
         match m {
             Mount::Fresh {
                 fstype,
@@ -59,6 +62,16 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
                     r(target)
                 ));
             }
+            Mount::DevNodes if spec.userns => {
+                for (name, _, _) in DEV_NODES {
+                    let t = r(&format!("dev/{name}"));
+                    lines.push(format!("touch {t}"));
+                    lines.push(format!("mount --bind /dev/{name} {t}"));
+                }
+                for (name, target) in DEV_LINKS {
+                    lines.push(format!("ln -s {target} {}", r(&format!("dev/{name}"))));
+                }
+            }
             Mount::DevNodes => {
                 for (name, major, minor) in DEV_NODES {
                     lines.push(format!(
@@ -74,7 +87,7 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
                 source,
                 target,
                 kind,
-                readonly,
+                flags,
             } => {
                 let t = r(&target.display().to_string());
                 let make = if kind == Kind::Dir {
@@ -87,8 +100,9 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
                     "mount --rbind {} {t}",
                     quote(&source.display().to_string())
                 ));
-                let ro = if readonly { ",ro" } else { "" };
-                lines.push(format!("mount -o remount,bind,nosuid,nodev{ro} {t}"));
+                let mut opts = vec!["remount", "bind"];
+                opts.extend(flags_text(flags));
+                lines.push(format!("mount -o {} {t}", opts.join(",")));
             }
             Mount::Mask { target } => {
                 let t = r(target);
@@ -138,11 +152,19 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
     lines
 }
 
-/// The whole command line: `unshare` around an `sh -ec` script.
-pub fn command_line(spec: &LaunchSpec) -> String {
-    let mut ns = vec!["unshare", "--mount", "--propagation", "slave"];
+/// The whole command line: `unshare` around an `sh -ec` script. `idmap`
+/// (rootless) adds the user namespace with the store's id map.
+pub fn command_line(spec: &LaunchSpec, idmap: Option<&crate::sandbox::idmap::IdMap>) -> String {
+    let mut ns: Vec<String> = vec!["unshare".into()];
+    if idmap.is_some() {
+        // util-linux keeps only the last --map-users; --map-auto maps the
+        // caller's first subordinate range after 0 → caller, as we do
+        // (one id shorter: it stops at 65535).
+        ns.push("--map-auto --map-user=0 --map-group=0".into());
+    }
+    ns.push("--mount --propagation slave".into());
     if spec.isolated {
-        ns.extend(["--uts", "--ipc"]);
+        ns.push("--uts --ipc --pid --fork".into());
     }
     format!(
         "{} -- sh -ec {}",

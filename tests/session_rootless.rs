@@ -1,0 +1,180 @@
+//! login and run for a non-root caller: a user namespace on the rig
+//! user's subordinate ids, with no privilege anywhere.
+
+mod common;
+
+use common::{require_root, rig, user_bin, Outcome, TestStore};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// The rig user's store with the busybox fixture as `bb`, installed by
+/// that user (so it is laid out on their subordinate ids).
+fn user_store() -> Option<TestStore> {
+    if !require_root("switching to the rig's unprivileged user") {
+        return None;
+    }
+    let store = TestStore::for_rig_user();
+    store
+        .run_as_user(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
+            "-n",
+            "bb",
+            "-q",
+        ])
+        .ok();
+    Some(store)
+}
+
+fn ush(store: &TestStore, extra: &[&str], script: &str) -> Outcome {
+    let mut args = vec!["login", "bb"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", script]);
+    store.run_as_user(&args)
+}
+
+fn uid(key: &str) -> u32 {
+    rig().get(key).parse().unwrap()
+}
+
+#[test]
+fn container_root_is_the_caller_and_other_ids_are_subordinate() {
+    let Some(store) = user_store() else { return };
+    let out = ush(
+        &store,
+        &[],
+        "id -u; tr -s ' ' < /proc/self/uid_map; mkdir /u1234 && chown 1234:1234 /u1234 && touch /made",
+    );
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "0", "{out:#?}");
+    assert_eq!(lines[1].trim(), format!("0 {} 1", uid("CD_RIG_UID")));
+    let rootfs = store.container_dir("bb").join("rootfs");
+    assert_eq!(
+        std::fs::metadata(rootfs.join("made")).unwrap().uid(),
+        uid("CD_RIG_UID")
+    );
+    // Every user form works, and a guest uid lands on its subordinate id.
+    let out = ush(&store, &["-u", "1234:1234"], "id -u; id -g; touch /u1234/f");
+    out.ok();
+    assert_eq!(out.stdout, "1234\n1234\n");
+    let meta = std::fs::metadata(rootfs.join("u1234/f")).unwrap();
+    assert_eq!(meta.uid(), uid("CD_RIG_SUBUID_START") + 1233);
+    assert_eq!(meta.gid(), uid("CD_RIG_SUBGID_START") + 1233);
+    assert_eq!(
+        ush(&store, &["-u", "nobody"], "id -u").ok().stdout,
+        "65534\n"
+    );
+    // Exit codes pass through as in root mode.
+    assert_eq!(ush(&store, &[], "exit 9").code, 9);
+    assert_eq!(store.run_as_user(&["login", "bb", "--", "/nope"]).code, 127);
+}
+
+#[test]
+fn host_proc_and_sys_are_bound_and_hardened() {
+    let Some(store) = user_store() else { return };
+    let out = ush(
+        &store,
+        &[],
+        "grep -E ' /(proc|sys) ' /proc/self/mounts | cut -d' ' -f2,4; \
+         head -c 4 /proc/kcore | wc -c; \
+         (echo x > /proc/sys/kernel/hostname) 2>/dev/null || echo proc-sys-ro; \
+         test -c /dev/null && echo hi > /dev/null && echo devnull; \
+         test -c /dev/pts/ptmx && echo devpts; touch /tmp/t && echo tmp",
+    );
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let proc = lines.iter().find(|l| l.starts_with("/proc ")).unwrap();
+    for flag in ["nosuid", "nodev", "noexec"] {
+        assert!(proc.contains(flag), "{proc}");
+    }
+    let sys = lines.iter().find(|l| l.starts_with("/sys ")).unwrap();
+    assert!(sys.contains("ro,") && sys.contains("nosuid"), "{sys}");
+    for want in ["0", "proc-sys-ro", "devnull", "devpts", "tmp"] {
+        assert!(lines.contains(&want), "missing {want}: {out:#?}");
+    }
+    // A directory the user owns, bound in.
+    let host = tempfile::tempdir_in(rig().get("CD_RIG_TMP")).unwrap();
+    std::fs::write(host.path().join("f"), b"shared\n").unwrap();
+    std::os::unix::fs::chown(host.path(), Some(uid("CD_RIG_UID")), None).unwrap();
+    let bind = format!("{}:/mnt/b", host.path().display());
+    assert_eq!(
+        ush(&store, &["-b", &bind], "cat /mnt/b/f").ok().stdout,
+        "shared\n"
+    );
+}
+
+#[test]
+fn isolated_rootless_sessions_get_their_own_pids_and_host_name() {
+    let Some(store) = user_store() else { return };
+    let out = ush(
+        &store,
+        &["--isolated", "--hostname", "boxy"],
+        "hostname; echo $$; ls /proc | grep -c '^[0-9]'; \
+         kill -0 1 && echo init-is-ours; \
+         [ \"$(ls /proc/self/root/../..)\" = \"$(ls /)\" ] && echo root-stays",
+    );
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "boxy");
+    assert_eq!(lines[1], "1", "the session is PID 1: {out:#?}");
+    let visible: u32 = lines[2].parse().unwrap();
+    assert!(visible < 5, "host PIDs visible: {out:#?}");
+    assert!(lines.contains(&"init-is-ours") && lines.contains(&"root-stays"));
+    // A host process cannot be signalled from inside.
+    let outside = std::process::id();
+    let out = ush(
+        &store,
+        &["--isolated"],
+        &format!("kill -0 {outside} 2>/dev/null || echo invisible"),
+    );
+    assert_eq!(out.ok().stdout, "invisible\n");
+}
+
+#[test]
+fn rootless_sessions_leave_no_mounts_on_a_shared_host() {
+    let Some(store) = user_store() else { return };
+    let script = format!(
+        "mount --make-rshared / && setpriv --reuid {} --regid {} --init-groups -- '{}' login bb -- true \
+         && grep -c '{}' /proc/self/mountinfo || true",
+        rig().get("CD_RIG_UID"),
+        rig().get("CD_RIG_GID"),
+        user_bin().display(),
+        store.root().display()
+    );
+    let out = Outcome::of(store.cmd_with(Path::new("unshare")).args([
+        "-m",
+        "--propagation",
+        "shared",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_eq!(out.stdout.trim(), "0", "mounts leaked: {out:#?}");
+}
+
+#[test]
+fn rootless_get_chroot_cmd_reproduces_the_session() {
+    let Some(store) = user_store() else { return };
+    let script = "id -u; id -g; test -c /dev/null && echo devnull; grep -c . /proc/self/uid_map";
+    let direct = ush(&store, &[], script);
+    direct.ok();
+    let line = store.run_as_user(&["login", "bb", "--get-chroot-cmd", "--", script]);
+    line.ok();
+    assert!(line.stdout.starts_with("unshare --map-auto"), "{line:#?}");
+    let mut cmd = store.cmd_with(Path::new("/usr/bin/setpriv"));
+    cmd.args([
+        "--reuid",
+        rig().get("CD_RIG_UID"),
+        "--regid",
+        rig().get("CD_RIG_GID"),
+        "--init-groups",
+        "--",
+        "sh",
+        "-c",
+        line.stdout.trim(),
+    ]);
+    let replay = Outcome::of(&mut cmd);
+    replay.ok();
+    assert_eq!(replay.stdout, direct.stdout);
+}
