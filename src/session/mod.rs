@@ -5,6 +5,7 @@
 //! The only I/O is reading the guest's `/etc/passwd` and `/etc/group`
 //! through an fd confined to the rootfs ([`resolve_user`]).
 
+pub mod arch;
 mod command;
 mod environment;
 mod user;
