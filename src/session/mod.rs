@@ -7,6 +7,7 @@
 
 pub mod arch;
 mod command;
+pub mod devices;
 mod environment;
 mod user;
 
