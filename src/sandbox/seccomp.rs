@@ -137,6 +137,9 @@ pub fn deny_list_names() -> &'static [&'static str] {
 pub enum Error {
     #[error("cannot install the seccomp filter: {0}")]
     Install(#[source] io::Error),
+    /// TSYNC found a thread already under a different filter.
+    #[error("cannot install the seccomp filter: thread {tid} has an incompatible filter")]
+    ThreadSync { tid: libc::c_long },
 }
 
 /// One ABI's part of the program.
@@ -290,6 +293,9 @@ impl Filter {
         };
         if rc == 0 {
             return Ok(());
+        }
+        if rc > 0 {
+            return Err(Error::ThreadSync { tid: rc });
         }
         let err = io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::ENOSYS) {

@@ -210,6 +210,8 @@ pub enum Error {
     NoEmulator { guest: Arch, host: Arch },
     #[error("the container is {guest} but this host is {host}, and binfmt_misc is not mounted")]
     BinfmtNotMounted { guest: Arch, host: Arch },
+    #[error("this host's architecture ({0}) is not one chroot-distro knows")]
+    UnknownHost(String),
     #[error("the container is {guest}; its binfmt_misc entry '{entry}' is disabled")]
     EmulatorDisabled { guest: Arch, entry: String },
 }
@@ -481,6 +483,36 @@ pub fn execution(header: &ElfHeader, guest: Arch, host: Arch, binfmt_dir: &Path)
             binfmt_mounted: true,
         },
     }
+}
+
+/// What a session needs to know: the guest's architecture and how its
+/// programs run here, or an error saying what to install or enable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestRun {
+    pub probe: PathBuf,
+    pub guest: Arch,
+    pub host: Arch,
+    pub execution: Execution,
+}
+
+/// Probes the rootfs open at `root` and decides how it runs on this host.
+pub fn guest_run(root: BorrowedFd, binfmt_dir: &Path) -> Result<GuestRun, Error> {
+    let host = Arch::host().ok_or_else(|| {
+        Error::UnknownHost(
+            rustix::system::uname()
+                .machine()
+                .to_string_lossy()
+                .into_owned(),
+        )
+    })?;
+    let (probe, header, guest) = detect_guest(root)?;
+    let execution = execution(&header, guest, host, binfmt_dir).require_runnable(guest, host)?;
+    Ok(GuestRun {
+        probe,
+        guest,
+        host,
+        execution,
+    })
 }
 
 #[cfg(test)]
@@ -793,6 +825,25 @@ mod tests {
             let e = read_elf_with(fd.as_fd(), Path::new("/bin/sh"), mode).unwrap_err();
             assert!(matches!(e, Error::Open { .. }), "{e:?}");
         }
+    }
+
+    #[test]
+    fn the_hosts_own_shell_runs_natively() {
+        let (_t, r, fd) = rootfs();
+        // The real /bin/sh of this machine (its link followed on the host).
+        std::fs::copy("/bin/sh", r.join("bin/sh")).unwrap();
+        let run = guest_run(fd.as_fd(), Path::new("/nonexistent")).unwrap();
+        assert_eq!(Some(run.guest), Arch::host());
+        assert_eq!(run.execution, Execution::Native);
+        // A foreign guest with no binfmt_misc is an error with the fix.
+        let foreign = if run.host == Arch::Riscv64 {
+            x86_64()
+        } else {
+            riscv64()
+        };
+        std::fs::write(r.join("bin/sh"), foreign).unwrap();
+        let e = guest_run(fd.as_fd(), Path::new("/nonexistent")).unwrap_err();
+        assert!(matches!(e, Error::BinfmtNotMounted { .. }), "{e}");
     }
 
     #[test]

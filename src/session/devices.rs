@@ -14,6 +14,10 @@
 //! helper does), or a variable like `XAUTHORITY=/etc/shadow` would carry a
 //! root-only file into the guest. As a first line, file sources from the
 //! environment must be owned by the invoking user here.
+//!
+//! Display sockets land in the guest's `/run/user/<guest uid>`; the
+//! launcher creates that directory (mode 0700, owned by the guest user)
+//! before binding into it, as a login manager would.
 
 use crate::env::EnvSnapshot;
 use crate::termux::Termux;
