@@ -339,3 +339,29 @@ fn take_secrets_refuses_links_modes_owners_and_spoofed_uids() {
     refused(&secrets_env(&hl, uid), "hard links");
     assert!(real.exists() && hl.exists() && other.exists());
 }
+
+#[test]
+fn tools_are_found_in_the_snapshots_path_only_when_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("doas"), "").unwrap();
+    std::fs::set_permissions(a.join("doas"), PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(b.join("doas"), "").unwrap();
+    std::fs::set_permissions(b.join("doas"), PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir(a.join("sudo")).unwrap();
+    let path = format!("{}:relative:{}", a.display(), b.display());
+    let env = EnvSnapshot::from_pairs([("PATH", path.as_str())]);
+    // access(2) X_OK fails on a file without any x bit, even for root.
+    assert_eq!(find_in_path(&env, "doas", &[]), Some(b.join("doas")));
+    assert_eq!(find_in_path(&env, "sudo", &[]), None);
+    let extra = b.display().to_string();
+    std::fs::copy(b.join("doas"), b.join("su")).unwrap();
+    let env = EnvSnapshot::from_pairs([("PATH", a.display().to_string())]);
+    assert_eq!(
+        find_in_path(&env, "su", &[extra.as_str()]),
+        Some(b.join("su"))
+    );
+}

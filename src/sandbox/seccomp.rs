@@ -284,10 +284,11 @@ impl Filter {
         // SAFETY: fprog points at our live program for the whole call; the
         // kernel copies it.
         let rc = unsafe {
+            // Variadic: every argument widened to a full register.
             libc::syscall(
                 libc::SYS_seccomp,
-                SECCOMP_SET_MODE_FILTER,
-                SECCOMP_FILTER_FLAG_TSYNC,
+                libc::c_ulong::from(SECCOMP_SET_MODE_FILTER),
+                libc::c_ulong::from(SECCOMP_FILTER_FLAG_TSYNC),
                 &fprog as *const libc::sock_fprog,
             )
         };
@@ -305,7 +306,7 @@ impl Filter {
         let rc = unsafe {
             libc::prctl(
                 libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
+                libc::c_ulong::from(libc::SECCOMP_MODE_FILTER),
                 &fprog as *const libc::sock_fprog,
             )
         };

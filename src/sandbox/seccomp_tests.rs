@@ -177,7 +177,16 @@ fn in_child(filter: Option<&Filter>, probe: fn() -> i32) -> i32 {
         let code = (|| {
             if let Some(f) = filter {
                 // SAFETY: plain prctl.
-                if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+                if unsafe {
+                    libc::prctl(
+                        libc::PR_SET_NO_NEW_PRIVS,
+                        1 as libc::c_ulong,
+                        0 as libc::c_ulong,
+                        0 as libc::c_ulong,
+                        0 as libc::c_ulong,
+                    )
+                } != 0
+                {
                     return 200;
                 }
                 if f.install().is_err() {
@@ -214,7 +223,7 @@ fn probe_keyctl() -> i32 {
             libc::SYS_keyctl,
             KEYCTL_GET_KEYRING_ID,
             KEY_SPEC_SESSION_KEYRING,
-            0,
+            0 as libc::c_long,
         )
     })
 }
@@ -225,17 +234,24 @@ fn probe_perf() -> i32 {
         libc::syscall(
             libc::SYS_perf_event_open,
             std::ptr::null::<u8>(),
-            0,
-            -1,
-            -1,
-            0,
+            0 as libc::c_long,
+            -1 as libc::c_long,
+            -1 as libc::c_long,
+            0 as libc::c_ulong,
         )
     })
 }
 
 fn probe_open_by_handle() -> i32 {
     // SAFETY: bad fd and NULL handle: EBADF/EFAULT/EPERM, no effect.
-    errno_of(unsafe { libc::syscall(libc::SYS_open_by_handle_at, -1, std::ptr::null::<u8>(), 0) })
+    errno_of(unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            -1 as libc::c_long,
+            std::ptr::null::<u8>(),
+            0 as libc::c_long,
+        )
+    })
 }
 
 fn probe_getpid_and_write() -> i32 {
