@@ -4,5 +4,6 @@
 
 pub mod confine;
 pub mod idmap;
+pub mod seccomp;
 
 pub use idmap::{IdMap, Privilege};

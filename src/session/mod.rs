@@ -5,7 +5,9 @@
 //! The only I/O is reading the guest's `/etc/passwd` and `/etc/group`
 //! through an fd confined to the rootfs ([`resolve_user`]).
 
+pub mod arch;
 mod command;
+pub mod devices;
 mod environment;
 mod user;
 
