@@ -52,6 +52,7 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         minimal: flag(m, "minimal"),
         shared_home: flag(m, "shared-home"),
         shared_tmp: flag(m, "shared-tmp"),
+        shared_display: flag(m, "shared-display"),
         privileged: flag(m, "privileged"),
         binds: strings(m, "bind"),
         hostname: m.get_one::<String>("hostname").cloned(),

@@ -227,21 +227,27 @@ fn root_in_a_session_has_dockers_capabilities_unless_privileged() {
     // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
     // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
     let docker = "00000000a80425fb";
-    let out = sh(&store, &[], "grep -E '^Cap(Eff|Bnd):' /proc/self/status");
+    let out = sh(
+        &store,
+        &[],
+        "grep -E '^(Cap(Eff|Bnd)|Seccomp):' /proc/self/status",
+    );
     out.ok();
+    // ...and the seccomp deny-list (mode 2: filter), without no_new_privs.
     assert_eq!(
         out.stdout,
-        format!("CapEff:\t{docker}\nCapBnd:\t{docker}\n")
+        format!("CapEff:\t{docker}\nCapBnd:\t{docker}\nSeccomp:\t2\n")
     );
     // How /sys and /proc/sys are mounted, from the session's own mount table.
     let opts = "awk '$2 == \"/sys\" || $2 == \"/proc/sys\" { split($4, o, \",\"); print $2, o[1] }' /proc/self/mounts";
     let out = sh(
         &store,
         &["--privileged"],
-        &format!("grep CapBnd /proc/self/status; {opts}"),
+        &format!("grep -E '^(CapBnd|Seccomp):' /proc/self/status; {opts}"),
     );
     out.ok();
     assert!(!out.stdout.contains(docker), "{out:#?}");
+    assert!(out.stdout.contains("Seccomp:\t0"), "{out:#?}");
     assert!(out.stdout.contains("/sys rw"), "{out:#?}");
     assert!(!out.stdout.contains("/proc/sys"), "{out:#?}");
     let out = sh(&store, &[], opts);
@@ -277,4 +283,109 @@ fn get_chroot_cmd_reproduces_the_session_with_standard_tools() {
         replay.ok();
         assert_eq!(replay.stdout, real.stdout, "{extra:?}\n{line}");
     }
+}
+
+/// Switches a binfmt_misc entry back on when dropped.
+struct Reenable(String);
+
+impl Drop for Reenable {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "1");
+    }
+}
+
+#[test]
+fn a_foreign_architecture_runs_through_qemu_or_says_what_is_missing() {
+    if !require_root("root-mode sessions and switching binfmt_misc entries") {
+        return;
+    }
+    let store = TestStore::new();
+    let arch = if cfg!(target_arch = "aarch64") {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    store
+        .run(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_MULTI"),
+            "-a",
+            arch,
+            "-n",
+            "foreign",
+            "-q",
+        ])
+        .ok();
+    let uname = || store.run(&["login", "foreign", "--", "uname -m"]);
+    assert_eq!(uname().ok().stdout.trim(), arch);
+    let entry = rig().get("CD_RIG_BINFMT_ENTRY").to_owned();
+    let _guard = Reenable(entry.clone());
+    std::fs::write(&entry, "0").unwrap();
+    let out = uname();
+    out.fails_with(1, "is disabled");
+    assert!(out.stderr.contains("update-binfmts --enable"), "{out:#?}");
+}
+
+#[test]
+fn shared_display_binds_only_the_display_sockets() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let runtime = tempfile::tempdir().unwrap();
+    let wayland = runtime.path().join("wayland-7");
+    let _listener = std::os::unix::net::UnixListener::bind(&wayland).unwrap();
+    std::fs::write(runtime.path().join("secret"), b"x").unwrap();
+    let out = Outcome::of(
+        store
+            .cmd()
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("WAYLAND_DISPLAY", "wayland-7")
+            .args([
+                "login",
+                "bb",
+                "--shared-display",
+                "--",
+                "test -S \"$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY\" && echo socket; ls \"$XDG_RUNTIME_DIR\"",
+            ]),
+    );
+    out.ok();
+    assert!(out.stdout.starts_with("socket\n"), "{out:#?}");
+    assert!(
+        !out.stdout.contains("secret"),
+        "the whole runtime dir leaked: {out:#?}"
+    );
+    // Without the option, nothing is shared.
+    let out = Outcome::of(
+        store
+            .cmd()
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("WAYLAND_DISPLAY", "wayland-7")
+            .args(["login", "bb", "--", "echo \"[$WAYLAND_DISPLAY]\""]),
+    );
+    assert_eq!(out.ok().stdout, "[]\n");
+}
+
+#[test]
+fn debian_su_works_in_root_mode() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = TestStore::new();
+    store
+        .run(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_DEBIAN"),
+            "-n",
+            "deb",
+            "-q",
+        ])
+        .ok();
+    let out = store.run(&[
+        "login",
+        "deb",
+        "--",
+        "stat -c %G /etc/shadow; su nobody -s /bin/sh -c 'id -u'",
+    ]);
+    assert_eq!(out.ok().stdout, "shadow\n65534\n", "{out:#?}");
 }

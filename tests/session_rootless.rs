@@ -178,3 +178,48 @@ fn rootless_get_chroot_cmd_reproduces_the_session() {
     replay.ok();
     assert_eq!(replay.stdout, direct.stdout);
 }
+
+#[test]
+fn debian_su_works_and_ownership_shows_through_the_mapping() {
+    let Some(store) = user_store() else { return };
+    store
+        .run_as_user(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_DEBIAN"),
+            "-n",
+            "deb",
+            "-q",
+        ])
+        .ok();
+    let out = store.run_as_user(&[
+        "login",
+        "deb",
+        "--",
+        "stat -c %G /etc/shadow; su nobody -s /bin/sh -c 'id -u'",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout, "shadow\n65534\n", "{out:#?}");
+}
+
+#[test]
+fn a_foreign_architecture_runs_rootless_too() {
+    let Some(store) = user_store() else { return };
+    let arch = if cfg!(target_arch = "aarch64") {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    store
+        .run_as_user(&[
+            "install",
+            rig().get("CD_RIG_FIXTURE_MULTI"),
+            "-a",
+            arch,
+            "-n",
+            "foreign",
+            "-q",
+        ])
+        .ok();
+    let out = store.run_as_user(&["login", "foreign", "--", "uname -m"]);
+    assert_eq!(out.ok().stdout.trim(), arch);
+}

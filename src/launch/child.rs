@@ -323,6 +323,10 @@ fn session(spec: &LaunchSpec, rootfs: &Path) -> Result<Never, Failed> {
     chroot(rootfs).map_err(|e| setup(Error::setup("chroot", e)))?;
     std::env::set_current_dir("/").map_err(|e| setup(Error::setup("enter the rootfs", e)))?;
     if !spec.privileged {
+        // Installed while we still hold CAP_SYS_ADMIN, so without
+        // no_new_privs: setuid programs in the guest (su, passwd) must work.
+        crate::sandbox::seccomp::install_deny_list()
+            .map_err(|e| setup(Error::setup("install the seccomp filter", e)))?;
         // Docker's default set: container root can own files and bind low
         // ports, but not load modules, mount, trace or reconfigure the host.
         crate::sandbox::confine::keep_only_caps(DOCKER_CAPS)

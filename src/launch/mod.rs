@@ -44,6 +44,10 @@ pub struct LaunchSpec {
     /// Join the namespaces of this live session instead of making new ones.
     #[serde(default)]
     pub join: Option<u32>,
+    /// Binds the launcher adds itself (GPU devices, an emulator): host
+    /// path → guest path, `nosuid` only, as device nodes must stay usable.
+    #[serde(default)]
+    pub system_binds: Vec<(PathBuf, PathBuf)>,
 }
 
 impl LaunchSpec {

@@ -213,6 +213,14 @@ fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
             flags: USER_BIND,
         });
     }
+    for (src, dst) in &spec.system_binds {
+        own.push(Bind {
+            source: src.clone(),
+            target: dst.strip_prefix("/").unwrap_or(dst).to_path_buf(),
+            kind: if src.is_dir() { Kind::Dir } else { Kind::File },
+            flags: MsFlags::MS_NOSUID,
+        });
+    }
     if !spec.isolated {
         for (src, dst) in &spec.binds {
             let kind = if src.is_dir() { Kind::Dir } else { Kind::File };
@@ -459,6 +467,7 @@ mod tests {
             env: vec![],
             userns: false,
             join: None,
+            system_binds: vec![],
         }
     }
 

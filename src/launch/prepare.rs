@@ -18,6 +18,7 @@ pub struct Options {
     pub minimal: bool,
     pub shared_home: bool,
     pub shared_tmp: bool,
+    pub shared_display: bool,
     pub privileged: bool,
     pub binds: Vec<String>,
     pub hostname: Option<String>,
@@ -42,6 +43,8 @@ pub enum Error {
     Store(#[from] crate::store::Error),
     #[error("invalid --bind '{0}': {1}")]
     Bind(String, String),
+    #[error(transparent)]
+    Arch(#[from] crate::session::arch::Error),
 }
 
 impl Error {
@@ -58,6 +61,7 @@ impl Error {
             Error::Bind(..) => {
                 Some("use SRC[:DST] with an existing SRC and an absolute DST".into())
             }
+            Error::Arch(e) => e.hint(),
         }
     }
 }
@@ -87,6 +91,21 @@ pub fn prepare(
     }
     let root = std::fs::File::open(&rootfs)
         .map_err(|e| crate::store::Error::Io(crate::ioerr::IoError::new("open", &rootfs, e)))?;
+    // A foreign-architecture image needs a registered emulator; without
+    // one every exec would fail with a bare ENOEXEC.
+    let guest =
+        crate::session::arch::guest_run(root.as_fd(), Path::new(crate::session::arch::BINFMT_DIR))?;
+    let mut system_binds = Vec::new();
+    if let crate::session::arch::Execution::Emulated {
+        interpreter,
+        fix_binary: false,
+        ..
+    } = &guest.execution
+    {
+        // Without the F flag the kernel opens the interpreter at exec
+        // time, from inside the chroot.
+        system_binds.push((interpreter.clone(), interpreter.clone()));
+    }
     let user = resolve_user(opts.user.as_deref(), root.as_fd())?;
     let argv = if opts.run {
         run_command(config, &opts.words)?
@@ -102,6 +121,32 @@ pub fn prepare(
     let hostname = opts.hostname.clone().unwrap_or_else(|| name.to_string());
     let termux = crate::termux::Termux::detect(host);
     let image_env = config.and_then(|c| c.env.clone()).unwrap_or_default();
+    let mut warnings = Vec::new();
+    let mut binds = Vec::new();
+    let shares_host = !opts.isolated && !opts.minimal;
+    let mut display = Vec::new();
+    let mut gpu_env = Vec::new();
+    if shares_host {
+        use crate::session::devices;
+        let gpu = devices::gpu(Path::new("/"), termux.is_some());
+        system_binds.extend(gpu.binds.into_iter().map(|b| (b.host, b.guest)));
+        gpu_env = gpu.env;
+        if let Some(t) = &termux {
+            let shared = devices::termux_binds(t, Path::new("/"), true);
+            binds.extend(shared.binds.into_iter().map(|b| (b.host, b.guest)));
+        }
+        if opts.shared_display {
+            let shared = devices::shared_display(&devices::DisplayInputs {
+                env: host,
+                host_root: Path::new("/"),
+                host_uid: rustix::process::getuid().as_raw(),
+                guest_uid: user.uid,
+            });
+            binds.extend(shared.binds.into_iter().map(|b| (b.host, b.guest)));
+            display = shared.env;
+            warnings.extend(shared.notes);
+        }
+    }
     let env = build_env(&EnvInputs {
         host,
         termux: termux.as_ref(),
@@ -111,15 +156,14 @@ pub fn prepare(
         hostname: &hostname,
         isolated: opts.isolated,
         minimal: opts.minimal,
-        display: Vec::new(),
-        gpu: Vec::new(),
+        display,
+        gpu: gpu_env,
     });
-    let mut warnings = Vec::new();
-    let mut binds = Vec::new();
     if opts.isolated {
         for (set, what) in [
             (opts.shared_home, "--shared-home"),
             (opts.shared_tmp, "--shared-tmp"),
+            (opts.shared_display, "--shared-display"),
             (!opts.binds.is_empty(), "--bind"),
         ] {
             if set {
@@ -161,6 +205,7 @@ pub fn prepare(
         env,
         userns: opts.rootless,
         join: None,
+        system_binds,
     };
     Ok((spec, warnings))
 }

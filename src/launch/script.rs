@@ -120,6 +120,10 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
     }
     let mut exec = vec!["exec".to_owned()];
     if !spec.privileged {
+        lines.push(
+            "# not reproduced: the seccomp deny-list (kernel modules, kexec, reboot, bpf, ...)"
+                .into(),
+        );
         let caps: Vec<String> = super::child::DOCKER_CAPS
             .iter()
             .map(|c| {

@@ -275,26 +275,42 @@ pub fn store_with_busybox() -> TestStore {
     store
 }
 
-/// Command lines of the direct children of `pid`.
-pub fn children_cmdlines(pid: u32) -> Vec<String> {
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit(')')
-                        .next()?
-                        .split_whitespace()
-                        .nth(1)?
-                        .parse::<u32>()
-                        .ok()
-                })
-                == Some(pid)
-        })
+        .filter(|p| parent_of(*p) == Some(pid))
+        .collect()
+}
+
+/// `pid` and every process below it.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let next = children_of(out[i]);
+        out.extend(next);
+        i += 1;
+    }
+    out
+}
+
+/// Command lines of the direct children of `pid`.
+pub fn children_cmdlines(pid: u32) -> Vec<String> {
+    children_of(pid)
+        .into_iter()
         .map(|p| {
             let raw = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
             String::from_utf8_lossy(&raw).replace('\0', " ")
