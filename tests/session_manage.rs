@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{require_root, Outcome, TestStore};
+use common::{require_root, TestStore};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
