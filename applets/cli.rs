@@ -18,7 +18,17 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn from_process() -> Self {
-        let env = EnvSnapshot::from_process();
+        let mut env = EnvSnapshot::from_process();
+        // An elevated re-run gets its secrets (CD_DOCKER_AUTH, ...) through
+        // a 0600 file, never its command line.
+        match chroot_distro::elevate::take_secrets(&env) {
+            Ok(pairs) => {
+                for (k, v) in pairs {
+                    env.set(k, v);
+                }
+            }
+            Err(e) => eprintln!("chroot-distro: warning: {e}"),
+        }
         let tty_width = terminal_size::terminal_size_of(std::io::stdout())
             .or_else(|| terminal_size::terminal_size_of(std::io::stderr()))
             .map(|(w, _)| w.0 as usize);

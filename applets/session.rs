@@ -28,24 +28,64 @@ fn failed(e: prepare::Error) -> Failure {
 }
 
 /// Root callers get real root; others a user namespace on their
-/// subordinate ids, or an error naming what is missing.
-fn identity(ctx: &Ctx) -> Result<Option<IdMap>, Failure> {
-    match Privilege::detect(&ctx.env) {
+/// subordinate ids. Real root for a non-root caller (`--root`, or no user
+/// namespace to be had) re-runs the command through sudo & co., unless
+/// that is turned off.
+fn identity(m: &ArgMatches, ctx: &Ctx, run: bool) -> Result<Option<IdMap>, Failure> {
+    let privilege = Privilege::detect(&ctx.env);
+    match privilege {
         Privilege::Root => Ok(None),
+        Privilege::UserNs(_) if flag(m, "root") => {
+            Err(elevate(m, ctx, run, "real root in the container (--root)"))
+        }
         Privilege::UserNs(map) => Ok(Some(map)),
-        Privilege::Squash { reason } => Err(Failure::failed(format!(
-            "rootless sessions need a user namespace, and {reason}"
-        ))
-        .with_hint(
-            "run it as root, or give your user subordinate ids (usermod --add-subuids/--add-subgids)",
+        Privilege::Squash { reason } => Err(elevate(
+            m,
+            ctx,
+            run,
+            &format!("root (a rootless session needs a user namespace, and {reason})"),
         )),
     }
+}
+
+/// Re-executes this command elevated; returns only on failure.
+fn elevate(m: &ArgMatches, ctx: &Ctx, run: bool, need: &str) -> Failure {
+    use chroot_distro::elevate;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Run as `cd-login`, the re-run of the real binary must name the applet.
+    let applet_link = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|n| n.as_encoded_bytes().starts_with(b"cd-"));
+    let opts = elevate::ElevateOptions {
+        use_sudo: flag(m, "use-sudo") || ctx.env.is_truthy("CHROOT_DISTRO_USE_SUDO"),
+        no_elevate: flag(m, "no-elevate") || ctx.env.is_truthy("CHROOT_DISTRO_NO_ELEVATE"),
+        need: need.to_owned(),
+        names: std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect(),
+        subcommand: applet_link.then(|| if run { "run" } else { "login" }.into()),
+        uid: rustix::process::getuid().as_raw(),
+        secrets_dir: None,
+    };
+    let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
+    let plan = match elevate::plan(&ctx.env, &argv, &exe, &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            let f = Failure::failed(e.to_string());
+            return match e.hint() {
+                Some(h) => f.with_hint(h),
+                None => f,
+            };
+        }
+    };
+    Failure::failed(elevate::exec(&plan).to_string())
 }
 
 pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     let name = container_name(m)?;
     let paths = ctx.store_paths()?;
-    let idmap = identity(ctx)?;
+    let idmap = identity(m, ctx, run)?;
     let opts = Options {
         user: m.get_one::<String>("user").cloned(),
         isolated: flag(m, "isolated") || ctx.env.is_truthy("CD_USE_NS"),

@@ -82,6 +82,24 @@ pub fn add(cmd: Command) -> Command {
                 .help("Full root: every capability, writable /sys, no masked /proc paths"),
         )
         .arg(
+            Arg::new("root")
+                .long("root")
+                .action(ArgAction::SetTrue)
+                .help("Real root in the container for a non-root caller (through sudo, doas, pkexec or su)"),
+        )
+        .arg(
+            Arg::new("no-elevate")
+                .long("no-elevate")
+                .action(ArgAction::SetTrue)
+                .help("Never re-run through sudo/doas/pkexec/su; fail instead (also CHROOT_DISTRO_NO_ELEVATE=1)"),
+        )
+        .arg(
+            Arg::new("use-sudo")
+                .long("use-sudo")
+                .action(ArgAction::SetTrue)
+                .help("Prefer sudo when elevating, also on Termux (also CHROOT_DISTRO_USE_SUDO=1)"),
+        )
+        .arg(
             Arg::new("get-chroot-cmd")
                 .long("get-chroot-cmd")
                 .action(ArgAction::SetTrue)

@@ -223,3 +223,88 @@ fn a_foreign_architecture_runs_rootless_too() {
     let out = store.run_as_user(&["login", "foreign", "--", "uname -m"]);
     assert_eq!(out.ok().stdout.trim(), arch);
 }
+
+/// `login ARGS` as the rig user with `extra_path` first in PATH.
+fn as_user_with_path(store: &TestStore, extra_path: &Path, args: &[&str]) -> Outcome {
+    let mut cmd = store.cmd_with(Path::new("/usr/bin/setpriv"));
+    cmd.env(
+        "PATH",
+        format!("{}:/usr/local/bin:/usr/bin:/bin", extra_path.display()),
+    )
+    .env("CD_DOCKER_AUTH", "me:s3cret-pass")
+    .env("CD_DOWNLOAD_WORKERS", "3")
+    .args([
+        "--reuid",
+        rig().get("CD_RIG_UID"),
+        "--regid",
+        rig().get("CD_RIG_GID"),
+        "--init-groups",
+        "--",
+    ])
+    .arg(user_bin())
+    .args(args);
+    Outcome::of(&mut cmd)
+}
+
+#[test]
+fn real_root_for_a_user_elevates_through_sudo_unless_told_not_to() {
+    let Some(store) = user_store() else { return };
+    let fake = tempfile::tempdir_in(rig().get("CD_RIG_TMP")).unwrap();
+    let record = fake.path().join("args");
+    std::fs::write(
+        fake.path().join("sudo"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\nexit 42\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fake.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        fake.path().join("sudo"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = as_user_with_path(
+        &store,
+        fake.path(),
+        &["login", "bb", "--root", "--no-elevate", "--", "true"],
+    );
+    out.fails_with(1, "elevation is turned off");
+    assert!(!record.exists(), "sudo ran despite --no-elevate");
+    // The re-run goes through sudo, with our variables but no secret on
+    // its command line; its exit code is the command's.
+    let out = as_user_with_path(
+        &store,
+        fake.path(),
+        &["login", "bb", "--root", "--", "true"],
+    );
+    assert_eq!(out.code, 42, "{out:#?}");
+    let args = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<&str> = args.lines().collect();
+    for want in [
+        "CD_ELEVATED=1",
+        "CD_DOWNLOAD_WORKERS=3",
+        &format!("XDG_DATA_HOME={}", store.data_home().display()),
+        "login",
+        "--root",
+    ] {
+        assert!(lines.contains(&want), "{want} missing from {lines:?}");
+    }
+    assert!(
+        !args.contains("s3cret-pass"),
+        "secret on the command line: {args}"
+    );
+    let secrets = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("CD_ELEVATE_SECRETS="))
+        .expect("secrets file forwarded");
+    let meta = std::fs::metadata(secrets).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.uid(), uid("CD_RIG_UID"));
+    assert!(std::fs::read_to_string(secrets)
+        .unwrap()
+        .contains("s3cret-pass"));
+    let _ = std::fs::remove_file(secrets);
+}
