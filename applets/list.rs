@@ -48,6 +48,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         .map(|n| Summary::gather(&paths, n, true))
         .collect();
     measure_rootless(&mut summaries, ctx);
+    name_sessions(&mut summaries, &paths);
     if flag(m, "json") {
         let items: Vec<Item> = summaries.into_iter().map(item).collect();
         return print_json(&items);
@@ -127,6 +128,20 @@ fn item(s: Summary) -> Item {
 
 /// A rootless rootfs has directories only its subordinate ids may read:
 /// measure those from inside the store's user namespace.
+/// A session's lock is held by its applet; users know the session's PID
+/// (the one `ps` shows and `kill` takes), so show that one instead.
+fn name_sessions(summaries: &mut [Summary], paths: &chroot_distro::store::StorePaths) {
+    let sessions = chroot_distro::launch::registry::live(paths);
+    for s in summaries {
+        let mine: Vec<_> = sessions.iter().filter(|r| r.container == s.name).collect();
+        s.in_use_by
+            .retain(|pid| !mine.iter().any(|r| r.applet == *pid));
+        s.in_use_by.extend(mine.iter().map(|r| r.pid));
+        s.in_use_by.sort_unstable();
+        s.in_use_by.dedup();
+    }
+}
+
 fn measure_rootless(summaries: &mut [Summary], ctx: &Ctx) {
     let privilege = chroot_distro::sandbox::Privilege::detect(&ctx.env);
     if !privilege.is_userns() {

@@ -51,8 +51,10 @@ pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
                 .map(|w| chroot_distro::launch::script::quote(w))
                 .collect();
             let mut line = command.join(" ");
-            if line.chars().count() > 60 {
-                line = line.chars().take(59).collect::<String>() + "…";
+            // Cut to what is left of the terminal after the other columns.
+            let room = ctx.width.saturating_sub(48).max(20);
+            if line.chars().count() > room {
+                line = line.chars().take(room - 1).collect::<String>() + "…";
             }
             vec![
                 s.pid.to_string(),

@@ -72,6 +72,12 @@ fn ps_lists_live_sessions_and_kill_ends_them() {
         serde_json::from_str(&store.run(&["ps", "--json"]).stdout).unwrap();
     assert_eq!(json[0]["pid"], pid);
     assert_eq!(json[0]["container"], "bb");
+    // list names the session, not the applet behind it.
+    let list = store.run(&["list"]);
+    assert!(
+        list.stdout.contains(&format!("in use ({pid})")),
+        "{list:#?}"
+    );
     // Random host PIDs are refused; the session's PID names its container.
     store
         .run(&["kill", "1"])
