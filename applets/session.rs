@@ -88,7 +88,8 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     let idmap = identity(m, ctx, run)?;
     let opts = Options {
         user: m.get_one::<String>("user").cloned(),
-        isolated: flag(m, "isolated") || ctx.env.is_truthy("CD_USE_NS"),
+        isolated: flag(m, "isolated"),
+        use_ns: ctx.env.is_truthy("CD_USE_NS"),
         minimal: flag(m, "minimal"),
         shared_home: flag(m, "shared-home"),
         shared_tmp: flag(m, "shared-tmp"),

@@ -389,3 +389,23 @@ fn debian_su_works_in_root_mode() {
     ]);
     assert_eq!(out.ok().stdout, "shadow\n65534\n", "{out:#?}");
 }
+
+#[test]
+fn cd_use_ns_adds_namespaces_but_keeps_the_binds() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("f"), b"kept\n").unwrap();
+    let bind = format!("{}:/mnt/b", host.path().display());
+    let out = Outcome::of(store.cmd().env("CD_USE_NS", "yes").args([
+        "login",
+        "bb",
+        "-b",
+        &bind,
+        "--",
+        "echo $$; hostname; cat /mnt/b/f",
+    ]));
+    assert_eq!(out.ok().stdout, "1\nbb\nkept\n", "{out:#?}");
+}

@@ -195,11 +195,11 @@ fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
         become_root()?;
     }
     let mut flags = CloneFlags::CLONE_NEWNS;
-    if spec.isolated {
+    if spec.namespaces {
         flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
     }
     unshare(flags).map_err(|e| Error::setup("create the container's namespaces", e))?;
-    if spec.isolated {
+    if spec.namespaces {
         // Best effort, as the cgroup namespace only narrows the view.
         let _ = unshare(CloneFlags::CLONE_NEWCGROUP);
     }
@@ -212,7 +212,7 @@ fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
         None::<&str>,
     )
     .map_err(|e| Error::setup("make / a slave mount", e))?;
-    if let (true, Some(h)) = (spec.isolated, &spec.hostname) {
+    if let (true, Some(h)) = (spec.namespaces, &spec.hostname) {
         nix::unistd::sethostname(h).map_err(|e| Error::setup("set the host name", e))?;
     }
     let rootfs = spec

@@ -25,6 +25,10 @@ pub struct LaunchSpec {
     pub minimal: bool,
     /// New PID/UTS/IPC namespaces and no host binds at all.
     pub isolated: bool,
+    /// New PID, UTS, IPC (and cgroup) namespaces: `--isolated` or
+    /// `CD_USE_NS`, which keeps the host binds.
+    #[serde(default)]
+    pub namespaces: bool,
     pub hostname: Option<String>,
     pub shared_tmp: bool,
     /// Full root: every capability, writable /sys, no masked paths.
@@ -56,6 +60,7 @@ impl LaunchSpec {
         Mode {
             rootless: self.userns,
             isolated: self.isolated,
+            namespaces: self.namespaces,
             minimal: self.minimal,
             privileged: self.privileged,
         }
@@ -67,6 +72,8 @@ impl LaunchSpec {
 pub struct Mode {
     pub rootless: bool,
     pub isolated: bool,
+    #[serde(default)]
+    pub namespaces: bool,
     pub minimal: bool,
     pub privileged: bool,
 }
@@ -76,6 +83,7 @@ impl std::fmt::Display for Mode {
         let mut words = vec![if self.rootless { "rootless" } else { "root" }];
         for (on, w) in [
             (self.isolated, "isolated"),
+            (self.namespaces && !self.isolated, "CD_USE_NS"),
             (self.minimal, "minimal"),
             (self.privileged, "privileged"),
         ] {

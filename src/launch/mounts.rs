@@ -110,7 +110,7 @@ pub fn plan(spec: &LaunchSpec) -> Plan {
             }
             _ => false,
         };
-        if spec.isolated && in_proc {
+        if spec.namespaces && in_proc {
             p.pid_ns.push(m);
         } else {
             p.container.push(m);
@@ -125,7 +125,7 @@ fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
     // A user namespace may mount a fresh proc only for a PID namespace it
     // owns, and a fresh sysfs only with a network namespace of its own:
     // rootless sessions bind the host's instead, hardened.
-    let proc = if spec.userns && !spec.isolated {
+    let proc = if spec.userns && !spec.namespaces {
         Bind {
             source: "/proc".into(),
             target: "proc".into(),
@@ -455,6 +455,7 @@ mod tests {
             rootfs: "/r".into(),
             minimal: false,
             isolated: false,
+            namespaces: false,
             hostname: None,
             shared_tmp: false,
             privileged: false,
@@ -553,6 +554,7 @@ mod tests {
         // A new PID namespace gets its own proc, mounted from inside it.
         let mut s = spec();
         s.isolated = true;
+        s.namespaces = true;
         let p = plan(&s);
         let t = targets(&p.pid_ns);
         assert!(t.iter().all(|t| t.starts_with("proc")), "{t:?}");
@@ -578,6 +580,7 @@ mod tests {
         assert!(flags.contains(MsFlags::MS_RDONLY));
         // ...but a rootless isolated session owns its PID namespace: fresh proc.
         s.isolated = true;
+        s.namespaces = true;
         assert!(plan(&s)
             .pid_ns
             .iter()

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 pub struct Options {
     pub user: Option<String>,
     pub isolated: bool,
+    /// `CD_USE_NS`: the namespaces of `--isolated`, with the host binds.
+    pub use_ns: bool,
     pub minimal: bool,
     pub shared_home: bool,
     pub shared_tmp: bool,
@@ -190,6 +192,7 @@ pub fn prepare(
         rootfs,
         minimal: opts.minimal,
         isolated: opts.isolated,
+        namespaces: opts.isolated || opts.use_ns,
         hostname: Some(hostname),
         shared_tmp: opts.shared_tmp && !opts.isolated,
         privileged: opts.privileged,

@@ -37,7 +37,7 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
     let r = |rel: &str| format!("\"$R\"/{}", quote(rel));
     let mut lines = vec![format!("R={}", quote(&spec.rootfs.display().to_string()))];
     lines.push("mount --make-rslave /".into());
-    if let (true, Some(h)) = (spec.isolated, &spec.hostname) {
+    if let (true, Some(h)) = (spec.namespaces, &spec.hostname) {
         lines.push(format!("hostname {}", quote(h)));
     }
     let plan = plan(spec);
@@ -167,7 +167,7 @@ pub fn command_line(spec: &LaunchSpec, idmap: Option<&crate::sandbox::idmap::IdM
         ns.push("--map-auto --map-user=0 --map-group=0".into());
     }
     ns.push("--mount --propagation slave".into());
-    if spec.isolated {
+    if spec.namespaces {
         ns.push("--uts --ipc --pid --fork".into());
     }
     format!(
