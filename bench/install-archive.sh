@@ -20,6 +20,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bench_dir=$PWD/bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$bench_dir/lib.sh"
 runs=${RUNS:-5}
 cache=${CD_BENCH_CACHE:-/var/cache/cd-bench}
 suite=bookworm
@@ -156,16 +158,7 @@ if [[ ! -s $oci || $oci -ot $tarball ]]; then
 fi
 
 # --- the Python chroot-distro --------------------------------------------------
-venv=$cache/venv
-if [[ ! -x $venv/bin/chroot-distro ]]; then
-  note "pip install chroot-distro into $venv (once)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q chroot-distro >"$cache/pip.log" 2>&1 ||
-    die "pip install chroot-distro failed; see $cache/pip.log"
-fi
-py=$venv/bin/chroot-distro
-py_version=$("$venv/bin/pip" show chroot-distro 2>/dev/null | sed -n 's/^Version: //p')
+python_tool
 
 # --- timing ---------------------------------------------------------------------
 run=$work/run
@@ -179,8 +172,6 @@ fresh() {
   mkdir -p "$run/dir" "$run/home"
 }
 
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$bench_dir/lib.sh"
 
 order=(tar pigz ours_gz ours_oci ours_oci_warm py_gz py_oci py_oci_warm)
 declare -A label=(

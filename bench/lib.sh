@@ -33,3 +33,29 @@ timed() { # key command...
 count() { if [[ -d $1 ]]; then find "$1" | wc -l; else echo -; fi; }
 
 rootfs_of() { echo "$run/data/chroot-distro/containers/$1/rootfs"; }
+
+# Brings up the test rig and exports its variables (CD_RIG_*).
+load_rig() {
+  tests/rig/setup -q || die "tests/rig/setup failed"
+  local rig_env=${CD_RIG_DIR:-/var/lib/cd-test-rig}/env
+  [[ -s $rig_env ]] || die "no $rig_env after tests/rig/setup"
+  set -a
+  # shellcheck disable=SC1090 # written by tests/rig/setup
+  . "$rig_env"
+  set +a
+}
+
+# The Python chroot-distro in a venv under $cache (made once): sets $py
+# and $py_version.
+python_tool() {
+  local venv=$cache/venv
+  if [[ ! -x $venv/bin/chroot-distro ]]; then
+    note "pip install chroot-distro into $venv (once)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q chroot-distro >"$cache/pip.log" 2>&1 ||
+      die "pip install chroot-distro failed; see $cache/pip.log"
+  fi
+  py=$venv/bin/chroot-distro
+  py_version=$("$venv/bin/pip" show chroot-distro 2>/dev/null | sed -n 's/^Version: //p')
+}

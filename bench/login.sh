@@ -26,6 +26,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bench_dir=$PWD/bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$bench_dir/lib.sh"
 runs=${RUNS:-20}
 warmup=${WARMUP:-3}
 cache=${CD_BENCH_CACHE:-/var/cache/cd-bench}
@@ -35,13 +37,7 @@ note() { echo "--- $*" >&2; }
 ((EUID == 0)) || die "run as root (root-mode sessions, switching to the rig's user)"
 
 # --- the rig ------------------------------------------------------------------
-tests/rig/setup -q || die "tests/rig/setup failed"
-rig_env=${CD_RIG_DIR:-/var/lib/cd-test-rig}/env
-[[ -s $rig_env ]] || die "no $rig_env after tests/rig/setup"
-set -a
-# shellcheck disable=SC1090 # written by tests/rig/setup
-. "$rig_env"
-set +a
+load_rig
 archive=$CD_RIG_FIXTURE_BUSYBOX_OCI_ARCHIVE
 rootfs_tar=$CD_RIG_FIXTURE_BUSYBOX_ROOTFS_TAR
 [[ -s $archive && -s $rootfs_tar ]] || die "the rig's busybox fixtures are missing"
@@ -67,16 +63,7 @@ fi
 
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
-venv=$cache/venv
-if [[ ! -x $venv/bin/chroot-distro ]]; then
-  note "pip install chroot-distro into $venv (once)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q chroot-distro >"$cache/pip.log" 2>&1 ||
-    die "pip install chroot-distro failed; see $cache/pip.log"
-fi
-py=$venv/bin/chroot-distro
-py_version=$("$venv/bin/pip" show chroot-distro 2>/dev/null | sed -n 's/^Version: //p')
+python_tool
 
 # --- work dirs, stores --------------------------------------------------------------
 work=$(mktemp -d "${CD_BENCH_WORK:-/var/tmp}/cd-bench-login.XXXXXX")
@@ -90,8 +77,6 @@ mkdir -p "$logs" "$root_run" "$py_run" "$user_run" "$ch_dir"
 chown "$uid:$gid" "$user_run" "$ch_dir"
 podman_args=(--root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay)
 
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$bench_dir/lib.sh"
 
 # Our store (lib.sh's in_store and rootfs_of) under the dir given.
 store() { # dir command...
