@@ -260,19 +260,73 @@ impl Outcome {
     }
 }
 
+/// Who runs a command: root, or the rig's unprivileged user (rootless).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    Root,
+    User,
+}
+
+impl TestStore {
+    /// `chroot-distro ARGS` as `who`.
+    pub fn run_as(&self, who: As, args: &[&str]) -> Outcome {
+        match who {
+            As::Root => self.run(args),
+            As::User => self.run_as_user(args),
+        }
+    }
+}
+
 /// A fresh store holding the rig's busybox fixture as container `bb`.
 pub fn store_with_busybox() -> TestStore {
-    let store = TestStore::new();
+    store_with_busybox_as(As::Root)
+}
+
+/// The same, owned and installed by `who` (for the user: on their
+/// subordinate ids).
+pub fn store_with_busybox_as(who: As) -> TestStore {
+    let store = match who {
+        As::Root => TestStore::new(),
+        As::User => TestStore::for_rig_user(),
+    };
     store
-        .run(&[
-            "install",
-            rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
-            "-n",
-            "bb",
-            "-q",
-        ])
+        .run_as(
+            who,
+            &[
+                "install",
+                rig().get("CD_RIG_FIXTURE_OCI_ARCHIVE"),
+                "-n",
+                "bb",
+                "-q",
+            ],
+        )
         .ok();
     store
+}
+
+/// Installs the rig's multi-arch image for the architecture foreign to
+/// this host as `foreign`; returns that architecture.
+pub fn install_foreign(store: &TestStore, who: As) -> &'static str {
+    let arch = if cfg!(target_arch = "aarch64") {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    store
+        .run_as(
+            who,
+            &[
+                "install",
+                rig().get("CD_RIG_FIXTURE_MULTI"),
+                "-a",
+                arch,
+                "-n",
+                "foreign",
+                "-q",
+            ],
+        )
+        .ok();
+    arch
 }
 
 fn parent_of(pid: u32) -> Option<u32> {

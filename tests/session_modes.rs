@@ -1,0 +1,94 @@
+//! What must hold in both session modes: root (a root caller) and
+//! rootless (the rig's unprivileged user in a user namespace).
+
+mod common;
+
+use common::{bin, require_root, rig, user_bin, As, Outcome, TestStore};
+use std::path::Path;
+
+const BOTH: [As; 2] = [As::Root, As::User];
+
+#[test]
+fn sessions_leave_no_mounts_on_a_shared_host() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    for who in BOTH {
+        let store = common::store_with_busybox_as(who);
+        let login = match who {
+            As::Root => format!("'{}'", bin().display()),
+            As::User => format!(
+                "setpriv --reuid {} --regid {} --init-groups -- '{}'",
+                rig().get("CD_RIG_UID"),
+                rig().get("CD_RIG_GID"),
+                user_bin().display()
+            ),
+        };
+        // Shared propagation, as on systemd hosts: anything not made
+        // private would leak out of the session.
+        let script = format!(
+            "mount --make-rshared / && {login} login bb -- true && grep -c '{}' /proc/self/mountinfo || true",
+            store.root().display()
+        );
+        let out = Outcome::of(store.cmd_with(Path::new("unshare")).args([
+            "-m",
+            "--propagation",
+            "shared",
+            "sh",
+            "-c",
+            &script,
+        ]));
+        assert_eq!(out.stdout.trim(), "0", "{who:?}: mounts leaked: {out:#?}");
+    }
+}
+
+#[test]
+fn debian_su_works_and_shadow_keeps_its_group() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    for who in BOTH {
+        let store = match who {
+            As::Root => TestStore::new(),
+            As::User => TestStore::for_rig_user(),
+        };
+        store
+            .run_as(
+                who,
+                &[
+                    "install",
+                    rig().get("CD_RIG_FIXTURE_DEBIAN"),
+                    "-n",
+                    "deb",
+                    "-q",
+                ],
+            )
+            .ok();
+        let out = store.run_as(
+            who,
+            &[
+                "login",
+                "deb",
+                "--",
+                "stat -c %G /etc/shadow; su nobody -s /bin/sh -c 'id -u'",
+            ],
+        );
+        assert_eq!(out.ok().stdout, "shadow\n65534\n", "{who:?}: {out:#?}");
+    }
+}
+
+#[test]
+fn a_foreign_architecture_runs_through_qemu_user() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    for who in BOTH {
+        let store = match who {
+            As::Root => TestStore::new(),
+            As::User => TestStore::for_rig_user(),
+        };
+        let arch = common::install_foreign(&store, who);
+        let out = store.run_as(who, &["login", "foreign", "--", "uname -m"]);
+        assert_eq!(out.ok().stdout.trim(), arch, "{who:?}");
+    }
+}
