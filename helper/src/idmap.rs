@@ -1,0 +1,96 @@
+//! Idmapped mounts: the rootfs and every bind are shown through a user
+//! namespace whose map is `0 <caller> 1` and `1 <subordinate start> <count>`
+//! (from /etc/subuid and /etc/subgid). Files show their image owners, files
+//! created by container root land as the caller on disk, and ids outside the
+//! map (host root's files in a bind) get no capability override at all.
+
+use crate::refusal::{OrSetup, Refusal};
+use rustix::mount::MountAttrFlags;
+use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// A user namespace holding the maps, kept alive by an fd on it. A forked
+/// child enters a new namespace and waits; we write its maps (needs
+/// CAP_SETUID/CAP_SETGID here), take the fd, and kill it.
+pub fn user_namespace(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Refusal> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error()).or_setup("create a pipe");
+    }
+    // SAFETY: both fds are fresh and ours.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: single-threaded; the child only makes raw syscalls.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).or_setup("fork");
+    }
+    if pid == 0 {
+        // SAFETY: raw syscalls only, then wait to be killed.
+        unsafe {
+            let ok: u8 = (libc::unshare(libc::CLONE_NEWUSER) == 0).into();
+            libc::write(w.as_raw_fd(), (&ok as *const u8).cast(), 1);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    drop(w);
+    let result = (|| {
+        let mut ok = [0u8];
+        let n = rustix::io::read(&r, &mut ok).or_setup("wait for the id-map namespace")?;
+        if n != 1 || ok[0] != 1 {
+            return Err(Refusal::setup(
+                "create a user namespace for the id map",
+                "unshare failed",
+            ));
+        }
+        for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(format!("/proc/{pid}/{file}"))
+                .and_then(|mut f| f.write_all(map.as_bytes()))
+                .or_setup(format_args!("write the {file} {map:?}"))?;
+        }
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+            .or_setup("open the id-map namespace")?;
+        Ok(OwnedFd::from(ns))
+    })();
+    // SAFETY: our own child; reaped right after.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    result
+}
+
+/// mount_setattr on a whole detached tree: `attrs` on every submount, and
+/// the id map when `userns` is given. (rustix has no wrapper for it.)
+pub fn set_attrs(
+    tree: BorrowedFd,
+    attrs: MountAttrFlags,
+    userns: Option<BorrowedFd>,
+) -> Result<(), Refusal> {
+    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
+    attr.attr_set = attrs.bits() as u64;
+    if let Some(ns) = userns {
+        attr.attr_set |= libc::MOUNT_ATTR_IDMAP;
+        attr.userns_fd = ns.as_raw_fd() as u64;
+    }
+    // SAFETY: a valid fd, a NUL-terminated empty path and a sized struct.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error())
+            .or_setup("set mount attributes (idmap, nosuid, nodev)");
+    }
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! The session's mounts, as data (unit-tested as such), and their
+//! application: every one made detached (fsmount/open_tree) and moved onto
+//! an O_PATH fd that `resolve` checked (rules 5 and 6).
+
+use crate::idmap::set_attrs;
+use crate::refusal::{OrSetup, Refusal};
+use crate::request::Request;
+use crate::resolve::{open_target, Kind};
+use rustix::fs::{statat, AtFlags, Mode, OFlags};
+use rustix::mount::{self as m, MountAttrFlags as A};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A new file system of type `fs` with comma-separated `opts`.
+    Fresh {
+        fs: &'static str,
+        at: &'static str,
+        attrs: A,
+        opts: &'static str,
+    },
+    /// The host's device node bound onto a file in the fresh /dev, so that
+    /// /dev itself can be nodev: a node container root makes with MKNOD
+    /// opens nothing.
+    DevNode(&'static str),
+    /// The usual symlinks in /dev.
+    DevLinks,
+    /// The n-th user bind, idmapped, nosuid and nodev throughout.
+    Bind { index: usize, at: PathBuf },
+    /// The host's /tmp, idmapped like a user bind.
+    SharedTmp,
+    /// Hide a proc/sys path: /dev/null over a file, a read-only tmpfs over a directory.
+    Mask(&'static str),
+    /// A proc path bound onto itself read-only.
+    ReadOnly(&'static str),
+}
+
+const NOSUID_NODEV_NOEXEC: A = A::MOUNT_ATTR_NOSUID
+    .union(A::MOUNT_ATTR_NODEV)
+    .union(A::MOUNT_ATTR_NOEXEC);
+
+pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+const DEV_LINKS: [(&str, &str); 6] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
+];
+
+/// Docker's default masked and read-only /proc and /sys paths.
+const MASKED: &[&str] = &[
+    "proc/kcore",
+    "proc/keys",
+    "proc/timer_list",
+    "proc/sched_debug",
+    "proc/scsi",
+    "proc/acpi",
+    "sys/firmware",
+];
+const READ_ONLY: &[&str] = &[
+    "proc/sys",
+    "proc/sysrq-trigger",
+    "proc/irq",
+    "proc/bus",
+    "proc/fs",
+];
+
+/// Which mounts a session gets, in order (the main binary's plan).
+pub fn plan(req: &Request) -> Vec<Step> {
+    use Step::*;
+    let sys_attrs = if req.privileged {
+        NOSUID_NODEV_NOEXEC
+    } else {
+        NOSUID_NODEV_NOEXEC.union(A::MOUNT_ATTR_RDONLY)
+    };
+    let mut s = vec![Fresh {
+        fs: "tmpfs",
+        at: "dev",
+        attrs: NOSUID_NODEV_NOEXEC,
+        opts: "mode=755,size=65536k",
+    }];
+    s.extend(DEV_NODES.map(DevNode));
+    s.extend([
+        DevLinks,
+        Fresh {
+            fs: "devpts",
+            at: "dev/pts",
+            attrs: A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NOEXEC),
+            opts: "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        },
+        Fresh {
+            fs: "tmpfs",
+            at: "dev/shm",
+            attrs: NOSUID_NODEV_NOEXEC,
+            opts: "mode=1777",
+        },
+        Fresh {
+            fs: "proc",
+            at: "proc",
+            attrs: NOSUID_NODEV_NOEXEC,
+            opts: "",
+        },
+        Fresh {
+            fs: "sysfs",
+            at: "sys",
+            attrs: sys_attrs,
+            opts: "",
+        },
+        Fresh {
+            fs: "tmpfs",
+            at: "run",
+            attrs: A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NODEV),
+            opts: "mode=755",
+        },
+    ]);
+    if req.minimal {
+        return s;
+    }
+    s.push(if req.shared_tmp && !req.isolated {
+        SharedTmp
+    } else {
+        Fresh {
+            fs: "tmpfs",
+            at: "tmp",
+            attrs: A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NODEV),
+            opts: "mode=1777",
+        }
+    });
+    if !req.privileged {
+        s.extend(MASKED.iter().map(|t| Mask(t)));
+        s.extend(READ_ONLY.iter().map(|t| ReadOnly(t)));
+    }
+    s.extend(req.binds.iter().enumerate().map(|(index, (_, at))| Bind {
+        index,
+        at: at.clone(),
+    }));
+    s
+}
+
+/// What the steps take their sources from.
+pub struct Sources<'a> {
+    /// The attached rootfs view: every target is resolved beneath it.
+    pub root: BorrowedFd<'a>,
+    pub userns: BorrowedFd<'a>,
+    pub binds: &'a [(OwnedFd, Kind)],
+    pub tmp: Option<BorrowedFd<'a>>,
+}
+
+pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
+    let root = src.root;
+    for step in steps {
+        match step {
+            Step::Fresh {
+                fs,
+                at,
+                attrs,
+                opts,
+            } => {
+                let target = open_target(root, Path::new(at), Some(Kind::Dir))?;
+                fresh(fs, opts, *attrs, target.as_fd())
+                    .map_err(|e| Refusal::setup(format!("mount {fs} on /{at}"), e))?;
+            }
+            Step::DevNode(name) => {
+                let host = rustix::fs::open(
+                    format!("/dev/{name}"),
+                    OFlags::PATH | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .or_setup(format_args!("open the host's /dev/{name}"))?;
+                let target = open_target(root, &Path::new("dev").join(name), Some(Kind::File))?;
+                clone_onto(
+                    host.as_fd(),
+                    target.as_fd(),
+                    A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC,
+                    None,
+                )?;
+            }
+            Step::DevLinks => {
+                let dev = open_target(root, Path::new("dev"), None)?;
+                for (name, to) in DEV_LINKS {
+                    rustix::fs::symlinkat(to, &dev, name)
+                        .or_setup(format_args!("link /dev/{name}"))?;
+                }
+            }
+            Step::Bind { index, at } => {
+                let (fd, kind) = &src.binds[*index];
+                let target = open_target(root, at, Some(*kind))?;
+                clone_onto(
+                    fd.as_fd(),
+                    target.as_fd(),
+                    A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV,
+                    Some(src.userns),
+                )?;
+            }
+            Step::SharedTmp => {
+                let tmp = src
+                    .tmp
+                    .ok_or_else(|| Refusal::setup("bind /tmp", "not opened"))?;
+                let target = open_target(root, Path::new("tmp"), Some(Kind::Dir))?;
+                clone_onto(
+                    tmp,
+                    target.as_fd(),
+                    A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV,
+                    Some(src.userns),
+                )?;
+            }
+            Step::Mask(at) | Step::ReadOnly(at) => {
+                // Kernel paths that this kernel lacks need no hiding.
+                let Ok(st) = statat(root, *at, AtFlags::SYMLINK_NOFOLLOW) else {
+                    continue;
+                };
+                let target = open_target(root, Path::new(at), None)?;
+                let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::Directory;
+                match (step, is_dir) {
+                    (Step::Mask(_), true) => fresh(
+                        "tmpfs",
+                        "size=0",
+                        A::MOUNT_ATTR_RDONLY | NOSUID_NODEV_NOEXEC,
+                        target.as_fd(),
+                    )
+                    .map_err(|e| Refusal::setup(format!("mask /{at}"), e))?,
+                    (Step::Mask(_), false) => {
+                        let null = rustix::fs::open(
+                            "/dev/null",
+                            OFlags::PATH | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .or_setup("open /dev/null")?;
+                        clone_onto(
+                            null.as_fd(),
+                            target.as_fd(),
+                            A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC,
+                            None,
+                        )?;
+                    }
+                    _ => {
+                        clone_onto(
+                            target.as_fd(),
+                            target.as_fd(),
+                            A::MOUNT_ATTR_RDONLY | NOSUID_NODEV_NOEXEC,
+                            None,
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A new file system, configured, mounted detached and moved onto `target`.
+fn fresh(fs: &str, opts: &str, attrs: A, target: BorrowedFd) -> rustix::io::Result<()> {
+    let ctx = m::fsopen(fs, m::FsOpenFlags::FSOPEN_CLOEXEC)?;
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt.split_once('=') {
+            Some((k, v)) => m::fsconfig_set_string(&ctx, k, v)?,
+            None => m::fsconfig_set_flag(&ctx, opt)?,
+        }
+    }
+    m::fsconfig_create(&ctx)?;
+    let mnt = m::fsmount(&ctx, m::FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
+    move_onto(mnt.as_fd(), target)
+}
+
+fn move_onto(mnt: BorrowedFd, target: BorrowedFd) -> rustix::io::Result<()> {
+    use m::MoveMountFlags as F;
+    m::move_mount(
+        mnt,
+        "",
+        target,
+        "",
+        F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+}
+
+/// A recursive detached copy of the mount tree at `source`, with `attrs` on
+/// every submount (and the id map), moved onto `target`. Returns the copy,
+/// which stays an fd on the mounted tree's root.
+pub fn clone_onto(
+    source: BorrowedFd,
+    target: BorrowedFd,
+    attrs: A,
+    userns: Option<BorrowedFd>,
+) -> Result<OwnedFd, Refusal> {
+    use m::OpenTreeFlags as T;
+    let flags = T::OPEN_TREE_CLONE | T::OPEN_TREE_CLOEXEC | T::AT_EMPTY_PATH | T::AT_RECURSIVE;
+    let tree = m::open_tree(source, "", flags).or_setup("copy a mount tree")?;
+    set_attrs(tree.as_fd(), attrs, userns)?;
+    move_onto(tree.as_fd(), target).or_setup("attach a mount")?;
+    Ok(tree)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> Request {
+        let args: Vec<String> = [
+            "--store",
+            "/h/s",
+            "--name",
+            "n",
+            "--uid",
+            "0",
+            "--gid",
+            "0",
+            "--bind",
+            "/h/x:/data",
+            "--",
+            "sh",
+        ]
+        .map(String::from)
+        .into();
+        match crate::request::parse_request(&args) {
+            Ok(crate::request::Action::Run(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn names(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Fresh { at, .. } | Step::Mask(at) | Step::ReadOnly(at) => at.to_string(),
+                Step::DevNode(n) => format!("node:{n}"),
+                Step::DevLinks => "links".into(),
+                Step::Bind { at, .. } => format!("bind:{}", at.display()),
+                Step::SharedTmp => "shared-tmp".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_plan_is_hardened_and_ordered() {
+        let p = plan(&req());
+        let n = names(&p);
+        assert_eq!(&n[..1], ["dev"]);
+        assert_eq!(
+            &n[7..13],
+            ["links", "dev/pts", "dev/shm", "proc", "sys", "run"]
+        );
+        assert_eq!(n[13], "tmp");
+        assert!(n.contains(&"proc/kcore".into()) && n.contains(&"proc/sys".into()));
+        assert_eq!(n.last().unwrap(), "bind:data");
+        let attrs = |at: &str| {
+            p.iter()
+                .find_map(|s| match s {
+                    Step::Fresh { at: a, attrs, .. } if *a == at => Some(*attrs),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert_eq!(attrs("proc"), NOSUID_NODEV_NOEXEC);
+        assert!(attrs("sys").contains(A::MOUNT_ATTR_RDONLY));
+        assert!(attrs("dev").contains(A::MOUNT_ATTR_NODEV));
+    }
+
+    #[test]
+    fn privileged_minimal_and_shared_tmp() {
+        let mut r = req();
+        r.privileged = true;
+        r.shared_tmp = true;
+        let n = names(&plan(&r));
+        assert!(!n.iter().any(|x| x.starts_with("proc/")), "{n:?}");
+        assert!(n.contains(&"shared-tmp".into()));
+        r.minimal = true;
+        assert_eq!(names(&plan(&r)).last().unwrap(), "run");
+    }
+}
