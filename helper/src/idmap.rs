@@ -5,6 +5,7 @@
 //! map (host root's files in a bind) get no capability override at all.
 
 use crate::refusal::{OrSetup, Refusal};
+use rustix::fs::{Mode, OFlags};
 use rustix::mount::MountAttrFlags;
 use std::io::Write;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -28,6 +29,10 @@ pub fn user_namespace(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Refusal> 
     if pid == 0 {
         // SAFETY: raw syscalls only, then wait to be killed.
         unsafe {
+            // Opening /proc/PID/ns/user needs the process dumpable (or
+            // CAP_SYS_PTRACE, which the helper does not hold). It runs as
+            // root now, so the caller still cannot trace it.
+            libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
             let ok: u8 = (libc::unshare(libc::CLONE_NEWUSER) == 0).into();
             libc::write(w.as_raw_fd(), (&ok as *const u8).cast(), 1);
             loop {
@@ -45,16 +50,35 @@ pub fn user_namespace(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Refusal> 
                 "unshare failed",
             ));
         }
+        // A proc instance of our own pid namespace: with --isolated the
+        // host's /proc would name some other process by this pid.
+        use rustix::mount as m;
+        let ctx =
+            m::fsopen("proc", m::FsOpenFlags::FSOPEN_CLOEXEC).or_setup("open a proc instance")?;
+        m::fsconfig_create(&ctx).or_setup("create a proc instance")?;
+        let proc = m::fsmount(
+            &ctx,
+            m::FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::empty(),
+        )
+        .or_setup("mount a proc instance")?;
+        let open = |file: &str, flags| {
+            rustix::fs::openat(
+                &proc,
+                format!("{pid}/{file}"),
+                flags | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
         for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(format!("/proc/{pid}/{file}"))
-                .and_then(|mut f| f.write_all(map.as_bytes()))
+            let f = std::fs::File::from(
+                open(file, OFlags::WRONLY).or_setup(format_args!("open {file}"))?,
+            );
+            (&f).write_all(map.as_bytes())
                 .or_setup(format_args!("write the {file} {map:?}"))?;
         }
-        let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
-            .or_setup("open the id-map namespace")?;
-        Ok(OwnedFd::from(ns))
+        let ns = open("ns/user", OFlags::RDONLY).or_setup("open the id-map namespace")?;
+        Ok(ns)
     })();
     // SAFETY: our own child; reaped right after.
     unsafe {

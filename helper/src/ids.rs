@@ -71,11 +71,14 @@ pub fn sub_range(text: &str, name: &str, id: u32) -> Result<Option<SubRange>, St
     Ok(None)
 }
 
-/// The kernel's id map text: container 0 is the caller, 1.. the range.
+/// The id map of an idmapped mount that shows the caller's files as
+/// container root's and subordinate id start+N-1 as N. In uid_map terms the
+/// on-disk id is the "inside" one and what the container sees the
+/// "outside": `<caller> 0 1` and `<start> 1 <count>`.
 pub fn id_map(own: u32, range: Option<SubRange>) -> String {
-    let mut map = format!("0 {own} 1\n");
+    let mut map = format!("{own} 0 1\n");
     if let Some(r) = range {
-        map += &format!("1 {} {}\n", r.start, r.count);
+        map += &format!("{} 1 {}\n", r.start, r.count);
     }
     map
 }
@@ -127,6 +130,6 @@ mod tests {
                 count: 65536,
             }),
         );
-        assert_eq!(m, "0 1001 1\n1 100000 65536\n");
+        assert_eq!(m, "1001 0 1\n100000 1 65536\n");
     }
 }

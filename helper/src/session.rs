@@ -219,8 +219,11 @@ fn drop_to_user(req: &Request) -> Result<(), Refusal> {
     // Root keeps the session set; any other user gets none (the kernel
     // already cleared them on the uid change; clear them explicitly anyway).
     let keep: &[caps::Capability] = if req.uid == 0 { &session } else { &[] };
-    caps::clear(None, CapSet::Ambient).or_setup("clear ambient capabilities")?;
-    for set in [CapSet::Effective, CapSet::Inheritable, CapSet::Permitted] {
+    // Empty inheritable and ambient sets, as Docker since CVE-2022-24769.
+    for set in [CapSet::Ambient, CapSet::Inheritable] {
+        caps::clear(None, set).or_setup("clear inheritable capabilities")?;
+    }
+    for set in [CapSet::Effective, CapSet::Permitted] {
         harden::set(set, keep).or_setup("set the session's capabilities")?;
     }
     Ok(())
@@ -318,10 +321,17 @@ fn exec(req: &Request, parent: Option<rustix::process::Pid>) -> Result<Never, Re
         if rustix::process::getppid() != parent {
             libc::_exit(Rule::Setup.exit_code().into());
         }
-        // No descriptor of ours may reach the container.
-        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+        // No descriptor of ours may reach the container: all close on exec
+        // (marked, not closed, so a failed exec still owns what it holds).
+        if libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        ) != 0
+        {
             (3..1024).for_each(|fd| {
-                libc::close(fd);
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             });
         }
         libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
