@@ -1,16 +1,11 @@
 //! Rule 2: what main() does before it looks at a single argument.
 
-use crate::refusal::{refuse, Refusal, Rule};
+use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
 use caps::{CapSet, Capability as C, CapsHashSet};
 
 /// What the helper itself uses: mounts and namespaces, pivot_root, shrinking
 /// capability sets, and becoming container root.
-pub const HELPER_CAPS: &[C] = &[
-    C::CAP_SYS_ADMIN,
-    C::CAP_SETPCAP,
-    C::CAP_SETUID,
-    C::CAP_SETGID,
-];
+pub const HELPER_CAPS: &[C] = &[C::CAP_SYS_ADMIN, C::CAP_SETPCAP, C::CAP_SETUID, C::CAP_SETGID];
 
 /// What `docker run` grants container root by default; sessions get these.
 pub const DOCKER_CAPS: &[C] = &[
@@ -45,38 +40,29 @@ pub fn set(which: CapSet, caps: &[C]) -> Result<(), caps::errors::CapsError> {
     caps::set(None, which, &caps.iter().copied().collect::<CapsHashSet>())
 }
 
-/// Called first thing in main. Dies (returns a rule-2 refusal) on anything
-/// it cannot guarantee.
+/// Called first thing in main. Any failure is a rule-2 refusal: the helper
+/// does not run unless it could protect itself.
 pub fn first() -> Result<RealIds, Refusal> {
-    let fail = |what: &str| {
-        refuse(
-            Rule::SelfProtection,
-            format!("cannot {what}: {}", std::io::Error::last_os_error()),
-        )
-    };
-    // SAFETY: plain prctl/close_range/fcntl syscalls on our own process.
+    steps().map_err(|e| Refusal { rule: Rule::SelfProtection, ..e })
+}
+
+fn steps() -> Result<RealIds, Refusal> {
+    // SAFETY: prctl, close_range, fcntl and open on our own process.
     unsafe {
         // No exec from here on can gain privilege (setuid files, file caps).
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(fail("set no_new_privs"));
-        }
+        os(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "set no_new_privs")?;
         // Nobody of the caller's uid may ptrace us or read our memory.
-        if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
-            return Err(fail("become non-dumpable"));
-        }
+        os(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "become non-dumpable")?;
         // Inherited descriptors could reach into the container; a closed
         // 0-2 would let our own files land there and get error text.
         if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
-            (3..libc::sysconf(libc::_SC_OPEN_MAX).clamp(1024, 65536) as i32).for_each(|fd| {
+            (3..65536).for_each(|fd| {
                 libc::close(fd);
             });
         }
         for fd in 0..3 {
-            if libc::fcntl(fd, libc::F_GETFD) < 0
-                && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) != fd
-            {
-                return Err(fail("open /dev/null for a closed standard descriptor"));
-            }
+            let open = libc::fcntl(fd, libc::F_GETFD) >= 0;
+            os(open || libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == fd, "open /dev/null")?;
         }
     }
     for (k, _) in std::env::vars_os() {
@@ -84,52 +70,32 @@ pub fn first() -> Result<RealIds, Refusal> {
             std::env::remove_var(k);
         }
     }
-    let uid = rustix::process::getuid().as_raw();
-    let gid = rustix::process::getgid().as_raw();
-    if rustix::process::geteuid().as_raw() != uid || rustix::process::getegid().as_raw() != gid {
-        return Err(refuse(
-            Rule::SelfProtection,
-            "installed set-user/group-ID: install it with file capabilities instead",
-        ));
+    use rustix::process::{getegid, geteuid, getgid, getuid};
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    if geteuid().as_raw() != uid || getegid().as_raw() != gid {
+        return Err(refuse(Rule::SelfProtection, "set-ID install: use file capabilities instead"));
     }
     // Files are opened as the caller: setfsuid returns the previous value,
     // so a second call verifies the first.
     // SAFETY: setfsuid/setfsgid only change this thread's credentials.
-    let (fsuid, fsgid) = unsafe {
+    let fs_ids = unsafe {
         libc::setfsuid(uid);
         libc::setfsgid(gid);
         (libc::setfsuid(uid) as u32, libc::setfsgid(gid) as u32)
     };
-    if (fsuid, fsgid) != (uid, gid) {
-        return Err(refuse(
-            Rule::SelfProtection,
-            "cannot set the file system ids to the caller's",
-        ));
-    }
-    let keep: Vec<C> = HELPER_CAPS.iter().chain(DOCKER_CAPS).copied().collect();
-    let permitted = caps::read(None, CapSet::Permitted)
-        .map_err(|e| refuse(Rule::SelfProtection, e.to_string()))?;
-    if !permitted.is_empty() {
+    os(fs_ids == (uid, gid), "set the file system ids to the caller's")?;
+    // A copy without file capabilities (a build tree) has nothing to shrink.
+    if !caps::read(None, CapSet::Permitted).or_setup("read capabilities")?.is_empty() {
+        let keep: Vec<C> = HELPER_CAPS.iter().chain(DOCKER_CAPS).copied().collect();
         for cap in caps::all().into_iter().filter(|c| !keep.contains(c)) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
-                refuse(
-                    Rule::SelfProtection,
-                    format!("cannot shrink the bounding set: {e}"),
-                )
-            })?;
-            caps::drop(None, CapSet::Permitted, cap)
-                .map_err(|e| refuse(Rule::SelfProtection, e.to_string()))?;
+            caps::drop(None, CapSet::Bounding, cap).or_setup("shrink the bounding set")?;
+            caps::drop(None, CapSet::Permitted, cap).or_setup("shrink the permitted set")?;
         }
     }
     // Until it mounts, the helper holds no effective capability: every
     // open and check happens with exactly the caller's rights.
-    for set_ in [CapSet::Effective, CapSet::Inheritable, CapSet::Ambient] {
-        caps::clear(None, set_).map_err(|e| {
-            refuse(
-                Rule::SelfProtection,
-                format!("cannot clear capabilities: {e}"),
-            )
-        })?;
+    for set in [CapSet::Effective, CapSet::Inheritable, CapSet::Ambient] {
+        caps::clear(None, set).or_setup("clear capabilities")?;
     }
     Ok(RealIds { uid, gid })
 }
@@ -137,23 +103,16 @@ pub fn first() -> Result<RealIds, Refusal> {
 /// The capabilities a session needs the helper to hold, missing ones named.
 pub fn missing_caps() -> Vec<C> {
     let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
-    HELPER_CAPS
-        .iter()
-        .chain(DOCKER_CAPS)
-        .filter(|c| !permitted.contains(c))
-        .copied()
-        .collect()
+    HELPER_CAPS.iter().chain(DOCKER_CAPS).filter(|c| !permitted.contains(c)).copied().collect()
 }
 
 /// Makes the permitted set effective for a privileged step.
 pub fn raise() -> Result<(), Refusal> {
-    let permitted =
-        caps::read(None, CapSet::Permitted).map_err(|e| Refusal::setup("read capabilities", e))?;
-    caps::set(None, CapSet::Effective, &permitted)
-        .map_err(|e| Refusal::setup("raise capabilities", e))
+    let permitted = caps::read(None, CapSet::Permitted).or_setup("read capabilities")?;
+    caps::set(None, CapSet::Effective, &permitted).or_setup("raise capabilities")
 }
 
 /// Back to no effective capability.
 pub fn lower() -> Result<(), Refusal> {
-    caps::clear(None, CapSet::Effective).map_err(|e| Refusal::setup("lower capabilities", e))
+    caps::clear(None, CapSet::Effective).or_setup("lower capabilities")
 }

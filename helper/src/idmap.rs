@@ -1,31 +1,24 @@
 //! Idmapped mounts: the rootfs and every bind are shown through a user
-//! namespace whose map is `0 <caller> 1` and `1 <subordinate start> <count>`
-//! (from /etc/subuid and /etc/subgid). Files show their image owners, files
-//! created by container root land as the caller on disk, and ids outside the
-//! map (host root's files in a bind) get no capability override at all.
+//! namespace that maps the caller's uid on disk to container root and
+//! subordinate id start+N-1 (from /etc/subuid and /etc/subgid) to N. Files
+//! show their image owners, files created by container root land as the
+//! caller on disk, and ids outside the map (host root's files in a bind)
+//! get no capability override at all.
 
-use crate::refusal::{OrSetup, Refusal};
+use crate::refusal::{os, OrSetup, Refusal};
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::MountAttrFlags;
-use std::io::Write;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 /// A user namespace holding the maps, kept alive by an fd on it. A forked
 /// child enters a new namespace and waits; we write its maps (needs
 /// CAP_SETUID/CAP_SETGID here), take the fd, and kill it.
 pub fn user_namespace(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Refusal> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error()).or_setup("create a pipe");
-    }
-    // SAFETY: both fds are fresh and ours.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (mut r, w) = std::io::pipe().or_setup("create a pipe")?;
     // SAFETY: single-threaded; the child only makes raw syscalls.
     let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error()).or_setup("fork");
-    }
+    os(pid >= 0, "fork")?;
     if pid == 0 {
         // SAFETY: raw syscalls only, then wait to be killed.
         unsafe {
@@ -43,25 +36,12 @@ pub fn user_namespace(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Refusal> 
     drop(w);
     let result = (|| {
         let mut ok = [0u8];
-        let n = rustix::io::read(&r, &mut ok).or_setup("wait for the id-map namespace")?;
-        if n != 1 || ok[0] != 1 {
-            return Err(Refusal::setup(
-                "create a user namespace for the id map",
-                "unshare failed",
-            ));
-        }
+        r.read_exact(&mut ok).or_setup("wait for the id-map namespace")?;
+        os(ok[0] == 1, "create a user namespace for the id map")?;
         // A proc instance of our own pid namespace: with --isolated the
         // host's /proc would name some other process by this pid.
-        use rustix::mount as m;
-        let ctx =
-            m::fsopen("proc", m::FsOpenFlags::FSOPEN_CLOEXEC).or_setup("open a proc instance")?;
-        m::fsconfig_create(&ctx).or_setup("create a proc instance")?;
-        let proc = m::fsmount(
-            &ctx,
-            m::FsMountFlags::FSMOUNT_CLOEXEC,
-            MountAttrFlags::empty(),
-        )
-        .or_setup("mount a proc instance")?;
+        let proc = crate::mounts::detached("proc", "", MountAttrFlags::empty())
+            .or_setup("mount a proc instance")?;
         let open = |file: &str, flags| {
             rustix::fs::openat(
                 &proc,
@@ -74,8 +54,7 @@ pub fn user_namespace(uid_map: &str, gid_map: &str) -> Result<OwnedFd, Refusal> 
             let f = std::fs::File::from(
                 open(file, OFlags::WRONLY).or_setup(format_args!("open {file}"))?,
             );
-            (&f).write_all(map.as_bytes())
-                .or_setup(format_args!("write the {file} {map:?}"))?;
+            (&f).write_all(map.as_bytes()).or_setup(format_args!("write the {file} {map:?}"))?;
         }
         let ns = open("ns/user", OFlags::RDONLY).or_setup("open the id-map namespace")?;
         Ok(ns)
@@ -95,12 +74,12 @@ pub fn set_attrs(
     attrs: MountAttrFlags,
     userns: Option<BorrowedFd>,
 ) -> Result<(), Refusal> {
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = attrs.bits() as u64;
-    if let Some(ns) = userns {
-        attr.attr_set |= libc::MOUNT_ATTR_IDMAP;
-        attr.userns_fd = ns.as_raw_fd() as u64;
-    }
+    let attr = libc::mount_attr {
+        attr_set: attrs.bits() as u64 | userns.map_or(0, |_| libc::MOUNT_ATTR_IDMAP),
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.map_or(0, |ns| ns.as_raw_fd() as u64),
+    };
     // SAFETY: a valid fd, a NUL-terminated empty path and a sized struct.
     let r = unsafe {
         libc::syscall(
@@ -112,9 +91,5 @@ pub fn set_attrs(
             std::mem::size_of::<libc::mount_attr>(),
         )
     };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .or_setup("set mount attributes (idmap, nosuid, nodev)");
-    }
-    Ok(())
+    os(r == 0, "set mount attributes (idmap, nosuid, nodev)")
 }

@@ -15,10 +15,8 @@ pub struct Account {
 pub fn account(passwd: &str, uid: u32) -> Option<Account> {
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() == 7 && f[2].parse() == Ok(uid) && f[5].starts_with('/')).then(|| Account {
-            name: f[0].to_owned(),
-            home: f[5].into(),
-        })
+        (f.len() == 7 && f[2].parse() == Ok(uid) && f[5].starts_with('/'))
+            .then(|| Account { name: f[0].to_owned(), home: f[5].into() })
     })
 }
 
@@ -29,9 +27,7 @@ pub fn group_id(group: &str, name: &str) -> Option<u32> {
     }
     group.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() == 4 && f[0] == name)
-            .then(|| f[2].parse().ok())
-            .flatten()
+        (f.len() == 4 && f[0] == name).then(|| f[2].parse().ok()).flatten()
     })
 }
 
@@ -60,10 +56,7 @@ pub fn sub_range(text: &str, name: &str, id: u32) -> Result<Option<SubRange>, St
         let end = start.checked_add(count).filter(|_| start > 0 && count > 0);
         match end {
             Some(end) if !(start..end).contains(&id) => {
-                return Ok(Some(SubRange {
-                    start,
-                    count: count.min(MAX_MAPPED),
-                }))
+                return Ok(Some(SubRange { start, count: count.min(MAX_MAPPED) }))
             }
             _ => return Err(format!("unusable range in {l:?}")),
         }
@@ -91,10 +84,7 @@ mod tests {
     fn passwd_and_group() {
         let pw =
             "root:x:0:0:root:/root:/bin/bash\ncdtest:x:1001:1001::/home/cdtest:/bin/sh\nbad:x:7\n";
-        assert_eq!(
-            account(pw, 1001).unwrap().home,
-            PathBuf::from("/home/cdtest")
-        );
+        assert_eq!(account(pw, 1001).unwrap().home, PathBuf::from("/home/cdtest"));
         assert_eq!(account(pw, 7), None);
         let gr = "root:x:0:\ncdhelper:x:1002:cdtest\n";
         assert_eq!(group_id(gr, "cdhelper"), Some(1002));
@@ -107,29 +97,14 @@ mod tests {
         let t = "other:1:5\ncdtest:100000:65536\ncdtest:300000:10\n";
         assert_eq!(
             sub_range(t, "cdtest", 1001),
-            Ok(Some(SubRange {
-                start: 100000,
-                count: 65536
-            }))
+            Ok(Some(SubRange { start: 100000, count: 65536 }))
         );
-        assert_eq!(
-            sub_range("1001:200000:99999\n", "x", 1001)
-                .unwrap()
-                .unwrap()
-                .count,
-            MAX_MAPPED
-        );
+        assert_eq!(sub_range("1001:200000:99999\n", "x", 1001).unwrap().unwrap().count, MAX_MAPPED);
         assert_eq!(sub_range(t, "nobody", 9), Ok(None));
         for bad in ["u:4294967295:2", "u:0:10", "u:5:0", "u:x:1", "u:1000:10"] {
             assert!(sub_range(bad, "u", 1001).is_err(), "{bad}");
         }
-        let m = id_map(
-            1001,
-            Some(SubRange {
-                start: 100000,
-                count: 65536,
-            }),
-        );
+        let m = id_map(1001, Some(SubRange { start: 100000, count: 65536 }));
         assert_eq!(m, "1001 0 1\n100000 1 65536\n");
     }
 }

@@ -5,6 +5,7 @@
 //! rules"). Read in this order: harden (what happens first), request,
 //! policy, store, session, mounts, resolve, idmap.
 
+pub mod enter;
 pub mod harden;
 pub mod idmap;
 pub mod ids;
@@ -35,10 +36,7 @@ fn run() -> Result<u8, Refusal> {
     let ids = harden::first()?;
     let args = std::env::args_os()
         .skip(1)
-        .map(|a| {
-            a.into_string()
-                .map_err(|_| refuse(Rule::Request, "an argument is not UTF-8"))
-        })
+        .map(|a| a.into_string().map_err(|_| refuse(Rule::Request, "an argument is not UTF-8")))
         .collect::<Result<Vec<_>, _>>()?;
     let action = request::parse_request(&args)?;
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
@@ -69,10 +67,7 @@ fn run() -> Result<u8, Refusal> {
 /// when sessions would be allowed, else with the code of the refusing rule.
 fn check_policy(caller: &Caller, group_file: &str) -> u8 {
     println!("policy file: {}", policy::POLICY_PATH);
-    println!(
-        "caller: uid {} gid {} groups {:?}",
-        caller.uid, caller.gid, caller.groups
-    );
+    println!("caller: uid {} gid {} groups {:?}", caller.uid, caller.gid, caller.groups);
     let policy: Policy = match policy::load() {
         Ok(p) => p,
         Err(e) => {
@@ -83,29 +78,16 @@ fn check_policy(caller: &Caller, group_file: &str) -> u8 {
     let yes = |b: bool| if b { "granted" } else { "not granted" };
     match policy::membership(&policy, caller, group_file) {
         Some(g) => println!("use: granted (member of {g})"),
-        None => println!(
-            "use: not granted (in none of: {})",
-            policy.groups.join(", ")
-        ),
+        None => println!("use: not granted (in none of: {})", policy.groups.join(", ")),
     }
-    println!(
-        "real-root sessions: {} (real_root = {})",
-        yes(policy.real_root),
-        policy.real_root
-    );
-    println!(
-        "--privileged: {} (privileged = {})",
-        yes(policy.privileged),
-        policy.privileged
-    );
+    println!("real-root sessions: {} (real_root = {})", yes(policy.real_root), policy.real_root);
+    println!("--privileged: {} (privileged = {})", yes(policy.privileged), policy.privileged);
     let home = caller
         .home()
         .map(|h| h.display().to_string())
         .unwrap_or_else(|| "(no home in /etc/passwd)".into());
     let list = |v: &[std::path::PathBuf]| {
-        v.iter()
-            .map(|p| format!(", {}", p.display()))
-            .collect::<String>()
+        v.iter().map(|p| format!(", {}", p.display())).collect::<String>()
     };
     println!("stores under: {home}{}", list(&policy.store_roots));
     println!("bind sources under: {home}{}", list(&policy.bind_sources));

@@ -14,12 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// A new file system of type `fs` with comma-separated `opts`.
-    Fresh {
-        fs: &'static str,
-        at: &'static str,
-        attrs: A,
-        opts: &'static str,
-    },
+    Fresh { fs: &'static str, at: &'static str, attrs: A, opts: &'static str },
     /// The host's device node bound onto a file in the fresh /dev, so that
     /// /dev itself can be nodev: a node container root makes with MKNOD
     /// opens nothing.
@@ -36,9 +31,8 @@ pub enum Step {
     ReadOnly(&'static str),
 }
 
-const NOSUID_NODEV_NOEXEC: A = A::MOUNT_ATTR_NOSUID
-    .union(A::MOUNT_ATTR_NODEV)
-    .union(A::MOUNT_ATTR_NOEXEC);
+const NOSUID_NODEV_NOEXEC: A =
+    A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NODEV).union(A::MOUNT_ATTR_NOEXEC);
 
 pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 const DEV_LINKS: [(&str, &str); 6] = [
@@ -60,13 +54,7 @@ const MASKED: &[&str] = &[
     "proc/acpi",
     "sys/firmware",
 ];
-const READ_ONLY: &[&str] = &[
-    "proc/sys",
-    "proc/sysrq-trigger",
-    "proc/irq",
-    "proc/bus",
-    "proc/fs",
-];
+const READ_ONLY: &[&str] = &["proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"];
 
 /// Which mounts a session gets, in order (the main binary's plan).
 pub fn plan(req: &Request) -> Vec<Step> {
@@ -91,24 +79,9 @@ pub fn plan(req: &Request) -> Vec<Step> {
             attrs: A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NOEXEC),
             opts: "newinstance,ptmxmode=0666,mode=0620,gid=5",
         },
-        Fresh {
-            fs: "tmpfs",
-            at: "dev/shm",
-            attrs: NOSUID_NODEV_NOEXEC,
-            opts: "mode=1777",
-        },
-        Fresh {
-            fs: "proc",
-            at: "proc",
-            attrs: NOSUID_NODEV_NOEXEC,
-            opts: "",
-        },
-        Fresh {
-            fs: "sysfs",
-            at: "sys",
-            attrs: sys_attrs,
-            opts: "",
-        },
+        Fresh { fs: "tmpfs", at: "dev/shm", attrs: NOSUID_NODEV_NOEXEC, opts: "mode=1777" },
+        Fresh { fs: "proc", at: "proc", attrs: NOSUID_NODEV_NOEXEC, opts: "" },
+        Fresh { fs: "sysfs", at: "sys", attrs: sys_attrs, opts: "" },
         Fresh {
             fs: "tmpfs",
             at: "run",
@@ -133,10 +106,7 @@ pub fn plan(req: &Request) -> Vec<Step> {
         s.extend(MASKED.iter().map(|t| Mask(t)));
         s.extend(READ_ONLY.iter().map(|t| ReadOnly(t)));
     }
-    s.extend(req.binds.iter().enumerate().map(|(index, (_, at))| Bind {
-        index,
-        at: at.clone(),
-    }));
+    s.extend(req.binds.iter().enumerate().map(|(index, (_, at))| Bind { index, at: at.clone() }));
     s
 }
 
@@ -153,12 +123,7 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
     let root = src.root;
     for step in steps {
         match step {
-            Step::Fresh {
-                fs,
-                at,
-                attrs,
-                opts,
-            } => {
+            Step::Fresh { fs, at, attrs, opts } => {
                 let target = open_target(root, Path::new(at), Some(Kind::Dir))?;
                 fresh(fs, opts, *attrs, target.as_fd())
                     .map_err(|e| Refusal::setup(format!("mount {fs} on /{at}"), e))?;
@@ -196,9 +161,7 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
                 )?;
             }
             Step::SharedTmp => {
-                let tmp = src
-                    .tmp
-                    .ok_or_else(|| Refusal::setup("bind /tmp", "not opened"))?;
+                let tmp = src.tmp.ok_or_else(|| Refusal::setup("bind /tmp", "not opened"))?;
                 let target = open_target(root, Path::new("tmp"), Some(Kind::Dir))?;
                 clone_onto(
                     tmp,
@@ -254,6 +217,11 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
 
 /// A new file system, configured, mounted detached and moved onto `target`.
 fn fresh(fs: &str, opts: &str, attrs: A, target: BorrowedFd) -> rustix::io::Result<()> {
+    move_onto(detached(fs, opts, attrs)?.as_fd(), target)
+}
+
+/// A new file system with comma-separated `opts`, mounted nowhere yet.
+pub fn detached(fs: &str, opts: &str, attrs: A) -> rustix::io::Result<OwnedFd> {
     let ctx = m::fsopen(fs, m::FsOpenFlags::FSOPEN_CLOEXEC)?;
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         match opt.split_once('=') {
@@ -262,19 +230,12 @@ fn fresh(fs: &str, opts: &str, attrs: A, target: BorrowedFd) -> rustix::io::Resu
         }
     }
     m::fsconfig_create(&ctx)?;
-    let mnt = m::fsmount(&ctx, m::FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
-    move_onto(mnt.as_fd(), target)
+    m::fsmount(&ctx, m::FsMountFlags::FSMOUNT_CLOEXEC, attrs)
 }
 
 fn move_onto(mnt: BorrowedFd, target: BorrowedFd) -> rustix::io::Result<()> {
     use m::MoveMountFlags as F;
-    m::move_mount(
-        mnt,
-        "",
-        target,
-        "",
-        F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH,
-    )
+    m::move_mount(mnt, "", target, "", F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH)
 }
 
 /// A recursive detached copy of the mount tree at `source`, with `attrs` on
@@ -339,10 +300,7 @@ mod tests {
         let p = plan(&req());
         let n = names(&p);
         assert_eq!(&n[..1], ["dev"]);
-        assert_eq!(
-            &n[7..13],
-            ["links", "dev/pts", "dev/shm", "proc", "sys", "run"]
-        );
+        assert_eq!(&n[7..13], ["links", "dev/pts", "dev/shm", "proc", "sys", "run"]);
         assert_eq!(n[13], "tmp");
         assert!(n.contains(&"proc/kcore".into()) && n.contains(&"proc/sys".into()));
         assert_eq!(n.last().unwrap(), "bind:data");

@@ -40,12 +40,8 @@ pub struct Policy {
 /// have written it or swapped any directory above it.
 pub fn load() -> Result<Policy, Refusal> {
     let path = Path::new(POLICY_PATH);
-    let deny = |why: String| {
-        refuse(
-            Rule::Policy,
-            format!("{POLICY_PATH}: {why}; nothing is granted"),
-        )
-    };
+    let deny =
+        |why: String| refuse(Rule::Policy, format!("{POLICY_PATH}: {why}; nothing is granted"));
     for dir in path.ancestors().skip(1) {
         let m =
             std::fs::symlink_metadata(dir).map_err(|e| deny(format!("{}: {e}", dir.display())))?;
@@ -64,16 +60,11 @@ pub fn load() -> Result<Policy, Refusal> {
         .map_err(|e| deny(e.to_string()))?;
     let m = file.metadata().map_err(|e| deny(e.to_string()))?;
     if !m.is_file() || m.uid() != 0 || m.mode() & 0o022 != 0 {
-        return Err(deny(
-            "not a regular file owned by root and writable only by root".into(),
-        ));
+        return Err(deny("not a regular file owned by root and writable only by root".into()));
     }
     let mut text = String::new();
     use std::io::Read;
-    (&mut file)
-        .take(64 * 1024)
-        .read_to_string(&mut text)
-        .map_err(|e| deny(e.to_string()))?;
+    (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(|e| deny(e.to_string()))?;
     parse(&text).map_err(deny)
 }
 
@@ -176,10 +167,7 @@ pub fn authorize(
         ));
     }
     if privileged && !p.privileged {
-        return Err(refuse(
-            Rule::RootGrant,
-            "--privileged is not granted (privileged = no)",
-        ));
+        return Err(refuse(Rule::RootGrant, "--privileged is not granted (privileged = no)"));
     }
     Ok(())
 }
@@ -194,12 +182,7 @@ mod tests {
     use super::*;
 
     fn caller(groups: Vec<u32>) -> Caller {
-        Caller {
-            uid: 1001,
-            gid: 1001,
-            groups,
-            account: None,
-        }
+        Caller { uid: 1001, gid: 1001, groups, account: None }
     }
 
     #[test]
@@ -207,10 +190,7 @@ mod tests {
         let p = parse("# c\ngroups = cdhelper, 27\nreal_root = yes\nprivileged=no\nstore_roots = /srv/a /srv/b # x\nbind_sources=\n").unwrap();
         assert_eq!(p.groups, ["cdhelper", "27"]);
         assert!(p.real_root && !p.privileged);
-        assert_eq!(
-            p.store_roots,
-            [PathBuf::from("/srv/a"), PathBuf::from("/srv/b")]
-        );
+        assert_eq!(p.store_roots, [PathBuf::from("/srv/a"), PathBuf::from("/srv/b")]);
         assert!(p.bind_sources.is_empty());
         for bad in [
             "real_root = maybe",
@@ -230,22 +210,13 @@ mod tests {
         let p = parse("groups = cdhelper\nreal_root = yes\n").unwrap();
         assert!(authorize(&p, &caller(vec![1001, 1002]), gr, false).is_ok());
         assert_eq!(
-            authorize(&p, &caller(vec![1001, 1002]), gr, true)
-                .unwrap_err()
-                .rule,
+            authorize(&p, &caller(vec![1001, 1002]), gr, true).unwrap_err().rule,
             Rule::RootGrant
         );
-        assert_eq!(
-            authorize(&p, &caller(vec![1001]), gr, false)
-                .unwrap_err()
-                .rule,
-            Rule::Policy
-        );
+        assert_eq!(authorize(&p, &caller(vec![1001]), gr, false).unwrap_err().rule, Rule::Policy);
         let none = parse("groups = cdhelper\n").unwrap();
         assert_eq!(
-            authorize(&none, &caller(vec![1002]), gr, false)
-                .unwrap_err()
-                .rule,
+            authorize(&none, &caller(vec![1002]), gr, false).unwrap_err().rule,
             Rule::RootGrant
         );
         assert!(under(Path::new("/srv/a/b"), &[Path::new("/srv/a")]));

@@ -4,70 +4,53 @@
 
 use std::fmt;
 
-/// Why the helper stopped. `Rule(n)` codes are 80 + n; the rest mirror the
-/// main binary and `docker run`.
+/// Why the helper stopped. Rule n exits with 80 + n; the rest exit with
+/// their own value, as the main binary and `docker run` do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// 1: only typed, well-formed requests (81).
-    Request,
-    /// 2: the helper could not protect itself (82).
-    SelfProtection,
-    /// 3: policy, group membership, store and rootfs ownership (83).
-    Policy,
-    /// 4: the private mount namespace could not be made (84).
-    Namespace,
-    /// 5: a mount target is a symlink or leaves the rootfs (85).
-    Target,
-    /// 6: a bind source is unreadable to the caller or not allowed (86).
-    BindSource,
-    /// 7: real root or --privileged not granted (87).
-    RootGrant,
-    /// 8: the working directory is outside the rootfs (88).
-    Cwd,
-    /// Setup failed after validation (125, as `docker run`).
-    Setup,
-    /// The command exists but cannot be executed (126).
-    NotExecutable,
-    /// The command was not found (127).
-    NotFound,
+    /// Only typed, well-formed requests.
+    Request = 1,
+    /// The helper could not protect itself.
+    SelfProtection = 2,
+    /// Policy, group membership, store and rootfs ownership.
+    Policy = 3,
+    /// The private mount namespace could not be made.
+    Namespace = 4,
+    /// A mount target is a symlink or leaves the rootfs.
+    Target = 5,
+    /// A bind source is unreadable to the caller or not allowed.
+    BindSource = 6,
+    /// Real root or --privileged not granted.
+    RootGrant = 7,
+    /// The working directory is outside the rootfs.
+    Cwd = 8,
+    /// Setup failed after validation.
+    Setup = 125,
+    /// The command exists but cannot be executed.
+    NotExecutable = 126,
+    /// The command was not found.
+    NotFound = 127,
 }
 
+const TITLES: [&str; 8] = [
+    "typed request",
+    "self-protection",
+    "policy",
+    "private namespace",
+    "mount target",
+    "bind source",
+    "root grant",
+    "working directory",
+];
+
 impl Rule {
+    /// The design rule's number, for refusals.
     pub fn number(self) -> Option<u8> {
-        Some(match self {
-            Rule::Request => 1,
-            Rule::SelfProtection => 2,
-            Rule::Policy => 3,
-            Rule::Namespace => 4,
-            Rule::Target => 5,
-            Rule::BindSource => 6,
-            Rule::RootGrant => 7,
-            Rule::Cwd => 8,
-            _ => return None,
-        })
+        Some(self as u8).filter(|n| *n <= 8)
     }
 
     pub fn exit_code(self) -> u8 {
-        match (self, self.number()) {
-            (_, Some(n)) => 80 + n,
-            (Rule::NotExecutable, _) => 126,
-            (Rule::NotFound, _) => 127,
-            _ => 125,
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Rule::Request => "typed request",
-            Rule::SelfProtection => "self-protection",
-            Rule::Policy => "policy",
-            Rule::Namespace => "private namespace",
-            Rule::Target => "mount target",
-            Rule::BindSource => "bind source",
-            Rule::RootGrant => "root grant",
-            Rule::Cwd => "working directory",
-            _ => "",
-        }
+        self.number().map_or(self as u8, |n| 80 + n)
     }
 }
 
@@ -79,10 +62,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(rule: Rule, msg: impl Into<String>) -> Self {
-        Self {
-            rule,
-            msg: msg.into(),
-        }
+        Self { rule, msg: msg.into() }
     }
 
     /// For syscalls failing after validation: `what` failed with `err`.
@@ -96,15 +76,21 @@ pub fn refuse(rule: Rule, msg: impl Into<String>) -> Refusal {
     Refusal::new(rule, msg)
 }
 
+/// A libc call's success flag, errno attached on failure.
+pub fn os(ok: bool, what: impl fmt::Display) -> Result<(), Refusal> {
+    if ok {
+        return Ok(());
+    }
+    Err(Refusal::setup(what, std::io::Error::last_os_error()))
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.rule.number() {
-            Some(n) => write!(
-                f,
-                "cd-mount-helper: refused (rule {n}: {}): {}",
-                self.rule.title(),
-                self.msg
-            ),
+            Some(n) => {
+                let title = TITLES[usize::from(n) - 1];
+                write!(f, "cd-mount-helper: refused (rule {n}: {title}): {}", self.msg)
+            }
             None => write!(f, "cd-mount-helper: error: {}", self.msg),
         }
     }

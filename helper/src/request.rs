@@ -111,22 +111,14 @@ pub fn parse_request(args: &[String]) -> Result<Action, Refusal> {
     let session_args = a.store.is_some() || a.name.is_some() || !a.argv.is_empty();
     if a.version || a.check_policy {
         if session_args || (a.version && a.check_policy) {
-            return Err(bad(
-                "--version and --check-policy take no other argument".into()
-            ));
+            return Err(bad("--version and --check-policy take no other argument".into()));
         }
-        return Ok(if a.version {
-            Action::Version
-        } else {
-            Action::CheckPolicy
-        });
+        return Ok(if a.version { Action::Version } else { Action::CheckPolicy });
     }
     let need = |o: Option<String>, what: &str| o.ok_or_else(|| bad(format!("missing --{what}")));
     let store = PathBuf::from(need(a.store, "store")?);
     if !is_clean_absolute(&store) {
-        return Err(bad(
-            "--store must be an absolute path without . or ..".into()
-        ));
+        return Err(bad("--store must be an absolute path without . or ..".into()));
     }
     let name = need(a.name, "name")?;
     if !valid_name(&name) {
@@ -208,8 +200,7 @@ pub fn valid_name(name: &str) -> bool {
 fn valid_hostname(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 64
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// Absolute, and made only of normal components: what you see is what the
@@ -368,9 +359,8 @@ mod tests {
         };
         for _ in 0..5000 {
             let n = (next() % 14) as usize;
-            let v: Vec<String> = (0..n)
-                .map(|_| WORDS[(next() % WORDS.len() as u64) as usize].to_string())
-                .collect();
+            let v: Vec<String> =
+                (0..n).map(|_| WORDS[(next() % WORDS.len() as u64) as usize].to_string()).collect();
             if let Ok(Action::Run(r)) = parse_request(&v) {
                 assert!(valid_name(&r.name) && is_clean_absolute(&r.store), "{v:?}");
                 assert!(!r.argv.is_empty() && r.cwd.is_absolute(), "{v:?}");

@@ -18,10 +18,7 @@ pub enum Kind {
 }
 
 fn unsafe_target(rel: &Path, why: &str) -> Refusal {
-    refuse(
-        Rule::Target,
-        format!("/{}: {why}; nothing was mounted there", rel.display()),
-    )
+    refuse(Rule::Target, format!("/{}: {why}; nothing was mounted there", rel.display()))
 }
 
 const PATH_FLAGS: OFlags = OFlags::PATH.union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
@@ -71,11 +68,7 @@ fn walk(root: BorrowedFd, rel: &Path, create: Option<Kind>) -> Result<OwnedFd, R
         .map_err(|e| Refusal::setup("open the rootfs", e))?;
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
-        let kind = if last {
-            create
-        } else {
-            create.map(|_| Kind::Dir)
-        };
+        let kind = if last { create } else { create.map(|_| Kind::Dir) };
         let fd = match (openat(&dir, *part, PATH_FLAGS, Mode::empty()), kind) {
             (Ok(fd), _) => fd,
             (Err(Errno::NOENT), Some(kind)) => {
@@ -99,9 +92,7 @@ fn walk(root: BorrowedFd, rel: &Path, create: Option<Kind>) -> Result<OwnedFd, R
             (Err(e), _) => return Err(unsafe_target(rel, &e.to_string())),
         };
         let ft = FileType::from_raw_mode(
-            fstat(&fd)
-                .map_err(|e| Refusal::setup("inspect a mount target", e))?
-                .st_mode,
+            fstat(&fd).map_err(|e| Refusal::setup("inspect a mount target", e))?.st_mode,
         );
         if ft == FileType::Symlink {
             return Err(unsafe_target(rel, "a symlink is on the way"));

@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// The caller's home, if it is a usable place to allow things under.
 fn home(caller: &Caller) -> Option<&Path> {
-    caller
-        .home()
-        .filter(|h| crate::request::is_clean_absolute(h) && h.parent().is_some())
+    caller.home().filter(|h| crate::request::is_clean_absolute(h) && h.parent().is_some())
 }
 
 /// Opens `<store>/containers/<name>/rootfs` and checks it belongs to the
@@ -53,9 +51,7 @@ pub fn open_rootfs(
                 },
             )?;
         }
-        let owner = fstat(&fd)
-            .map_err(|e| Refusal::setup("inspect the store", e))?
-            .st_uid;
+        let owner = fstat(&fd).map_err(|e| Refusal::setup("inspect the store", e))?.st_uid;
         if owner != caller.uid {
             return Err(deny(format!(
                 "{} belongs to uid {owner}, not to you (uid {})",
@@ -77,25 +73,15 @@ pub fn open_bind_source(
 ) -> Result<(OwnedFd, Kind), Refusal> {
     let deny = |m: String| refuse(Rule::BindSource, m);
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = open(src, flags, Mode::empty()).map_err(|e| {
-        deny(format!(
-            "cannot read {} as uid {}: {e}",
-            src.display(),
-            caller.uid
-        ))
-    })?;
+    let fd = open(src, flags, Mode::empty())
+        .map_err(|e| deny(format!("cannot read {} as uid {}: {e}", src.display(), caller.uid)))?;
     let kind = match FileType::from_raw_mode(
-        fstat(&fd)
-            .map_err(|e| Refusal::setup("inspect a bind source", e))?
-            .st_mode,
+        fstat(&fd).map_err(|e| Refusal::setup("inspect a bind source", e))?.st_mode,
     ) {
         FileType::Directory => Kind::Dir,
         FileType::RegularFile => Kind::File,
         _ => {
-            return Err(deny(format!(
-                "{}: only files and directories can be bound",
-                src.display()
-            )))
+            return Err(deny(format!("{}: only files and directories can be bound", src.display())))
         }
     };
     let real = fd_path(fd.as_fd())?;

@@ -64,9 +64,7 @@ fn a_symlink_in_the_middle_of_a_bind_target_is_refused() {
 
 #[test]
 fn binding_what_the_caller_cannot_read_is_refused() {
-    if !prepare(&format!(
-        "{REAL_ROOT}bind_sources = /root /var/lib/cd-test-rig/helper\n"
-    )) {
+    if !prepare(&format!("{REAL_ROOT}bind_sources = /root /var/lib/cd-test-rig/helper\n")) {
         return;
     }
     busybox("helper-bb");
@@ -76,12 +74,8 @@ fn binding_what_the_caller_cannot_read_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(unreadable, std::fs::Permissions::from_mode(0o600)).unwrap();
     for src in ["/root/secret", unreadable] {
-        session(
-            "helper-bb",
-            &["--bind", &format!("{src}:/mnt/x")],
-            &["cat", "/mnt/x"],
-        )
-        .refused(6, "cannot read");
+        session("helper-bb", &["--bind", &format!("{src}:/mnt/x")], &["cat", "/mnt/x"])
+            .refused(6, "cannot read");
     }
     // Readable, but neither under the caller's home nor allowed by policy.
     session("helper-bb", &["--bind", "/etc/passwd:/mnt/x"], &["true"]).refused(6, "/etc/passwd");
@@ -100,18 +94,14 @@ fn a_container_in_another_users_store_is_refused() {
     let out = run_as_user(
         &helper_bin(),
         Groups::Init,
-        &[
-            "--store", &store, "--name", "theirs", "--uid", "0", "--gid", "0", "--", "true",
-        ],
+        &["--store", &store, "--name", "theirs", "--uid", "0", "--gid", "0", "--", "true"],
     );
     out.refused(3, "belongs to uid 0");
     // Outside the caller's home and every store root.
     let out = run_as_user(
         &helper_bin(),
         Groups::Init,
-        &[
-            "--store", "/root", "--name", "x", "--uid", "0", "--gid", "0", "--", "true",
-        ],
+        &["--store", "/root", "--name", "x", "--uid", "0", "--gid", "0", "--", "true"],
     );
     out.refused(3, "neither under your home");
 }
@@ -157,16 +147,9 @@ fn privileged_needs_its_own_grant() {
     let out = session(
         "helper-bb",
         &["--privileged"],
-        &[
-            "sh",
-            "-c",
-            "touch /sys/kernel/x 2>&1; grep CapEff /proc/self/status",
-        ],
+        &["sh", "-c", "touch /sys/kernel/x 2>&1; grep CapEff /proc/self/status"],
     );
-    assert!(
-        out.ok().stdout.contains("CapEff:\t00000000a82425fb"),
-        "{out:#?}"
-    );
+    assert!(out.ok().stdout.contains("CapEff:\t00000000a82425fb"), "{out:#?}");
     set_policy(REAL_ROOT);
 }
 
@@ -185,11 +168,7 @@ fn malformed_requests_are_refused_before_anything_else() {
     if !prepare(REAL_ROOT) {
         return;
     }
-    let out = run_as_user(
-        &helper_bin(),
-        Groups::Init,
-        &["--name", "../../etc", "--", "true"],
-    );
+    let out = run_as_user(&helper_bin(), Groups::Init, &["--name", "../../etc", "--", "true"]);
     out.refused(1, "--store");
     session("helper-bb", &["--cwd", "relative"], &["true"]).refused(1, "--cwd");
 }

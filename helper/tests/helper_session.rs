@@ -22,11 +22,7 @@ fn real_root_sees_image_owners_and_writes_as_the_caller() {
     let out = session(
         "helper-deb",
         &[],
-        &[
-            "/bin/sh",
-            "-c",
-            "id -u; stat -c '%U %G' /etc/shadow; touch /root/made-by-root",
-        ],
+        &["/bin/sh", "-c", "id -u; stat -c '%U %G' /etc/shadow; touch /root/made-by-root"],
     );
     out.ok();
     assert_eq!(out.stdout, "0\nroot shadow\n");
@@ -56,18 +52,8 @@ fn exit_codes_pass_through() {
         return;
     }
     busybox("helper-bb");
-    assert_eq!(
-        session("helper-bb", &[], &["sh", "-c", "exit 7"])
-            .no_leak()
-            .code,
-        7
-    );
-    assert_eq!(
-        session("helper-bb", &[], &["sh", "-c", "kill -9 $$"])
-            .no_leak()
-            .code,
-        137
-    );
+    assert_eq!(session("helper-bb", &[], &["sh", "-c", "exit 7"]).no_leak().code, 7);
+    assert_eq!(session("helper-bb", &[], &["sh", "-c", "kill -9 $$"]).no_leak().code, 137);
     let missing = session("helper-bb", &[], &["no-such-command"]);
     assert_eq!(missing.code, 127, "{missing:#?}");
     assert!(missing.stderr.contains("not found"), "{missing:#?}");
@@ -152,13 +138,7 @@ fn check_policy_explains_the_grant() {
     }
     let out = run_as_user(&helper_bin(), Groups::Init, &["--check-policy"]);
     out.ok();
-    assert!(
-        out.stdout.contains("use: granted (member of cdhelper)"),
-        "{out:#?}"
-    );
-    assert!(
-        out.stdout.contains("real-root sessions: granted"),
-        "{out:#?}"
-    );
+    assert!(out.stdout.contains("use: granted (member of cdhelper)"), "{out:#?}");
+    assert!(out.stdout.contains("real-root sessions: granted"), "{out:#?}");
     assert!(out.stdout.contains("--privileged: not granted"), "{out:#?}");
 }

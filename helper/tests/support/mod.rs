@@ -15,10 +15,7 @@ pub const POLICY: &str = "/var/lib/cd-test-rig/helper/helper.conf";
 const BIN_DIR: &str = "/var/lib/cd-test-rig/helper/bin";
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// True when we are root; otherwise says so loudly, and fails under CI.
@@ -26,10 +23,7 @@ pub fn require_root(what: &str) -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} needs root, and CI must run it as root"
-    );
+    assert!(std::env::var_os("CI").is_none(), "{what} needs root, and CI must run it as root");
     eprintln!("\n*** NOT RUN: {what} needs root (run the suite as root) ***\n");
     false
 }
@@ -40,10 +34,7 @@ pub struct Rig {
 
 impl Rig {
     pub fn get(&self, key: &str) -> &str {
-        self.vars
-            .get(key)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("rig env file lacks {key}"))
+        self.vars.get(key).map(String::as_str).unwrap_or_else(|| panic!("rig env file lacks {key}"))
     }
     pub fn uid(&self) -> u32 {
         self.get("CD_RIG_UID").parse().unwrap()
@@ -59,11 +50,7 @@ impl Rig {
 
 fn sh(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The test rig (brought up if needed) and both helper copies installed.
@@ -71,9 +58,7 @@ pub fn rig() -> &'static Rig {
     static RIG: OnceLock<Rig> = OnceLock::new();
     RIG.get_or_init(|| {
         let ws = workspace();
-        sh(Command::new(ws.join("tests/rig/setup"))
-            .arg("-q")
-            .stdin(Stdio::null()));
+        sh(Command::new(ws.join("tests/rig/setup")).arg("-q").stdin(Stdio::null()));
         let text = std::fs::read_to_string("/var/lib/cd-test-rig/env").expect("rig env file");
         let vars = text
             .lines()
@@ -83,10 +68,7 @@ pub fn rig() -> &'static Rig {
         let mut bins = Vec::new();
         for (features, dir) in [
             ("test-policy-path", "helper-rig"),
-            (
-                "test-policy-path,force-openat2-fallback",
-                "helper-rig-fallback",
-            ),
+            ("test-policy-path,force-openat2-fallback", "helper-rig-fallback"),
         ] {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let target = ws.join("target").join(dir);
@@ -145,10 +127,7 @@ pub fn remove_policy() {
 pub const REAL_ROOT: &str = "groups = cdhelper\nreal_root = yes\nprivileged = no\n";
 
 fn chown_user(rig: &Rig, path: &Path) {
-    sh(Command::new("chown")
-        .arg("-R")
-        .arg(format!("{}:{}", rig.uid(), rig.gid()))
-        .arg(path));
+    sh(Command::new("chown").arg("-R").arg(format!("{}:{}", rig.uid(), rig.gid())).arg(path));
 }
 
 /// Makes the store's directories down to `containers/` the user's.
@@ -240,10 +219,7 @@ impl Out {
     }
 
     pub fn no_leak(&self) -> &Self {
-        assert!(
-            !self.stderr.contains("MOUNT LEAK"),
-            "a mount escaped the helper: {self:#?}"
-        );
+        assert!(!self.stderr.contains("MOUNT LEAK"), "a mount escaped the helper: {self:#?}");
         self
     }
 
@@ -253,9 +229,7 @@ impl Out {
         assert_eq!(self.code, 80 + i32::from(rule), "{self:#?}");
         let line = format!("cd-mount-helper: refused (rule {rule}:");
         assert!(
-            self.stderr
-                .lines()
-                .any(|l| l.starts_with(&line) && l.contains(needle)),
+            self.stderr.lines().any(|l| l.starts_with(&line) && l.contains(needle)),
             "wanted {line:?} with {needle:?}: {self:#?}"
         );
         self.no_leak()
@@ -334,9 +308,5 @@ pub fn session_args(rig: &Rig, name: &str, extra: &[&str], cmd: &[&str]) -> Vec<
 pub fn session(name: &str, extra: &[&str], cmd: &[&str]) -> Out {
     let rig = rig();
     let args = session_args(rig, name, extra, cmd);
-    run_as_user(
-        &helper_bin(),
-        Groups::Init,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
+    run_as_user(&helper_bin(), Groups::Init, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
