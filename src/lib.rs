@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod env;
 pub mod fsops;
+pub mod helper_client;
 pub mod hostinfo;
 pub mod install;
 pub mod ioerr;

@@ -65,6 +65,12 @@ fn steps() -> Result<RealIds, Refusal> {
             os(open || libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == fd, "open /dev/null")?;
         }
     }
+    // The caller's umask would shape the mount points we create.
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0o022) };
+    // Run inside a user namespace of the caller's, file capabilities still
+    // apply, but only to that namespace, whose root the caller already is:
+    // a faked policy there grants nothing the caller lacked.
     for (k, _) in std::env::vars_os() {
         if !KEEP_ENV.iter().any(|keep| k == *keep) {
             std::env::remove_var(k);

@@ -299,6 +299,18 @@ mod tests {
         assert!(matches!(p(&["--help"]), Ok(Action::Help(_))));
     }
 
+    /// The exact line src/helper_client.rs's test builds: the contract.
+    #[test]
+    fn the_clients_command_line_decodes() {
+        let line = "--store /home/u/.local/share/chroot-distro --name deb --uid 0 --gid 0 \
+                    --group 5 --group 27 --cwd /root --env PATH=/bin --env A=b=c \
+                    --bind /home/u/src:/src --shared-tmp -- /bin/sh --privileged";
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        let Ok(Action::Run(r)) = parse_request(&args) else { panic!() };
+        assert_eq!(r.argv, ["/bin/sh", "--privileged"]);
+        assert!(r.shared_tmp && !r.privileged);
+    }
+
     #[test]
     fn names() {
         for ok in ["debian", "a", "x_1.2-3", "9"] {
