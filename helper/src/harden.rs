@@ -91,11 +91,11 @@ fn steps() -> Result<RealIds, Refusal> {
     };
     os(fs_ids == (uid, gid), "set the file system ids to the caller's")?;
     // A copy without file capabilities (a build tree) has nothing to shrink.
-    if !caps::read(None, CapSet::Permitted).or_setup("read capabilities")?.is_empty() {
-        let keep: Vec<C> = HELPER_CAPS.iter().chain(DOCKER_CAPS).copied().collect();
-        for cap in caps::all().into_iter().filter(|c| !keep.contains(c)) {
-            caps::drop(None, CapSet::Bounding, cap).or_setup("shrink the bounding set")?;
-            caps::drop(None, CapSet::Permitted, cap).or_setup("shrink the permitted set")?;
+    let permitted = caps::read(None, CapSet::Permitted).or_setup("read capabilities")?;
+    let keep: CapsHashSet = HELPER_CAPS.iter().chain(DOCKER_CAPS).copied().collect();
+    if !permitted.is_empty() {
+        for cap in caps::all().difference(&keep) {
+            caps::drop(None, CapSet::Bounding, *cap).or_setup("shrink the bounding set")?;
         }
     }
     // Until it mounts, the helper holds no effective capability: every
@@ -103,6 +103,8 @@ fn steps() -> Result<RealIds, Refusal> {
     for set in [CapSet::Effective, CapSet::Inheritable, CapSet::Ambient] {
         caps::clear(None, set).or_setup("clear capabilities")?;
     }
+    let permitted = permitted.intersection(&keep).copied().collect();
+    caps::set(None, CapSet::Permitted, &permitted).or_setup("shrink the permitted set")?;
     Ok(RealIds { uid, gid })
 }
 
