@@ -21,10 +21,9 @@ pub enum Step {
     DevNode(&'static str),
     /// The usual symlinks in /dev.
     DevLinks,
-    /// The n-th user bind, idmapped, nosuid and nodev throughout.
+    /// The n-th bind tree (the user binds, then the host's /tmp), already
+    /// idmapped and nosuid,nodev throughout.
     Bind { index: usize, at: PathBuf },
-    /// The host's /tmp, idmapped like a user bind.
-    SharedTmp,
     /// Hide a proc/sys path: /dev/null over a file, a read-only tmpfs over a directory.
     Mask(&'static str),
     /// A proc path bound onto itself read-only.
@@ -93,7 +92,7 @@ pub fn plan(req: &Request) -> Vec<Step> {
         return s;
     }
     s.push(if req.shared_tmp && !req.isolated {
-        SharedTmp
+        Bind { index: req.binds.len(), at: "tmp".into() }
     } else {
         Fresh {
             fs: "tmpfs",
@@ -114,9 +113,8 @@ pub fn plan(req: &Request) -> Vec<Step> {
 pub struct Sources<'a> {
     /// The attached rootfs view: every target is resolved beneath it.
     pub root: BorrowedFd<'a>,
-    pub userns: BorrowedFd<'a>,
+    /// Detached copies of the bind sources, with the kind of each.
     pub binds: &'a [(OwnedFd, Kind)],
-    pub tmp: Option<BorrowedFd<'a>>,
 }
 
 pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
@@ -129,19 +127,12 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
                     .map_err(|e| Refusal::setup(format!("mount {fs} on /{at}"), e))?;
             }
             Step::DevNode(name) => {
-                let host = rustix::fs::open(
-                    format!("/dev/{name}"),
-                    OFlags::PATH | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .or_setup(format_args!("open the host's /dev/{name}"))?;
+                let host = format!("/dev/{name}");
+                let host = rustix::fs::open(&host, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                    .or_setup(format_args!("open the host's {host}"))?;
                 let target = open_target(root, &Path::new("dev").join(name), Some(Kind::File))?;
-                clone_onto(
-                    host.as_fd(),
-                    target.as_fd(),
-                    A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC,
-                    None,
-                )?;
+                let attrs = A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC;
+                move_onto(clone_tree(host.as_fd(), attrs, None)?.as_fd(), target.as_fd())?;
             }
             Step::DevLinks => {
                 let dev = open_target(root, Path::new("dev"), None)?;
@@ -151,24 +142,9 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
                 }
             }
             Step::Bind { index, at } => {
-                let (fd, kind) = &src.binds[*index];
+                let (tree, kind) = &src.binds[*index];
                 let target = open_target(root, at, Some(*kind))?;
-                clone_onto(
-                    fd.as_fd(),
-                    target.as_fd(),
-                    A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV,
-                    Some(src.userns),
-                )?;
-            }
-            Step::SharedTmp => {
-                let tmp = src.tmp.ok_or_else(|| Refusal::setup("bind /tmp", "not opened"))?;
-                let target = open_target(root, Path::new("tmp"), Some(Kind::Dir))?;
-                clone_onto(
-                    tmp,
-                    target.as_fd(),
-                    A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV,
-                    Some(src.userns),
-                )?;
+                move_onto(tree.as_fd(), target.as_fd())?;
             }
             Step::Mask(at) | Step::ReadOnly(at) => {
                 // Kernel paths that this kernel lacks need no hiding.
@@ -216,8 +192,8 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
 }
 
 /// A new file system, configured, mounted detached and moved onto `target`.
-fn fresh(fs: &str, opts: &str, attrs: A, target: BorrowedFd) -> rustix::io::Result<()> {
-    move_onto(detached(fs, opts, attrs)?.as_fd(), target)
+fn fresh(fs: &str, opts: &str, attrs: A, target: BorrowedFd) -> Result<(), Refusal> {
+    move_onto(detached(fs, opts, attrs).or_setup(format_args!("make a {fs}"))?.as_fd(), target)
 }
 
 /// A new file system with comma-separated `opts`, mounted nowhere yet.
@@ -233,17 +209,16 @@ pub fn detached(fs: &str, opts: &str, attrs: A) -> rustix::io::Result<OwnedFd> {
     m::fsmount(&ctx, m::FsMountFlags::FSMOUNT_CLOEXEC, attrs)
 }
 
-fn move_onto(mnt: BorrowedFd, target: BorrowedFd) -> rustix::io::Result<()> {
+fn move_onto(mnt: BorrowedFd, target: BorrowedFd) -> Result<(), Refusal> {
     use m::MoveMountFlags as F;
-    m::move_mount(mnt, "", target, "", F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH)
+    let flags = F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH;
+    m::move_mount(mnt, "", target, "", flags).or_setup("attach a mount")
 }
 
 /// A recursive detached copy of the mount tree at `source`, with `attrs` on
-/// every submount (and the id map), moved onto `target`. Returns the copy,
-/// which stays an fd on the mounted tree's root.
-pub fn clone_onto(
+/// every submount (and the id map when given).
+pub fn clone_tree(
     source: BorrowedFd,
-    target: BorrowedFd,
     attrs: A,
     userns: Option<BorrowedFd>,
 ) -> Result<OwnedFd, Refusal> {
@@ -251,7 +226,18 @@ pub fn clone_onto(
     let flags = T::OPEN_TREE_CLONE | T::OPEN_TREE_CLOEXEC | T::AT_EMPTY_PATH | T::AT_RECURSIVE;
     let tree = m::open_tree(source, "", flags).or_setup("copy a mount tree")?;
     set_attrs(tree.as_fd(), attrs, userns)?;
-    move_onto(tree.as_fd(), target).or_setup("attach a mount")?;
+    Ok(tree)
+}
+
+/// `clone_tree` moved onto `target`; the copy stays an fd on its root.
+pub fn clone_onto(
+    source: BorrowedFd,
+    target: BorrowedFd,
+    attrs: A,
+    userns: Option<BorrowedFd>,
+) -> Result<OwnedFd, Refusal> {
+    let tree = clone_tree(source, attrs, userns)?;
+    move_onto(tree.as_fd(), target)?;
     Ok(tree)
 }
 
@@ -290,7 +276,6 @@ mod tests {
                 Step::DevNode(n) => format!("node:{n}"),
                 Step::DevLinks => "links".into(),
                 Step::Bind { at, .. } => format!("bind:{}", at.display()),
-                Step::SharedTmp => "shared-tmp".into(),
             })
             .collect()
     }
@@ -324,7 +309,7 @@ mod tests {
         r.shared_tmp = true;
         let n = names(&plan(&r));
         assert!(!n.iter().any(|x| x.starts_with("proc/")), "{n:?}");
-        assert!(n.contains(&"shared-tmp".into()));
+        assert!(n.contains(&"bind:tmp".into()));
         r.minimal = true;
         assert_eq!(names(&plan(&r)).last().unwrap(), "run");
     }

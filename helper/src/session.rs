@@ -8,6 +8,7 @@ use crate::mounts::{self, clone_onto, Sources};
 use crate::policy::{Caller, Policy};
 use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
 use crate::request::Request;
+use crate::resolve::Kind;
 use crate::{ids, store};
 use caps::CapSet;
 use rustix::mount::{MountAttrFlags as A, MountPropagationFlags as Propagation};
@@ -54,11 +55,11 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
         .iter()
         .map(|(src, _)| store::open_bind_source(src, caller, policy))
         .collect::<Result<Vec<_>, _>>()?;
-    let tmp = match mounts::plan(req).contains(&mounts::Step::SharedTmp) {
-        true => Some(std::fs::File::open("/tmp").or_setup("open /tmp")?.into()),
-        false => None,
-    };
-    let prep = Prepared { rootfs, binds, tmp, uid_map, gid_map };
+    let mut binds = binds;
+    if req.shared_tmp && !req.isolated {
+        binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
+    }
+    let prep = Prepared { rootfs, binds, uid_map, gid_map };
 
     // SAFETY: single-threaded, so the child may run ordinary code.
     let pid = unsafe { libc::fork() };
@@ -99,8 +100,8 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
 /// Everything the child takes over from the caller-credential phase.
 struct Prepared {
     rootfs: OwnedFd,
-    binds: Vec<(OwnedFd, crate::resolve::Kind)>,
-    tmp: Option<OwnedFd>,
+    /// The user binds' sources, then the host's /tmp when shared.
+    binds: Vec<(OwnedFd, Kind)>,
     uid_map: String,
     gid_map: String,
 }
@@ -122,18 +123,17 @@ fn child(
         os(unsafe { libc::sethostname(h.as_ptr().cast(), h.len()) } == 0, "set the host name")?;
     }
     let userns = crate::idmap::user_namespace(&prep.uid_map, &prep.gid_map)?;
-    let root = clone_onto(
-        prep.rootfs.as_fd(),
-        prep.rootfs.as_fd(),
-        A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV,
-        Some(userns.as_fd()),
-    )?;
-    let sources = Sources {
-        root: root.as_fd(),
-        userns: userns.as_fd(),
-        binds: &prep.binds,
-        tmp: prep.tmp.as_ref().map(|t| t.as_fd()),
-    };
+    let (nosuid_nodev, userns) = (A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV, Some(userns.as_fd()));
+    // Bind sources are copied before anything is mounted here: a bind of
+    // the caller's home (which holds the store) must not carry the rootfs
+    // view and its mounts along.
+    let binds = prep
+        .binds
+        .iter()
+        .map(|(fd, kind)| Ok((mounts::clone_tree(fd.as_fd(), nosuid_nodev, userns)?, *kind)))
+        .collect::<Result<Vec<_>, Refusal>>()?;
+    let root = clone_onto(prep.rootfs.as_fd(), prep.rootfs.as_fd(), nosuid_nodev, userns)?;
+    let sources = Sources { root: root.as_fd(), binds: &binds };
     mounts::apply(&mounts::plan(req), &sources)?;
     // pivot_root, not chroot: the session gets CAP_SYS_CHROOT, and a chroot
     // can be left with it; a detached old root cannot.

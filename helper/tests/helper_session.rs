@@ -123,6 +123,15 @@ fn binds_from_home_are_idmapped_and_isolated_sessions_get_their_namespaces() {
     assert_eq!(out.ok().stdout, "0\n");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(src.join("f")).unwrap().uid(), rig.uid());
+    // The whole home holds the store itself: its copy must not drag the
+    // session's own mounts along (or fail re-idmapping them).
+    let home = format!("{}:/mnt/home", rig.get("CD_RIG_HOME"));
+    let out = session(
+        "helper-bb-bind",
+        &["--bind", &home],
+        &["sh", "-c", "ls /mnt/home/helper-bind; ls /mnt/home/.local/share/chroot-distro/containers/helper-bb-bind/rootfs/dev | wc -l"],
+    );
+    assert_eq!(out.ok().stdout, "f\n0\n", "the rootfs's /dev in the bind is the bare directory");
     let out = session(
         "helper-bb-bind",
         &["--isolated", "--hostname", "box"],
