@@ -111,6 +111,9 @@ pub fn exec(req: &Request, parent: Option<rustix::process::Pid>) -> Result<Never
     let ptrs =
         |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
     let (argv, envp) = (ptrs(&argv), ptrs(&envp));
+    if !req.privileged {
+        crate::seccomp::deny_list()?;
+    }
     // SAFETY: plain syscalls; the pointer arrays are NUL-terminated and live.
     unsafe {
         // Rust ignores SIGPIPE for itself; the command gets the default.

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod refusal;
 pub mod request;
 pub mod resolve;
+pub mod seccomp;
 pub mod session;
 pub mod store;
 

@@ -151,3 +151,24 @@ fn check_policy_explains_the_grant() {
     assert!(out.stdout.contains("real-root sessions: granted"), "{out:#?}");
     assert!(out.stdout.contains("--privileged: not granted"), "{out:#?}");
 }
+
+/// The keyring is not namespaced: container root must not reach host
+/// root's keys. (x86_64 syscall numbers; Debian's perl makes the call.)
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sessions_cannot_reach_the_kernel_keyring_unless_privileged() {
+    if !prepare() {
+        return;
+    }
+    debian("helper-deb");
+    // keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0)
+    let probe = "$r = syscall(250, 0, -4, 0); print $r < 0 ? \"$!\\n\" : \"key\\n\"";
+    let out = session("helper-deb", &[], &["perl", "-e", probe]);
+    assert_eq!(out.ok().stdout, "Operation not permitted\n");
+    let status = session("helper-deb", &[], &["grep", "^Seccomp:", "/proc/self/status"]);
+    assert_eq!(status.ok().stdout, "Seccomp:\t2\n");
+    set_policy("groups = cdhelper\nreal_root = yes\nprivileged = yes\n");
+    let out = session("helper-deb", &["--privileged"], &["perl", "-e", probe]);
+    set_policy(REAL_ROOT);
+    assert_eq!(out.ok().stdout, "key\n");
+}
