@@ -123,8 +123,7 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
         match step {
             Step::Fresh { fs, at, attrs, opts } => {
                 let target = open_target(root, Path::new(at), Some(Kind::Dir))?;
-                fresh(fs, opts, *attrs, target.as_fd())
-                    .map_err(|e| Refusal::setup(format!("mount {fs} on /{at}"), e))?;
+                fresh(fs, opts, *attrs, target.as_fd())?;
             }
             Step::DevNode(name) => {
                 let host = format!("/dev/{name}");
@@ -155,13 +154,10 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
                 let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode)
                     == rustix::fs::FileType::Directory;
                 match (step, is_dir) {
-                    (Step::Mask(_), true) => fresh(
-                        "tmpfs",
-                        "size=0",
-                        A::MOUNT_ATTR_RDONLY | NOSUID_NODEV_NOEXEC,
-                        target.as_fd(),
-                    )
-                    .map_err(|e| Refusal::setup(format!("mask /{at}"), e))?,
+                    (Step::Mask(_), true) => {
+                        let attrs = A::MOUNT_ATTR_RDONLY | NOSUID_NODEV_NOEXEC;
+                        fresh("tmpfs", "size=0", attrs, target.as_fd())?;
+                    }
                     (Step::Mask(_), false) => {
                         let null = rustix::fs::open(
                             "/dev/null",
@@ -193,7 +189,8 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
 
 /// A new file system, configured, mounted detached and moved onto `target`.
 fn fresh(fs: &str, opts: &str, attrs: A, target: BorrowedFd) -> Result<(), Refusal> {
-    move_onto(detached(fs, opts, attrs).or_setup(format_args!("make a {fs}"))?.as_fd(), target)
+    let mnt = detached(fs, opts, attrs).or_setup(format_args!("mount a new {fs}"))?;
+    move_onto(mnt.as_fd(), target)
 }
 
 /// A new file system with comma-separated `opts`, mounted nowhere yet.

@@ -50,12 +50,11 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     harden::lower()?;
 
     let rootfs = store::open_rootfs(&req.store, &req.name, caller, policy)?;
-    let binds = req
+    let mut binds = req
         .binds
         .iter()
         .map(|(src, _)| store::open_bind_source(src, caller, policy))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut binds = binds;
     if req.shared_tmp && !req.isolated {
         binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
     }
@@ -116,7 +115,6 @@ fn child(
     harden::raise()?;
     // Container root from now on: the idmapped view shows the caller's files
     // as root's, so creating a missing mount point writes them as the caller.
-    // SAFETY: single-threaded credential changes.
     enter::set_ids(0, 0, &[])?;
     if let Some(h) = &req.hostname {
         // SAFETY: a valid buffer and its length.
@@ -136,7 +134,9 @@ fn child(
     let sources = Sources { root: root.as_fd(), binds: &binds };
     mounts::apply(&mounts::plan(req), &sources)?;
     // pivot_root, not chroot: the session gets CAP_SYS_CHROOT, and a chroot
-    // can be left with it; a detached old root cannot.
+    // can be left with it; a detached old root cannot. (It moves the waiting
+    // parent's root too, in this shared namespace; the parent touches no
+    // path any more.)
     rustix::process::fchdir(&root).or_setup("enter the rootfs")?;
     rustix::process::pivot_root(".", ".").or_setup("pivot_root")?;
     rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
