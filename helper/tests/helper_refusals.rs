@@ -77,6 +77,7 @@ fn binding_what_the_caller_cannot_read_is_refused() {
         session("helper-bb", &["--bind", &format!("{src}:/mnt/x")], &["cat", "/mnt/x"])
             .refused(6, "cannot read");
     }
+    std::fs::remove_file("/root/secret").unwrap();
     // Readable, but neither under the caller's home nor allowed by policy.
     session("helper-bb", &["--bind", "/etc/passwd:/mnt/x"], &["true"]).refused(6, "/etc/passwd");
 }
