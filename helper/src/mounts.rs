@@ -45,13 +45,17 @@ const DEV_LINKS: [(&str, &str); 6] = [
 
 /// Docker's default masked and read-only /proc and /sys paths.
 const MASKED: &[&str] = &[
+    "proc/asound",
+    "proc/acpi",
     "proc/kcore",
     "proc/keys",
+    "proc/latency_stats",
     "proc/timer_list",
+    "proc/timer_stats",
     "proc/sched_debug",
     "proc/scsi",
-    "proc/acpi",
     "sys/firmware",
+    "sys/devices/virtual/powercap",
 ];
 const READ_ONLY: &[&str] = &["proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"];
 
@@ -88,6 +92,13 @@ pub fn plan(req: &Request) -> Vec<Step> {
             opts: "mode=755",
         },
     ]);
+    // Unlike the main binary (whose root-mode callers are root anyway),
+    // masks apply to minimal sessions too: a writable /proc/sysrq-trigger
+    // or /proc/sys/kernel/core_pattern is the host.
+    if !req.privileged {
+        s.extend(MASKED.iter().map(|t| Mask(t)));
+        s.extend(READ_ONLY.iter().map(|t| ReadOnly(t)));
+    }
     if req.minimal {
         return s;
     }
@@ -101,10 +112,6 @@ pub fn plan(req: &Request) -> Vec<Step> {
             opts: "mode=1777",
         }
     });
-    if !req.privileged {
-        s.extend(MASKED.iter().map(|t| Mask(t)));
-        s.extend(READ_ONLY.iter().map(|t| ReadOnly(t)));
-    }
     s.extend(req.binds.iter().enumerate().map(|(index, (_, at))| Bind { index, at: at.clone() }));
     s
 }
@@ -283,8 +290,8 @@ mod tests {
         let n = names(&p);
         assert_eq!(&n[..1], ["dev"]);
         assert_eq!(&n[7..13], ["links", "dev/pts", "dev/shm", "proc", "sys", "run"]);
-        assert_eq!(n[13], "tmp");
         assert!(n.contains(&"proc/kcore".into()) && n.contains(&"proc/sys".into()));
+        assert_eq!(n[n.len() - 2], "tmp");
         assert_eq!(n.last().unwrap(), "bind:data");
         let attrs = |at: &str| {
             p.iter()
@@ -309,5 +316,10 @@ mod tests {
         assert!(n.contains(&"bind:tmp".into()));
         r.minimal = true;
         assert_eq!(names(&plan(&r)).last().unwrap(), "run");
+        // Minimal sessions keep the masks: only --privileged drops them.
+        r.privileged = false;
+        let n = names(&plan(&r));
+        assert_eq!(n.last().unwrap(), "proc/fs", "{n:?}");
+        assert!(n.contains(&"proc/sysrq-trigger".into()) && !n.contains(&"tmp".into()));
     }
 }

@@ -141,6 +141,23 @@ fn binds_from_home_are_idmapped_and_isolated_sessions_get_their_namespaces() {
 }
 
 #[test]
+fn proc_and_sys_stay_read_only_even_in_minimal_sessions() {
+    if !prepare() {
+        return;
+    }
+    busybox("helper-bb");
+    for extra in [&[][..], &["--minimal"]] {
+        // Each file gets its own current value back: harmless even if the
+        // masks were missing. (busybox's `test -w` says yes to root.)
+        let probe = "for f in /proc/sys/kernel/core_pattern /sys/kernel/uevent_helper; do \
+                     v=$(cat $f); (echo \"$v\" > $f) 2>/dev/null && echo $f; done; \
+                     touch /etc/probe && echo rootfs";
+        let out = session("helper-bb", extra, &["sh", "-c", probe]);
+        assert_eq!(out.ok().stdout, "rootfs\n", "{extra:?}");
+    }
+}
+
+#[test]
 fn check_policy_explains_the_grant() {
     if !prepare() {
         return;
