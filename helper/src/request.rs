@@ -41,7 +41,7 @@ struct Args {
     /// HOST:GUEST bind mount, both absolute (repeatable)
     #[argh(option)]
     bind: Vec<String>,
-    /// only /dev, /proc, /sys and /run: no /tmp, masks or binds
+    /// only /dev, /proc, /sys and /run (masked as usual): no /tmp, no binds
     #[argh(switch)]
     minimal: bool,
     /// new PID, UTS and IPC namespaces, and no binds
