@@ -6,7 +6,7 @@ use crate::idmap::set_attrs;
 use crate::refusal::{OrSetup, Refusal};
 use crate::request::Request;
 use crate::resolve::{open_target, Kind};
-use rustix::fs::{statat, AtFlags, Mode, OFlags};
+use rustix::fs::{statat, AtFlags, FileType, Mode, OFlags};
 use rustix::mount::{self as m, MountAttrFlags as A};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -125,68 +125,70 @@ pub struct Sources<'a> {
 }
 
 pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
-    let root = src.root;
+    // The new file systems by mount point. Paths below one are resolved from
+    // the mount itself, not again from the rootfs: the caller owns the rootfs
+    // on disk and could rename `proc` between our proc mount and its masks,
+    // moving an unmasked proc elsewhere into the container.
+    let mut fresh: Vec<(&str, OwnedFd)> = Vec::new();
     for step in steps {
         match step {
             Step::Fresh { fs, at, attrs, opts } => {
-                let target = open_target(root, Path::new(at), Some(Kind::Dir))?;
-                fresh(fs, opts, *attrs, target.as_fd())?;
+                let (base, rel) = beneath(src.root, &fresh, Path::new(at));
+                let target = open_target(base, rel, Some(Kind::Dir))?;
+                let mnt = detached(fs, opts, *attrs).or_setup(format_args!("mount a new {fs}"))?;
+                move_onto(mnt.as_fd(), target.as_fd())?;
+                fresh.push((at, mnt));
             }
             Step::DevNode(name) => {
                 let host = format!("/dev/{name}");
                 let host = rustix::fs::open(&host, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
                     .or_setup(format_args!("open the host's {host}"))?;
-                let target = open_target(root, &Path::new("dev").join(name), Some(Kind::File))?;
+                let at = Path::new("dev").join(name);
+                let (base, rel) = beneath(src.root, &fresh, &at);
+                let target = open_target(base, rel, Some(Kind::File))?;
                 let attrs = A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC;
                 move_onto(clone_tree(host.as_fd(), attrs, None)?.as_fd(), target.as_fd())?;
             }
             Step::DevLinks => {
-                let dev = open_target(root, Path::new("dev"), None)?;
+                let dev = fresh.iter().find(|(at, _)| *at == "dev").map(|(_, fd)| fd);
+                let dev = dev.ok_or_else(|| Refusal::setup("link in /dev", "no /dev mounted"))?;
                 for (name, to) in DEV_LINKS {
-                    rustix::fs::symlinkat(to, &dev, name)
+                    rustix::fs::symlinkat(to, dev, name)
                         .or_setup(format_args!("link /dev/{name}"))?;
                 }
             }
             Step::Bind { index, at } => {
                 let (tree, kind) = &src.binds[*index];
-                let target = open_target(root, at, Some(*kind))?;
+                let (base, rel) = beneath(src.root, &fresh, at);
+                let target = open_target(base, rel, Some(*kind))?;
                 move_onto(tree.as_fd(), target.as_fd())?;
             }
             Step::Mask(at) | Step::ReadOnly(at) => {
+                let (base, rel) = beneath(src.root, &fresh, Path::new(at));
                 // Kernel paths that this kernel lacks need no hiding.
-                let Ok(st) = statat(root, *at, AtFlags::SYMLINK_NOFOLLOW) else {
+                let Ok(st) = statat(base, rel, AtFlags::SYMLINK_NOFOLLOW) else {
                     continue;
                 };
-                let target = open_target(root, Path::new(at), None)?;
-                let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode)
-                    == rustix::fs::FileType::Directory;
+                let target = open_target(base, rel, None)?;
+                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                let ro = A::MOUNT_ATTR_RDONLY | NOSUID_NODEV_NOEXEC;
                 match (step, is_dir) {
                     (Step::Mask(_), true) => {
-                        let attrs = A::MOUNT_ATTR_RDONLY | NOSUID_NODEV_NOEXEC;
-                        fresh("tmpfs", "size=0", attrs, target.as_fd())?;
+                        let mnt = detached("tmpfs", "size=0", ro).or_setup("mount a mask")?;
+                        move_onto(mnt.as_fd(), target.as_fd())?;
                     }
                     (Step::Mask(_), false) => {
-                        let null = rustix::fs::open(
-                            "/dev/null",
-                            OFlags::PATH | OFlags::CLOEXEC,
-                            Mode::empty(),
-                        )
-                        .or_setup("open /dev/null")?;
+                        let null = rustix::fs::open("/dev/null", OFlags::PATH, Mode::empty())
+                            .or_setup("open /dev/null")?;
+                        let attrs = A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID;
                         clone_onto(
                             null.as_fd(),
                             target.as_fd(),
-                            A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC,
+                            attrs | A::MOUNT_ATTR_NOEXEC,
                             None,
                         )?;
                     }
-                    _ => {
-                        clone_onto(
-                            target.as_fd(),
-                            target.as_fd(),
-                            A::MOUNT_ATTR_RDONLY | NOSUID_NODEV_NOEXEC,
-                            None,
-                        )?;
-                    }
+                    _ => drop(clone_onto(target.as_fd(), target.as_fd(), ro, None)?),
                 }
             }
         }
@@ -194,10 +196,18 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// A new file system, configured, mounted detached and moved onto `target`.
-fn fresh(fs: &str, opts: &str, attrs: A, target: BorrowedFd) -> Result<(), Refusal> {
-    let mnt = detached(fs, opts, attrs).or_setup(format_args!("mount a new {fs}"))?;
-    move_onto(mnt.as_fd(), target)
+/// Where to resolve `at` from: the innermost new file system it lies in
+/// (with the rest of the path), else the rootfs.
+fn beneath<'a>(
+    root: BorrowedFd<'a>,
+    fresh: &'a [(&str, OwnedFd)],
+    at: &'a Path,
+) -> (BorrowedFd<'a>, &'a Path) {
+    let below = |(name, fd): &'a (&str, OwnedFd)| {
+        let rest = at.strip_prefix(name).ok().filter(|r| !r.as_os_str().is_empty())?;
+        Some((fd.as_fd(), rest))
+    };
+    fresh.iter().rev().find_map(below).unwrap_or((root, at))
 }
 
 /// A new file system with comma-separated `opts`, mounted nowhere yet.
