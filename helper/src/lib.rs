@@ -76,17 +76,17 @@ fn check_policy(caller: &Caller, group_file: &str) -> u8 {
             return e.rule.exit_code();
         }
     };
-    let yes = |b: bool| if b { "granted" } else { "not granted" };
+    let yes = |b: bool| if b { "granted" } else { "not granted (no policy line)" };
     match policy::membership(&policy, caller, group_file) {
         Some(g) => println!("use: granted (member of {g})"),
         None => println!("use: not granted (in none of: {})", policy.groups.join(", ")),
     }
-    println!("real-root sessions: {} (real_root = {})", yes(policy.real_root), policy.real_root);
-    println!("--privileged: {} (privileged = {})", yes(policy.privileged), policy.privileged);
+    println!("real-root sessions: {}", yes(policy.real_root));
+    println!("--privileged: {}", yes(policy.privileged));
     let home = caller
         .home()
         .map(|h| h.display().to_string())
-        .unwrap_or_else(|| "(no home in /etc/passwd)".into());
+        .unwrap_or_else(|| "(no usable home in /etc/passwd)".into());
     let list = |v: &[std::path::PathBuf]| {
         v.iter().map(|p| format!(", {}", p.display())).collect::<String>()
     };

@@ -122,8 +122,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The home from /etc/passwd, if it is a usable place to allow things
+    /// under (not `/`, nothing odd in it).
     pub fn home(&self) -> Option<&Path> {
-        self.account.as_ref().map(|a| a.home.as_path())
+        let home = self.account.as_ref().map(|a| a.home.as_path());
+        home.filter(|h| is_clean_absolute(h) && h.parent().is_some())
     }
 }
 

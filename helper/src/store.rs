@@ -10,11 +10,6 @@ use rustix::fs::{fstat, open, openat, FileType, Mode, OFlags};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-/// The caller's home, if it is a usable place to allow things under.
-fn home(caller: &Caller) -> Option<&Path> {
-    caller.home().filter(|h| crate::request::is_clean_absolute(h) && h.parent().is_some())
-}
-
 /// Opens `<store>/containers/<name>/rootfs` and checks it belongs to the
 /// caller. Returns an O_PATH fd on the rootfs.
 pub fn open_rootfs(
@@ -29,7 +24,7 @@ pub fn open_rootfs(
         .map_err(|e| Refusal::setup(format!("open the store {}", store.display()), e))?;
     let real = fd_path(fd.as_fd())?;
     let mut roots: Vec<&Path> = policy.store_roots.iter().map(PathBuf::as_path).collect();
-    roots.extend(home(caller));
+    roots.extend(caller.home());
     if !under(&real, &roots) {
         return Err(deny(format!(
             "store {} is neither under your home nor under a store root of the policy",
@@ -86,7 +81,7 @@ pub fn open_bind_source(
     };
     let real = fd_path(fd.as_fd())?;
     let mut roots: Vec<&Path> = policy.bind_sources.iter().map(PathBuf::as_path).collect();
-    roots.extend(home(caller));
+    roots.extend(caller.home());
     if !under(&real, &roots) {
         return Err(deny(format!(
             "{} is neither under your home nor under a bind_sources entry of the policy",
