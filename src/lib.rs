@@ -8,6 +8,7 @@ pub mod archive;
 pub mod elevate;
 pub mod env;
 pub mod fsops;
+pub mod helper_client;
 pub mod hostinfo;
 pub mod install;
 pub mod ioerr;

@@ -1,0 +1,158 @@
+//! Rule 5: mount targets inside an untrusted rootfs. Resolved beneath the
+//! rootfs without following any symlink (openat2, or an O_PATH walk one
+//! component at a time where openat2 is missing), held as O_PATH fds, read
+//! back through /proc/self/fd and refused if outside or equal to the rootfs.
+//! Mounts then go onto the fd, never onto a path someone could swap.
+
+use crate::refusal::{refuse, Refusal, Rule};
+use rustix::fs::{fstat, mkdirat, openat, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+/// What to create when a target is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+fn unsafe_target(rel: &Path, why: &str) -> Refusal {
+    refuse(Rule::Target, format!("/{}: {why}; nothing was mounted there", rel.display()))
+}
+
+const PATH_FLAGS: OFlags = OFlags::PATH.union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+
+/// openat2 with no symlinks at all, `None` where the kernel lacks it (or a
+/// test build pretends so).
+fn openat2_strict(dir: BorrowedFd, rel: &Path) -> Option<Result<OwnedFd, Errno>> {
+    if cfg!(feature = "force-openat2-fallback") {
+        return None;
+    }
+    use rustix::fs::ResolveFlags as R;
+    let how = R::IN_ROOT | R::NO_SYMLINKS | R::NO_MAGICLINKS;
+    match rustix::fs::openat2(dir, rel, PATH_FLAGS, Mode::empty(), how) {
+        Err(Errno::NOSYS) => None,
+        r => Some(r),
+    }
+}
+
+/// Opens `rel` beneath `root`, creating what is missing when `create` is
+/// given (O_EXCL/O_NOFOLLOW, so a racing symlink loses).
+pub fn open_target(root: BorrowedFd, rel: &Path, create: Option<Kind>) -> Result<OwnedFd, Refusal> {
+    let parts: Vec<_> = rel.components().collect();
+    if parts.is_empty() || !parts.iter().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(unsafe_target(rel, "not a plain path below the rootfs"));
+    }
+    let fd = match openat2_strict(root, rel) {
+        Some(Ok(fd)) => fd,
+        Some(Err(Errno::NOENT)) | None => walk(root, rel, create)?,
+        Some(Err(Errno::LOOP)) => return Err(unsafe_target(rel, "a symlink is on the way")),
+        Some(Err(e)) => return Err(unsafe_target(rel, &e.to_string())),
+    };
+    // O_PATH|O_NOFOLLOW hands out a final symlink itself rather than failing.
+    let st = fstat(&fd).map_err(|e| Refusal::setup("inspect a mount target", e))?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+        return Err(unsafe_target(rel, "it is a symlink"));
+    }
+    check_inside(fd.as_fd(), root, rel)?;
+    Ok(fd)
+}
+
+/// The fallback (and creation) path: one component at a time, each opened
+/// O_PATH|O_NOFOLLOW relative to the previous fd and checked to be a
+/// directory (or, last, the kind asked for); a symlink is never followed.
+fn walk(root: BorrowedFd, rel: &Path, create: Option<Kind>) -> Result<OwnedFd, Refusal> {
+    let parts: Vec<_> = rel.iter().collect();
+    let mut dir = openat(root, ".", PATH_FLAGS | OFlags::DIRECTORY, Mode::empty())
+        .map_err(|e| Refusal::setup("open the rootfs", e))?;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let kind = if last { create } else { create.map(|_| Kind::Dir) };
+        let fd = match (openat(&dir, *part, PATH_FLAGS, Mode::empty()), kind) {
+            (Ok(fd), _) => fd,
+            (Err(Errno::NOENT), Some(kind)) => {
+                let made = match kind {
+                    Kind::Dir => mkdirat(&dir, *part, Mode::from_raw_mode(0o755)),
+                    Kind::File => openat(
+                        &dir,
+                        *part,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | PATH_FLAGS.difference(OFlags::PATH),
+                        Mode::from_raw_mode(0o644),
+                    )
+                    .map(drop),
+                };
+                made.map_err(|e| unsafe_target(rel, &format!("cannot create it: {e}")))?;
+                openat(&dir, *part, PATH_FLAGS, Mode::empty())
+                    .map_err(|e| unsafe_target(rel, &e.to_string()))?
+            }
+            (Err(e), _) => return Err(unsafe_target(rel, &e.to_string())),
+        };
+        let ft = FileType::from_raw_mode(
+            fstat(&fd).map_err(|e| Refusal::setup("inspect a mount target", e))?.st_mode,
+        );
+        if ft == FileType::Symlink {
+            return Err(unsafe_target(rel, "a symlink is on the way"));
+        }
+        if !last && ft != FileType::Directory {
+            return Err(unsafe_target(rel, "a non-directory is on the way"));
+        }
+        dir = fd;
+    }
+    Ok(dir)
+}
+
+/// Where the kernel says an fd is.
+pub fn fd_path(fd: BorrowedFd) -> Result<PathBuf, Refusal> {
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| Refusal::setup("read back a path", e))
+}
+
+/// The target must lie strictly inside the rootfs, as the kernel sees both
+/// now (not as our own walk believed).
+fn check_inside(fd: BorrowedFd, root: BorrowedFd, rel: &Path) -> Result<(), Refusal> {
+    let (at, root) = (fd_path(fd)?, fd_path(root)?);
+    if at == root || !at.starts_with(&root) {
+        return Err(unsafe_target(
+            rel,
+            &format!("resolves to {} outside the rootfs", at.display()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn symlinks_are_refused_missing_targets_created() {
+        let dir = std::env::temp_dir().join(format!("cd-helper-resolve-{}", std::process::id()));
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        symlink("/etc", root.join("proc")).unwrap();
+        symlink("/nonexistent", root.join("dangling")).unwrap();
+        symlink("../../..", root.join("etc/up")).unwrap();
+        let fd = std::fs::File::open(&root).unwrap();
+        for (rel, kind) in [
+            ("proc", Kind::Dir),
+            ("dangling", Kind::File),
+            ("etc/up/x", Kind::Dir),
+            ("proc/sys", Kind::Dir),
+        ] {
+            let e = open_target(fd.as_fd(), Path::new(rel), Some(kind)).unwrap_err();
+            assert_eq!(e.rule, Rule::Target, "{rel}: {e}");
+        }
+        assert!(open_target(fd.as_fd(), Path::new("../x"), None).is_err());
+        open_target(fd.as_fd(), Path::new("dev/pts"), Some(Kind::Dir)).unwrap();
+        assert!(root.join("dev/pts").is_dir());
+        open_target(fd.as_fd(), Path::new("etc/hosts"), Some(Kind::File)).unwrap();
+        assert!(root.join("etc/hosts").is_file());
+        assert!(std::fs::symlink_metadata("/nonexistent").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

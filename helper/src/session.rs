@@ -1,0 +1,148 @@
+//! Running the session: private namespaces (rule 4), a forked child that
+//! mounts, pivots, drops to the target user and executes (rule 8); the
+//! helper stays its parent without privilege and passes its exit code on.
+
+use crate::enter;
+use crate::harden;
+use crate::mounts::{self, clone_onto, Sources};
+use crate::policy::{Caller, Policy};
+use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
+use crate::request::Request;
+use crate::resolve::Kind;
+use crate::{ids, store};
+use caps::CapSet;
+use rustix::mount::{MountAttrFlags as A, MountPropagationFlags as Propagation};
+use std::os::fd::{AsFd, OwnedFd};
+
+/// Validates what is left to validate as the caller, then runs the session.
+/// Returns the exit code to leave with.
+pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusal> {
+    let missing = harden::missing_caps();
+    if !missing.is_empty() {
+        return Err(refuse(
+            Rule::SelfProtection,
+            format!("the helper lacks {missing:?}: is it installed with its file capabilities?"),
+        ));
+    }
+    let read = |p: &str| std::fs::read_to_string(p).or_setup(format_args!("read {p}"));
+    let name = caller.account.as_ref().map(|a| a.name.as_str()).unwrap_or("");
+    let sub = |file: &str, id: u32| {
+        ids::sub_range(&read(file)?, name, id)
+            .map_err(|e| refuse(Rule::Policy, format!("{file}: {e}")))
+    };
+    let uid_map = ids::id_map(caller.uid, sub("/etc/subuid", caller.uid)?);
+    let gid_map = ids::id_map(caller.gid, sub("/etc/subgid", caller.gid)?);
+
+    // Rule 4: from here on nothing can be mounted in the caller's namespace.
+    // Everything below is opened inside the new one, as open_tree requires.
+    let mut ns = libc::CLONE_NEWNS;
+    if req.isolated {
+        ns |= libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+    }
+    harden::raise()?;
+    // SAFETY: single-threaded; unshare only affects this process.
+    os(unsafe { libc::unshare(ns) } == 0, "unshare")
+        .and_then(|()| {
+            rustix::mount::mount_change("/", Propagation::DOWNSTREAM | Propagation::REC)
+                .or_setup("make / a slave")
+        })
+        .map_err(|e| refuse(Rule::Namespace, format!("no private mount namespace: {}", e.msg)))?;
+    harden::lower()?;
+
+    let rootfs = store::open_rootfs(&req.store, &req.name, caller, policy)?;
+    let mut binds = req
+        .binds
+        .iter()
+        .map(|(src, _)| store::open_bind_source(src, caller, policy))
+        .collect::<Result<Vec<_>, _>>()?;
+    if req.shared_tmp && !req.isolated {
+        binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
+    }
+    let prep = Prepared { rootfs, binds, uid_map, gid_map };
+
+    // SAFETY: single-threaded, so the child may run ordinary code.
+    let pid = unsafe { libc::fork() };
+    os(pid >= 0, "fork")?;
+    if pid == 0 {
+        let parent = rustix::process::getppid();
+        let e = match child(req, &prep, parent) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        eprintln!("{e}");
+        // SAFETY: leave without running anything of the parent's.
+        unsafe { libc::_exit(e.rule.exit_code().into()) }
+    }
+    drop(prep);
+    // The waiting parent needs nothing: drop every capability for good.
+    for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
+        caps::clear(None, set).or_setup("drop capabilities")?;
+    }
+    // The terminal's Ctrl-C is for the session; we wait for its end.
+    // SAFETY: ignoring signals installs no handler.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        os(std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR), "wait")?;
+    }
+    Ok(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status) as u8
+    } else {
+        128u8.wrapping_add(libc::WTERMSIG(status) as u8)
+    })
+}
+
+/// Everything the child takes over from the caller-credential phase.
+struct Prepared {
+    rootfs: OwnedFd,
+    /// The user binds' sources, then the host's /tmp when shared.
+    binds: Vec<(OwnedFd, Kind)>,
+    uid_map: String,
+    gid_map: String,
+}
+
+pub enum Never {}
+
+fn child(
+    req: &Request,
+    prep: &Prepared,
+    parent: Option<rustix::process::Pid>,
+) -> Result<Never, Refusal> {
+    harden::raise()?;
+    // Container root from now on: the idmapped view shows the caller's files
+    // as root's, so creating a missing mount point writes them as the caller.
+    enter::set_ids(0, 0, &[])?;
+    if let Some(h) = &req.hostname {
+        // SAFETY: a valid buffer and its length.
+        os(unsafe { libc::sethostname(h.as_ptr().cast(), h.len()) } == 0, "set the host name")?;
+    }
+    let userns = crate::idmap::user_namespace(&prep.uid_map, &prep.gid_map)?;
+    let (nosuid_nodev, userns) = (A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV, Some(userns.as_fd()));
+    // Bind sources are copied before anything is mounted here: a bind of
+    // the caller's home (which holds the store) must not carry the rootfs
+    // view and its mounts along.
+    let binds = prep
+        .binds
+        .iter()
+        .map(|(fd, kind)| Ok((mounts::clone_tree(fd.as_fd(), nosuid_nodev, userns)?, *kind)))
+        .collect::<Result<Vec<_>, Refusal>>()?;
+    let root = clone_onto(prep.rootfs.as_fd(), prep.rootfs.as_fd(), nosuid_nodev, userns)?;
+    let sources = Sources { root: root.as_fd(), binds: &binds };
+    mounts::apply(&mounts::plan(req), &sources)?;
+    // pivot_root, not chroot: the session gets CAP_SYS_CHROOT, and a chroot
+    // can be left with it; a detached old root cannot. (It moves the waiting
+    // parent's root too, in this shared namespace; the parent touches no
+    // path any more.)
+    rustix::process::fchdir(&root).or_setup("enter the rootfs")?;
+    rustix::process::pivot_root(".", ".").or_setup("pivot_root")?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+        .or_setup("detach the host's root")?;
+    rustix::process::chdir("/").or_setup("enter the new root")?;
+    enter::drop_to_user(req)?;
+    enter::cwd(&req.cwd)?;
+    enter::exec(req, parent)
+}

@@ -1,0 +1,312 @@
+//! Support for the helper tests: setcap'd copies of the helper (built here
+//! with the test-policy feature, installed by tests/rig/helper-setup),
+//! policies at the test path, stores of the rig's user, and running the
+//! helper as that user inside a throw-away *shared* mount namespace that
+//! reports any mount leaking out of the helper.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The compile-time policy path of the `test-policy-path` build.
+pub const POLICY: &str = "/var/lib/cd-test-rig/helper/helper.conf";
+const BIN_DIR: &str = "/var/lib/cd-test-rig/helper/bin";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// True when we are root; otherwise says so loudly, and fails under CI.
+pub fn require_root(what: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{what} needs root, and CI must run it as root");
+    eprintln!("\n*** NOT RUN: {what} needs root (run the suite as root) ***\n");
+    false
+}
+
+pub struct Rig {
+    vars: HashMap<String, String>,
+}
+
+impl Rig {
+    pub fn get(&self, key: &str) -> &str {
+        self.vars.get(key).map(String::as_str).unwrap_or_else(|| panic!("rig env file lacks {key}"))
+    }
+    pub fn uid(&self) -> u32 {
+        self.get("CD_RIG_UID").parse().unwrap()
+    }
+    pub fn gid(&self) -> u32 {
+        self.get("CD_RIG_GID").parse().unwrap()
+    }
+    /// The rig user's store, as the main binary lays it out by default.
+    pub fn store(&self) -> PathBuf {
+        Path::new(self.get("CD_RIG_HOME")).join(".local/share/chroot-distro")
+    }
+}
+
+fn sh(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The test rig (brought up if needed) and both helper copies installed.
+pub fn rig() -> &'static Rig {
+    static RIG: OnceLock<Rig> = OnceLock::new();
+    RIG.get_or_init(|| {
+        let ws = workspace();
+        sh(Command::new(ws.join("tests/rig/setup")).arg("-q").stdin(Stdio::null()));
+        let text = std::fs::read_to_string("/var/lib/cd-test-rig/env").expect("rig env file");
+        let vars = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let mut bins = Vec::new();
+        for (features, dir) in [
+            ("test-policy-path", "helper-rig"),
+            ("test-policy-path,force-openat2-fallback", "helper-rig-fallback"),
+        ] {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let target = ws.join("target").join(dir);
+            sh(Command::new(cargo)
+                .current_dir(&ws)
+                .args([
+                    "build",
+                    "--quiet",
+                    "--locked",
+                    "-p",
+                    "cd-mount-helper",
+                    "--bin",
+                    "cd-mount-helper",
+                    "--features",
+                    features,
+                    "--target-dir",
+                ])
+                .arg(&target));
+            bins.push(target.join("debug/cd-mount-helper"));
+        }
+        sh(Command::new(ws.join("tests/rig/helper-setup")).args(&bins));
+        Rig { vars }
+    })
+}
+
+pub fn helper_bin() -> PathBuf {
+    rig();
+    Path::new(BIN_DIR).join("cd-mount-helper")
+}
+
+pub fn fallback_bin() -> PathBuf {
+    rig();
+    Path::new(BIN_DIR).join("cd-mount-helper-fallback")
+}
+
+/// Writes the test policy: root-owned, 0644, unless told otherwise.
+pub fn set_policy(text: &str) {
+    set_policy_as(text, 0, 0o644);
+}
+
+pub fn set_policy_as(text: &str, uid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    rig();
+    let tmp = format!("{POLICY}.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::os::unix::fs::chown(&tmp, Some(uid), Some(0)).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::rename(&tmp, POLICY).unwrap();
+}
+
+pub fn remove_policy() {
+    let _ = std::fs::remove_file(POLICY);
+}
+
+/// The policy most tests use: the rig's group may run real-root sessions.
+pub const REAL_ROOT: &str = "groups = cdhelper\nreal_root = yes\nprivileged = no\n";
+
+fn chown_user(rig: &Rig, path: &Path) {
+    sh(Command::new("chown").arg("-R").arg(format!("{}:{}", rig.uid(), rig.gid())).arg(path));
+}
+
+/// Makes the store's directories down to `containers/` the user's.
+fn store_dirs(rig: &Rig) -> PathBuf {
+    let containers = rig.store().join("containers");
+    std::fs::create_dir_all(&containers).unwrap();
+    let home = Path::new(rig.get("CD_RIG_HOME"));
+    for d in [
+        ".local",
+        ".local/share",
+        ".local/share/chroot-distro",
+        ".local/share/chroot-distro/containers",
+    ] {
+        std::os::unix::fs::chown(home.join(d), Some(rig.uid()), Some(rig.gid())).unwrap();
+    }
+    containers
+}
+
+/// A fresh busybox container owned by the user throughout (a squashed
+/// store: everything shows as root's through the id map). Returns its rootfs.
+pub fn busybox(name: &str) -> PathBuf {
+    let rig = rig();
+    let dir = store_dirs(rig).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    sh(Command::new("tar")
+        .arg("-xzf")
+        .arg(rig.get("CD_RIG_FIXTURE_ROOTFS_TAR"))
+        .arg("-C")
+        .arg(&rootfs));
+    chown_user(rig, &dir);
+    rootfs
+}
+
+/// The Debian fixture laid out as a rootless install does: container uid 0
+/// is the user, uid N is subordinate id start+N-1 (made once, then reused).
+pub fn debian(name: &str) -> PathBuf {
+    let rig = rig();
+    let dir = store_dirs(rig).join(name);
+    let rootfs = dir.join("rootfs");
+    if dir.join("ready").exists() {
+        return rootfs;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&rootfs).unwrap();
+    sh(Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-xzpf")
+        .arg(rig.get("CD_RIG_FIXTURE_DEBIAN_TAR"))
+        .arg("-C")
+        .arg(&rootfs));
+    let shift = r#"
+import os, stat, sys
+root, own, sub = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def m(i): return own if i == 0 else sub + i - 1
+def fix(p):
+    st = os.lstat(p)
+    os.lchown(p, m(st.st_uid), m(st.st_gid))
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(p, stat.S_IMODE(st.st_mode))  # chown cleared set-id bits
+for d, dirs, files in os.walk(root):
+    fix(d)
+    for f in files: fix(os.path.join(d, f))
+    for s in dirs:
+        if os.path.islink(os.path.join(d, s)): fix(os.path.join(d, s))
+"#;
+    sh(Command::new("/usr/bin/python3")
+        .args(["-c", shift])
+        .arg(&rootfs)
+        .arg(rig.get("CD_RIG_UID"))
+        .arg(rig.get("CD_RIG_SUBUID_START")));
+    std::os::unix::fs::chown(&dir, Some(rig.uid()), Some(rig.gid())).unwrap();
+    std::fs::write(dir.join("ready"), "").unwrap();
+    rootfs
+}
+
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "{self:#?}");
+        self.no_leak()
+    }
+
+    pub fn no_leak(&self) -> &Self {
+        assert!(!self.stderr.contains("MOUNT LEAK"), "a mount escaped the helper: {self:#?}");
+        self
+    }
+
+    /// Refused under `rule` with its exit code (80 + rule), one line
+    /// naming the rule and containing `needle`, and nothing mounted outside.
+    pub fn refused(&self, rule: u8, needle: &str) -> &Self {
+        assert_eq!(self.code, 80 + i32::from(rule), "{self:#?}");
+        let line = format!("cd-mount-helper: refused (rule {rule}:");
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with(&line) && l.contains(needle)),
+            "wanted {line:?} with {needle:?}: {self:#?}"
+        );
+        self.no_leak()
+    }
+}
+
+/// How the user's groups are set for a run.
+pub enum Groups {
+    /// From /etc/group (includes the test group).
+    Init,
+    /// Only the primary group.
+    Clear,
+}
+
+/// Runs `bin args` as the rig user, inside `unshare -m --propagation
+/// shared`, comparing that namespace's mount table before and after.
+pub fn run_as_user(bin: &Path, groups: Groups, args: &[&str]) -> Out {
+    let rig = rig();
+    let script = r#"before=$(cat /proc/self/mountinfo); "$@"; rc=$?; after=$(cat /proc/self/mountinfo); [ "$before" = "$after" ] || echo "MOUNT LEAK" >&2; exit $rc"#;
+    let mut cmd = Command::new("/usr/bin/unshare");
+    cmd.args([
+        "-m",
+        "--propagation",
+        "shared",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+        "/usr/bin/setpriv",
+        "--reuid",
+        rig.get("CD_RIG_UID"),
+        "--regid",
+        rig.get("CD_RIG_GID"),
+    ]);
+    cmd.arg(match groups {
+        Groups::Init => "--init-groups",
+        Groups::Clear => "--clear-groups",
+    });
+    cmd.arg("--")
+        .arg(bin)
+        .args(args)
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::null());
+    let out = cmd.output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// `--store <user's store> --name NAME --uid 0 --gid 0` + `extra` + `-- cmd`.
+pub fn session_args(rig: &Rig, name: &str, extra: &[&str], cmd: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "--store".into(),
+        rig.store().display().to_string(),
+        "--name".into(),
+        name.into(),
+        "--uid".into(),
+        "0".into(),
+        "--gid".into(),
+        "0".into(),
+        "--env".into(),
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin".into(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v.push("--".into());
+    v.extend(cmd.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Runs the standard helper as the user (with the test group).
+pub fn session(name: &str, extra: &[&str], cmd: &[&str]) -> Out {
+    let rig = rig();
+    let args = session_args(rig, name, extra, cmd);
+    run_as_user(&helper_bin(), Groups::Init, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}

@@ -1,0 +1,161 @@
+//! Asking `cd-mount-helper` for a real-root session: where the helper is
+//! installed, and the exact command line it accepts (helper/README.md).
+//! The helper trusts none of this and validates everything again; this side
+//! only finds it and spells the request.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const HELPER_NAME: &str = "cd-mount-helper";
+
+/// Where packages install the helper, tried after the main binary's own
+/// directory and its `../lib/chroot-distro`.
+const SYSTEM_PATHS: &[&str] = &[
+    "/usr/lib/chroot-distro/cd-mount-helper",
+    "/usr/libexec/chroot-distro/cd-mount-helper",
+    "/usr/libexec/cd-mount-helper",
+];
+
+/// Finds the helper: `first` when given (tests pass the rig's copy), then
+/// next to the running binary, its `../lib/chroot-distro/`, the system
+/// paths, and finally `$PATH`.
+pub fn find(first: Option<&Path>) -> Option<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let beside = exe_dir.iter().flat_map(|d| {
+        [
+            d.join(HELPER_NAME),
+            d.join("../lib/chroot-distro").join(HELPER_NAME),
+        ]
+    });
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(HELPER_NAME))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    first
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(beside)
+        .chain(SYSTEM_PATHS.iter().map(PathBuf::from))
+        .chain(path_dirs)
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// One session, mirroring `launch::LaunchSpec`, except that the helper is
+/// given the store and container name and computes the rootfs itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The caller's store (`$XDG_DATA_HOME/chroot-distro`).
+    pub store: PathBuf,
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// Absolute, inside the container.
+    pub cwd: PathBuf,
+    pub argv: Vec<String>,
+    /// The command's whole environment: nothing else reaches it.
+    pub env: Vec<(String, String)>,
+    /// Host path → absolute guest path.
+    pub binds: Vec<(PathBuf, PathBuf)>,
+    pub minimal: bool,
+    pub isolated: bool,
+    /// Only with `isolated`.
+    pub hostname: Option<String>,
+    pub shared_tmp: bool,
+    pub privileged: bool,
+}
+
+/// The helper's command line for `req`, with an empty environment (the
+/// command's environment travels as `--env`).
+pub fn command(helper: &Path, req: &Request) -> Command {
+    let mut cmd = Command::new(helper);
+    cmd.env_clear();
+    cmd.arg("--store")
+        .arg(&req.store)
+        .args(["--name", &req.name]);
+    cmd.args(["--uid", &req.uid.to_string(), "--gid", &req.gid.to_string()]);
+    for g in &req.groups {
+        cmd.args(["--group", &g.to_string()]);
+    }
+    cmd.arg("--cwd").arg(&req.cwd);
+    for (k, v) in &req.env {
+        cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    for (src, dst) in &req.binds {
+        let mut pair = src.as_os_str().to_owned();
+        pair.push(":");
+        pair.push(dst);
+        cmd.arg("--bind").arg(pair);
+    }
+    let switches = [
+        (req.minimal, "--minimal"),
+        (req.isolated, "--isolated"),
+        (req.shared_tmp, "--shared-tmp"),
+        (req.privileged, "--privileged"),
+    ];
+    cmd.args(switches.iter().filter(|(on, _)| *on).map(|(_, flag)| flag));
+    if let Some(h) = &req.hostname {
+        cmd.args(["--hostname", h]);
+    }
+    cmd.arg("--").args(&req.argv);
+    cmd
+}
+
+/// `cd-mount-helper --check-policy`: what the policy grants the caller.
+pub fn check_policy_command(helper: &Path) -> Command {
+    let mut cmd = Command::new(helper);
+    cmd.env_clear().arg("--check-policy");
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_the_helpers_interface() {
+        let req = Request {
+            store: "/home/u/.local/share/chroot-distro".into(),
+            name: "deb".into(),
+            uid: 0,
+            gid: 0,
+            groups: vec![5, 27],
+            cwd: "/root".into(),
+            argv: vec!["/bin/sh".into(), "--privileged".into()],
+            env: vec![("PATH".into(), "/bin".into()), ("A".into(), "b=c".into())],
+            binds: vec![("/home/u/src".into(), "/src".into())],
+            shared_tmp: true,
+            ..Request::default()
+        };
+        let cmd = command(Path::new("/usr/lib/chroot-distro/cd-mount-helper"), &req);
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let want = "--store /home/u/.local/share/chroot-distro --name deb --uid 0 --gid 0 \
+                    --group 5 --group 27 --cwd /root --env PATH=/bin --env A=b=c \
+                    --bind /home/u/src:/src --shared-tmp -- /bin/sh --privileged";
+        assert_eq!(args.join(" "), want);
+        assert_eq!(cmd.get_envs().count(), 0);
+    }
+
+    #[test]
+    fn an_explicit_path_wins_and_missing_ones_are_skipped() {
+        assert_eq!(
+            find(Some(Path::new("/bin/sh"))),
+            Some(PathBuf::from("/bin/sh"))
+        );
+        let found = find(Some(Path::new("/nonexistent/cd-mount-helper")));
+        assert_ne!(found, Some(PathBuf::from("/nonexistent/cd-mount-helper")));
+    }
+}
