@@ -233,6 +233,23 @@ fn capability_rows(c: &Capabilities) -> Rows {
         "helper policy",
         format!("{} {policy}", c.helper.policy_path),
     );
+    if let Some(g) = &c.helper.grants {
+        let verdict = if g.sessions {
+            "real-root sessions granted to you"
+        } else {
+            "no real-root sessions for you"
+        };
+        let detail: Vec<&str> = g
+            .report
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.starts_with("policy file:") && !l.starts_with("caller:"))
+            .collect();
+        r.kv(
+            "helper grants",
+            format!("{verdict} ({})", detail.join("; ")),
+        );
+    }
     r.kv("landlock", probe(&c.landlock, Feature::describe));
     r.kv("openat2", probe(&c.openat2, Feature::describe));
     let space = |s: &Space| {

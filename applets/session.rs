@@ -27,25 +27,46 @@ fn failed(e: prepare::Error) -> Failure {
     }
 }
 
+/// How this session gets its identity.
+enum Identity {
+    /// A root caller: real root, set up by our own session child.
+    Root,
+    /// A user namespace on the caller's subordinate ids.
+    Rootless(IdMap),
+    /// Real root through cd-mount-helper, which its policy grants us.
+    Helper(PathBuf),
+}
+
 /// Root callers get real root; others a user namespace on their
 /// subordinate ids. Real root for a non-root caller (`--root`, or no user
-/// namespace to be had) re-runs the command through sudo & co., unless
-/// that is turned off.
-fn identity(m: &ArgMatches, ctx: &Ctx, run: bool) -> Result<Option<IdMap>, Failure> {
-    let privilege = Privilege::detect(&ctx.env);
-    match privilege {
-        Privilege::Root => Ok(None),
-        Privilege::UserNs(_) if flag(m, "root") => {
-            Err(elevate(m, ctx, run, "real root in the container (--root)"))
+/// namespace to be had) goes through cd-mount-helper when its policy
+/// grants it, else re-runs the command through sudo & co., unless that is
+/// turned off.
+fn identity(m: &ArgMatches, ctx: &Ctx, run: bool) -> Result<Identity, Failure> {
+    let need = match Privilege::detect(&ctx.env) {
+        Privilege::Root => return Ok(Identity::Root),
+        Privilege::UserNs(map) if !flag(m, "root") => return Ok(Identity::Rootless(map)),
+        Privilege::UserNs(_) => "real root in the container (--root)".to_owned(),
+        Privilege::Squash { reason } => {
+            format!("root (a rootless session needs a user namespace, and {reason})")
         }
-        Privilege::UserNs(map) => Ok(Some(map)),
-        Privilege::Squash { reason } => Err(elevate(
-            m,
-            ctx,
-            run,
-            &format!("root (a rootless session needs a user namespace, and {reason})"),
-        )),
+    };
+    match granted_helper(ctx) {
+        Some(helper) => Ok(Identity::Helper(helper)),
+        None => Err(elevate(m, ctx, run, &need)),
     }
+}
+
+/// The helper, if installed and its policy lets this caller run sessions.
+fn granted_helper(ctx: &Ctx) -> Option<PathBuf> {
+    use chroot_distro::helper_client;
+    let helper = helper_client::find(ctx.env.get_abs_path("CD_MOUNT_HELPER").as_deref())?;
+    let status = helper_client::check_policy_command(&helper)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then_some(helper)
 }
 
 /// Re-executes this command elevated; returns only on failure.
@@ -85,7 +106,11 @@ fn elevate(m: &ArgMatches, ctx: &Ctx, run: bool, need: &str) -> Failure {
 pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     let name = container_name(m)?;
     let paths = ctx.store_paths()?;
-    let idmap = identity(m, ctx, run)?;
+    let identity = identity(m, ctx, run)?;
+    let idmap = match &identity {
+        Identity::Rootless(map) => Some(map.clone()),
+        _ => None,
+    };
     let opts = Options {
         user: m.get_one::<String>("user").cloned(),
         isolated: flag(m, "isolated"),
@@ -124,7 +149,13 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     // One session at a time decides whether to make the container's
     // namespaces or join them, until they exist.
     let mut setup = Some(NsLock::acquire(&paths, &name)?);
-    spec.join = live_holder(&paths, &name, &spec)?;
+    let joined = live_holder(&paths, &name, &spec)?;
+    if let Identity::Helper(helper) = &identity {
+        // The helper makes the namespaces of each of its sessions itself.
+        let _ = joined;
+        return through_helper(helper, &paths, &name, &spec, run, &opts, setup.take());
+    }
+    spec.join = joined;
     let record = |pid: u32| registry::SessionRecord {
         pid,
         container: name.to_string(),
@@ -151,6 +182,69 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     )
     .map_err(|e| Failure::failed(e.to_string()))?;
     drop(registration);
+    Ok(Exit::Command(code.clamp(0, 255) as u8))
+}
+
+/// Runs the session through cd-mount-helper and waits for it; the helper
+/// recomputes and checks everything it is given.
+fn through_helper(
+    helper: &Path,
+    paths: &StorePaths,
+    name: &ContainerName,
+    spec: &LaunchSpec,
+    run: bool,
+    opts: &Options,
+    setup: Option<NsLock>,
+) -> RunResult {
+    use chroot_distro::helper_client::{command, Request};
+    let req = Request {
+        store: paths.runtime_dir.clone(),
+        name: name.to_string(),
+        uid: spec.uid,
+        gid: spec.gid,
+        groups: spec.groups.clone(),
+        cwd: spec.cwd.clone(),
+        argv: spec.argv.clone(),
+        env: spec.env.clone(),
+        binds: if spec.isolated {
+            Vec::new()
+        } else {
+            spec.binds.clone()
+        },
+        minimal: spec.minimal,
+        isolated: spec.isolated,
+        hostname: spec.isolated.then(|| spec.hostname.clone()).flatten(),
+        shared_tmp: spec.shared_tmp,
+        privileged: spec.privileged,
+    };
+    let _quiet = chroot_distro::launch::IgnoreInterrupts::new();
+    let mut child = command(helper, &req)
+        .spawn()
+        .map_err(|e| Failure::failed(format!("cannot run {}: {e}", helper.display())))?;
+    let record = registry::SessionRecord {
+        pid: child.id(),
+        container: name.to_string(),
+        kind: if run { "run" } else { "login" }.into(),
+        user: opts.user.clone().unwrap_or_else(|| "root".into()),
+        started: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        command: spec.argv.clone(),
+        mode: spec.mode(),
+        applet: std::process::id(),
+        log: None,
+    };
+    let registration = registry::register(paths, &record).ok();
+    drop(setup);
+    let status = child
+        .wait()
+        .map_err(|e| Failure::failed(format!("cannot wait for the helper: {e}")))?;
+    drop(registration);
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(Exit::Command(code.clamp(0, 255) as u8))
 }
 

@@ -23,6 +23,31 @@ pub struct Helper {
     pub executable: Option<Probe<Executable>>,
     pub policy_path: &'static str,
     pub policy: Policy,
+    /// What the helper itself says its policy grants this caller
+    /// (`--check-policy`), when it could be asked.
+    pub grants: Option<Grants>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grants {
+    /// Real-root sessions would be allowed.
+    pub sessions: bool,
+    /// Its report, one line per item.
+    pub report: Vec<String>,
+}
+
+/// Runs `helper --check-policy` as ourselves.
+fn ask(helper: &Path) -> Option<Grants> {
+    let out = crate::helper_client::check_policy_command(helper)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Some(Grants {
+        sessions: out.status.success(),
+        report: text.lines().map(str::to_owned).collect(),
+    })
 }
 
 /// The policy file's state as far as ownership and permissions go.
@@ -53,8 +78,10 @@ impl Helper {
         );
         dirs.extend(LIB_DIRS.iter().map(PathBuf::from));
         dirs.extend(search_dirs.iter().cloned());
+        let found = executables::find(&dirs, NAME);
         Self {
-            executable: executables::find(&dirs, NAME).map(|p| Executable::inspect(&p).into()),
+            grants: found.as_deref().and_then(ask),
+            executable: found.map(|p| Executable::inspect(&p).into()),
             policy_path: POLICY,
             policy: policy_state(Path::new(POLICY)),
         }

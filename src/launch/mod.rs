@@ -195,13 +195,20 @@ pub fn run(
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
-/// SIGINT and SIGQUIT ignored while alive (restored on drop).
-struct IgnoreInterrupts {
+/// SIGINT and SIGQUIT ignored while alive (restored on drop): the
+/// terminal's Ctrl-C is for the session, its parent only waits.
+pub struct IgnoreInterrupts {
     old: Vec<(libc::c_int, libc::sighandler_t)>,
 }
 
+impl Default for IgnoreInterrupts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl IgnoreInterrupts {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let old = [libc::SIGINT, libc::SIGQUIT]
             .into_iter()
             // SAFETY: installing SIG_IGN has no handler to be unsafe in.
