@@ -30,7 +30,7 @@ if ! command -v cargo >/dev/null; then
 fi
 
 need=()
-for pkg in gcc libc6-dev; do
+for pkg in gcc libc6-dev libcap2-bin; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -40,7 +40,9 @@ if ((${#need[@]})); then
 fi
 
 say "building (release)"
-cargo build --release --locked --workspace
+cargo build --release --locked -p chroot-distro
+# The helper has its own profile: fat LTO, panic=abort, stripped.
+cargo build --locked --profile helper-release -p cd-mount-helper
 
 bin=$PREFIX/bin
 lib=$PREFIX/lib/chroot-distro
@@ -52,8 +54,16 @@ install -d -m 0755 "$bin" "$lib/applets" "$share/man/man1" \
 target=${CARGO_TARGET_DIR:-target}/release
 say "installing $bin/chroot-distro and $lib/cd-mount-helper"
 install -m 0755 "$target/chroot-distro" "$bin/chroot-distro"
-# The helper grants nothing yet; it is installed without capabilities.
-install -o root -g root -m 0755 "$target/cd-mount-helper" "$lib/cd-mount-helper"
+# File capabilities, never set-user-ID (the helper refuses that). It grants
+# nothing until an admin writes /etc/chroot-distro/helper.conf.
+install -o root -g root -m 0755 "${CARGO_TARGET_DIR:-target}/helper-release/cd-mount-helper" \
+  "$lib/cd-mount-helper"
+if command -v setcap >/dev/null; then
+  setcap cap_sys_admin,cap_setpcap,cap_setuid,cap_setgid,cap_chown,cap_dac_override,cap_fsetid,cap_fowner,cap_mknod,cap_net_raw,cap_setfcap,cap_net_bind_service,cap_sys_chroot,cap_kill,cap_audit_write+ep \
+    "$lib/cd-mount-helper"
+else
+  say "setcap not found (apt install libcap2-bin): the helper is installed without capabilities"
+fi
 
 say "installing applet links"
 "$bin/chroot-distro" --install-links "$lib/applets" --force
