@@ -99,13 +99,20 @@ impl IdMap {
     /// Writes the maps of `pid` (a child that has just unshared its user
     /// namespace) through the setuid helpers, as rootless podman does.
     pub fn apply(&self, pid: u32) -> Result<(), String> {
-        let run = |tool: &Path, own: u32, sub: SubRange| {
-            let out = Command::new(tool)
+        let start = |tool: &Path, own: u32, sub: SubRange| {
+            Command::new(tool)
                 .arg(pid.to_string())
                 .args(["0", &own.to_string(), "1"])
                 .args(["1", &sub.start.to_string(), &sub.count.to_string()])
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot run {}: {e}", tool.display()))
+        };
+        let finish = |tool: &Path, child: std::process::Child| {
+            let out = child
+                .wait_with_output()
+                .map_err(|e| format!("cannot wait for {}: {e}", tool.display()))?;
             if out.status.success() {
                 Ok(())
             } else {
@@ -116,8 +123,13 @@ impl IdMap {
                 ))
             }
         };
-        run(&self.newuidmap, self.uid, self.subuid)?;
-        run(&self.newgidmap, self.gid, self.subgid)
+        // Both at once: each is a setuid exec costing milliseconds, and
+        // a session waits for them before it can start.
+        let uids = start(&self.newuidmap, self.uid, self.subuid)?;
+        let gids = start(&self.newgidmap, self.gid, self.subgid);
+        let uid_result = finish(&self.newuidmap, uids);
+        finish(&self.newgidmap, gids?)?;
+        uid_result
     }
 
     /// Host uid of container uid `id` under this map.
