@@ -92,3 +92,41 @@ fn a_foreign_architecture_runs_through_qemu_user() {
         assert_eq!(out.ok().stdout.trim(), arch, "{who:?}");
     }
 }
+
+#[test]
+fn isolated_sessions_get_their_own_pids_and_host_name() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    for who in BOTH {
+        let store = common::store_with_busybox_as(who);
+        let outside = std::process::id();
+        let script = format!(
+            "hostname; echo $$; ls /proc | grep -c '^[0-9]'; \
+             kill -0 {outside} 2>/dev/null || echo host-invisible; \
+             [ \"$(ls /proc/self/root/../..)\" = \"$(ls /)\" ] && echo root-stays"
+        );
+        let out = store.run_as(
+            who,
+            &[
+                "login",
+                "bb",
+                "--isolated",
+                "--hostname",
+                "boxy",
+                "--",
+                &script,
+            ],
+        );
+        out.ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0], "boxy", "{who:?}: {out:#?}");
+        assert_eq!(lines[1], "1", "{who:?}: the session is PID 1: {out:#?}");
+        let visible: u32 = lines[2].parse().unwrap();
+        assert!(visible < 5, "{who:?}: host PIDs visible: {out:#?}");
+        assert!(
+            lines.contains(&"host-invisible") && lines.contains(&"root-stays"),
+            "{who:?}: {out:#?}"
+        );
+    }
+}

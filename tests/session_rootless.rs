@@ -95,33 +95,6 @@ fn host_proc_and_sys_are_bound_and_hardened() {
 }
 
 #[test]
-fn isolated_rootless_sessions_get_their_own_pids_and_host_name() {
-    let Some(store) = user_store() else { return };
-    let out = ush(
-        &store,
-        &["--isolated", "--hostname", "boxy"],
-        "hostname; echo $$; ls /proc | grep -c '^[0-9]'; \
-         kill -0 1 && echo init-is-ours; \
-         [ \"$(ls /proc/self/root/../..)\" = \"$(ls /)\" ] && echo root-stays",
-    );
-    out.ok();
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "boxy");
-    assert_eq!(lines[1], "1", "the session is PID 1: {out:#?}");
-    let visible: u32 = lines[2].parse().unwrap();
-    assert!(visible < 5, "host PIDs visible: {out:#?}");
-    assert!(lines.contains(&"init-is-ours") && lines.contains(&"root-stays"));
-    // A host process cannot be signalled from inside.
-    let outside = std::process::id();
-    let out = ush(
-        &store,
-        &["--isolated"],
-        &format!("kill -0 {outside} 2>/dev/null || echo invisible"),
-    );
-    assert_eq!(out.ok().stdout, "invisible\n");
-}
-
-#[test]
 fn rootless_get_chroot_cmd_reproduces_the_session() {
     let Some(store) = user_store() else { return };
     let script = "id -u; id -g; test -c /dev/null && echo devnull; grep -c . /proc/self/uid_map";
