@@ -188,11 +188,24 @@ pub fn prepare(
             }
         }
     }
+    let mut namespaces = opts.isolated || opts.use_ns;
+    if namespaces {
+        let missing = missing_namespaces(Path::new("/proc/self/ns"));
+        if !missing.is_empty() {
+            // All or nothing: a PID namespace without its own proc, or
+            // UTS without PID, would be a confusing half-isolation.
+            warnings.push(format!(
+                "this kernel has no {} namespaces; running without PID, UTS and IPC isolation",
+                missing.join(", ")
+            ));
+            namespaces = false;
+        }
+    }
     let spec = LaunchSpec {
         rootfs,
         minimal: opts.minimal,
         isolated: opts.isolated,
-        namespaces: opts.isolated || opts.use_ns,
+        namespaces,
         hostname: Some(hostname),
         shared_tmp: opts.shared_tmp && !opts.isolated,
         privileged: opts.privileged,
@@ -211,6 +224,15 @@ pub fn prepare(
         system_binds,
     };
     Ok((spec, warnings))
+}
+
+/// Which of the namespaces isolation needs the kernel lacks (`ns_dir` is
+/// normally /proc/self/ns).
+pub fn missing_namespaces(ns_dir: &Path) -> Vec<&'static str> {
+    ["pid", "uts", "ipc"]
+        .into_iter()
+        .filter(|n| !ns_dir.join(n).exists())
+        .collect()
 }
 
 /// `SRC[:DST]`: SRC must exist (made absolute), DST absolute (default SRC).
@@ -240,6 +262,14 @@ pub fn parse_bind(text: &str) -> Result<(PathBuf, PathBuf), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn isolation_needs_every_namespace() {
+        assert!(missing_namespaces(Path::new("/proc/self/ns")).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("uts"), b"").unwrap();
+        assert_eq!(missing_namespaces(dir.path()), ["pid", "ipc"]);
+    }
 
     #[test]
     fn binds() {
