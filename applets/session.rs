@@ -130,6 +130,9 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     };
     let log = ctx.env.get_abs_path(DETACHED_LOG);
     if run && flag(m, "detach") && log.is_none() {
+        // Mistakes (no such container, no Cmd, a bad --bind) are reported
+        // here, not in a log nobody reads yet.
+        prepare::prepare(&paths, &name, &ctx.env, &opts).map_err(failed)?;
         return detach_self(&paths, &name);
     }
     // Sessions share the container; installs, resets and removals wait.
@@ -354,9 +357,14 @@ fn detach_self(paths: &StorePaths, name: &ContainerName) -> RunResult {
         }
         if let Ok(Some(status)) = child.try_wait() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let why = text
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("chroot-distro: error: "))
+                .or_else(|| text.lines().last())
+                .unwrap_or("no output");
             return Err(Failure::failed(format!(
-                "the background session ended at once ({status}): {}",
-                text.lines().last().unwrap_or("no output")
+                "the background session ended at once ({status}): {why}"
             ))
             .with_hint(format!("its log is {}", log.display())));
         }

@@ -201,6 +201,10 @@ fn run_detached_shows_in_ps_and_ends_with_kill() {
         return;
     }
     let store = common::store_with_busybox();
+    // Mistakes are reported at once, not in the log.
+    store
+        .run(&["run", "-d", "ghost", "--", "true"])
+        .fails_with(1, "not installed");
     let out = store.run(&[
         "run",
         "-d",
