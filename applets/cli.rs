@@ -48,6 +48,32 @@ impl Ctx {
         Ok(StorePaths::resolve(&self.env)?)
     }
 
+    /// For a root caller about to fetch and parse untrusted input (install,
+    /// reset): drop every capability and confine writes to the store and
+    /// the cache (DESIGN: even as root, network and parsing code holds no
+    /// privilege; the unpacker regains only what it needs). Must run before
+    /// any thread exists. No-op for other callers, who hold nothing.
+    pub fn confine_root(&self, paths: &StorePaths) -> Result<(), Failure> {
+        if !rustix::process::geteuid().is_root() {
+            return Ok(());
+        }
+        for dir in [&paths.runtime_dir, &paths.cache_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::failed(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let writable = [paths.runtime_dir.as_path(), paths.cache_dir.as_path()];
+        let landlocked = chroot_distro::sandbox::confine::confine_root_applet(&writable)
+            .map_err(|e| Failure::failed(format!("cannot confine the installer: {e}")))?;
+        if self.env.is_truthy("CD_DEBUG") {
+            let report = chroot_distro::sandbox::confine::report(false, landlocked);
+            eprintln!(
+                "debug: applet confined: {}",
+                serde_json::to_string(&report).unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     /// How this caller deletes store trees (inside the user namespace for
     /// a rootless store).
     pub fn remover(&self) -> Box<chroot_distro::store::Remover> {

@@ -22,7 +22,10 @@ pub const UNPACK_CAPS: &[Capability] = &[
 /// nothing dropped can ever come back through exec.
 pub fn keep_only_caps(keep: &[Capability]) -> Result<(), String> {
     let keep: CapsHashSet = keep.iter().copied().collect();
-    for cap in caps::all() {
+    // Dropping needs CAP_SETPCAP even for what is already gone, and a
+    // parent may have shrunk the set for us (a confined root applet).
+    let bounding = caps::read(None, CapSet::Bounding).map_err(|e| format!("bounding set: {e}"))?;
+    for cap in bounding {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).map_err(|e| format!("bounding set: {e}"))?;
         }
@@ -57,6 +60,44 @@ pub fn landlock(rw: &[&Path], ro: &[&Path]) -> Result<bool, String> {
         .and_then(|r| r.add_rules(path_beneath_rules(ro, AccessFs::from_read(abi))))
         .and_then(|r| r.restrict_self())
         .map_err(|e| format!("landlock: {e}"))?;
+    Ok(status.ruleset != RulesetStatus::NotEnforced)
+}
+
+/// A root caller's install or reset: from here on the applet (registry
+/// client, manifest and archive parsing) holds no capability, and Landlock
+/// lets it write only beneath `writable` (the store and the cache) and to
+/// /dev/null. Reading stays open: CA roots, credentials, local archives.
+///
+/// The unpacker it starts regains exactly [`UNPACK_CAPS`] at exec, through
+/// the bounding set root keeps; so no `no_new_privs` here (it would stop
+/// that), and Landlock is entered while CAP_SYS_ADMIN still allows it.
+/// Call before any thread exists: capabilities and Landlock are per thread.
+pub fn confine_root_applet(writable: &[&Path]) -> Result<bool, String> {
+    let abi = ABI::V5;
+    let writes = AccessFs::from_write(abi);
+    let status = Ruleset::default()
+        .handle_access(writes)
+        .and_then(|r| r.create())
+        .and_then(|r| r.add_rules(path_beneath_rules(writable, writes)))
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                [Path::new("/dev/null")],
+                AccessFs::WriteFile | AccessFs::Truncate,
+            ))
+        })
+        .map(|r| r.no_new_privs(false))
+        .and_then(|r| r.restrict_self())
+        .map_err(|e| format!("landlock: {e}"))?;
+    let keep: CapsHashSet = UNPACK_CAPS.iter().copied().collect();
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| format!("bounding set: {e}"))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| format!("ambient set: {e}"))?;
+    for set in [CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+        caps::clear(None, set).map_err(|e| format!("capabilities: {e}"))?;
+    }
     Ok(status.ruleset != RulesetStatus::NotEnforced)
 }
 

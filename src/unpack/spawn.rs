@@ -255,16 +255,18 @@ pub fn remover(privilege: &Privilege, exe: &Path) -> Box<crate::store::Remover> 
     Box::new(move |path: &Path| {
         match crate::fsops::remove_tree(path) {
             Ok(()) => return Ok(()),
-            Err(e) if !privilege.is_userns() => return Err(e),
+            Err(e) if matches!(privilege, Privilege::Squash { .. }) => return Err(e),
             Err(_) => {}
         }
+        // Subordinate-id files (rootless), or files of other owners that a
+        // capability-less root applet may not touch: the unpacker can.
         let parent = path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let job = Job {
             op: Op::Remove {
                 path: path.to_path_buf(),
             },
-            userns: true,
-            root: false,
+            userns: privilege.is_userns(),
+            root: matches!(privilege, Privilege::Root),
             rw: vec![parent],
             ro: vec![],
             force_walk: false,
