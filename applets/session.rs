@@ -159,7 +159,32 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         return through_helper(helper, &paths, &name, &spec, run, &opts, setup.take());
     }
     spec.join = joined;
-    let record = |pid: u32| registry::SessionRecord {
+    let mut registration = None;
+    let code = chroot_distro::launch::run(
+        Path::new("/proc/self/exe"),
+        &spec,
+        idmap.as_ref(),
+        &mut |pid| {
+            let record = session_record(pid, &name, &spec, run, &opts, log.clone());
+            registration = registry::register(&paths, &record).ok();
+            setup.take();
+        },
+    )
+    .map_err(|e| Failure::failed(e.to_string()))?;
+    drop(registration);
+    Ok(Exit::Command(code.clamp(0, 255) as u8))
+}
+
+/// What `ps` will show of the session whose holder is `pid`.
+fn session_record(
+    pid: u32,
+    name: &ContainerName,
+    spec: &LaunchSpec,
+    run: bool,
+    opts: &Options,
+    log: Option<PathBuf>,
+) -> registry::SessionRecord {
+    registry::SessionRecord {
         pid,
         container: name.to_string(),
         kind: if run { "run" } else { "login" }.into(),
@@ -171,21 +196,8 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         command: spec.argv.clone(),
         mode: spec.mode(),
         applet: std::process::id(),
-        log: log.clone(),
-    };
-    let mut registration = None;
-    let code = chroot_distro::launch::run(
-        Path::new("/proc/self/exe"),
-        &spec,
-        idmap.as_ref(),
-        &mut |pid| {
-            registration = registry::register(&paths, &record(pid)).ok();
-            setup.take();
-        },
-    )
-    .map_err(|e| Failure::failed(e.to_string()))?;
-    drop(registration);
-    Ok(Exit::Command(code.clamp(0, 255) as u8))
+        log,
+    }
 }
 
 /// Runs the session through cd-mount-helper and waits for it; the helper
@@ -224,20 +236,7 @@ fn through_helper(
     let mut child = command(helper, &req)
         .spawn()
         .map_err(|e| Failure::failed(format!("cannot run {}: {e}", helper.display())))?;
-    let record = registry::SessionRecord {
-        pid: child.id(),
-        container: name.to_string(),
-        kind: if run { "run" } else { "login" }.into(),
-        user: opts.user.clone().unwrap_or_else(|| "root".into()),
-        started: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        command: spec.argv.clone(),
-        mode: spec.mode(),
-        applet: std::process::id(),
-        log: None,
-    };
+    let record = session_record(child.id(), name, spec, run, opts, None);
     let registration = registry::register(paths, &record).ok();
     drop(setup);
     let status = child

@@ -48,10 +48,7 @@ fn debian_su_works_and_shadow_keeps_its_group() {
         return;
     }
     for who in BOTH {
-        let store = match who {
-            As::Root => TestStore::new(),
-            As::User => TestStore::for_rig_user(),
-        };
+        let store = TestStore::for_who(who);
         store
             .run_as(
                 who,
@@ -83,10 +80,7 @@ fn a_foreign_architecture_runs_through_qemu_user() {
         return;
     }
     for who in BOTH {
-        let store = match who {
-            As::Root => TestStore::new(),
-            As::User => TestStore::for_rig_user(),
-        };
+        let store = TestStore::for_who(who);
         let arch = common::install_foreign(&store, who);
         let out = store.run_as(who, &["login", "foreign", "--", "uname -m"]);
         assert_eq!(out.ok().stdout.trim(), arch, "{who:?}");

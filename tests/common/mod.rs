@@ -268,6 +268,14 @@ pub enum As {
 }
 
 impl TestStore {
+    /// An empty store `who` owns.
+    pub fn for_who(who: As) -> Self {
+        match who {
+            As::Root => TestStore::new(),
+            As::User => TestStore::for_rig_user(),
+        }
+    }
+
     /// `chroot-distro ARGS` as `who`.
     pub fn run_as(&self, who: As, args: &[&str]) -> Outcome {
         match who {
@@ -285,10 +293,7 @@ pub fn store_with_busybox() -> TestStore {
 /// The same, owned and installed by `who` (for the user: on their
 /// subordinate ids).
 pub fn store_with_busybox_as(who: As) -> TestStore {
-    let store = match who {
-        As::Root => TestStore::new(),
-        As::User => TestStore::for_rig_user(),
-    };
+    let store = TestStore::for_who(who);
     store
         .run_as(
             who,
