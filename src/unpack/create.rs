@@ -43,42 +43,18 @@ impl Extractor {
         }
         .map_err(io_fail("create", path))?;
         let mut file = File::from(fd);
-        let r = self.copy_and_finish(&mut file, path, entry, meta, progress);
-        if r.is_err() {
-            self.hasher.discard();
-        }
-        r
-    }
-
-    /// Copies the entry's data into `file` (hashing it on the side), then
-    /// sets owner, xattrs, mode and times.
-    fn copy_and_finish<R: Read>(
-        &mut self,
-        file: &mut File,
-        path: &Path,
-        entry: &mut tar::Entry<R>,
-        meta: &Meta,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Step {
         let mut done = 0u64;
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
         loop {
-            let mut buf = self.hasher.buffer();
-            let n = match entry.read(&mut buf) {
-                Ok(n) if n > 0 => n,
-                r => {
-                    self.hasher.unused(buf);
-                    match r {
-                        Ok(_) => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(Fail::Fatal(Error::tar(e))),
-                    }
-                }
+            let n = match entry.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Fail::Fatal(Error::tar(e))),
             };
-            if let Err(e) = file.write_all(&buf[..n]) {
-                self.hasher.unused(buf);
-                return Err(Fail::Fatal(IoError::new("write", path, e).into()));
-            }
-            self.hasher.data(buf, n);
+            file.write_all(&self.buf[..n])
+                .map_err(|e| Fail::Fatal(IoError::new("write", path, e).into()))?;
+            sha2::Digest::update(&mut hasher, &self.buf[..n]);
             done += n as u64;
             self.stats.bytes += n as u64;
             self.tick(progress);
@@ -91,11 +67,18 @@ impl Extractor {
         }
         self.stats.files += 1;
         self.metadata(file.as_fd(), path, meta)?;
-        fchmod(&*file, Mode::from_raw_mode(meta.mode)).map_err(io_fail("chmod", path))?;
-        futimens(&*file, &meta.times()).map_err(io_fail("set times of", path))?;
-        match rustix::fs::fstat(&*file) {
-            Ok(st) => self.hasher.done(st.st_ino, done, st.st_mtime),
-            Err(_) => self.hasher.discard(),
+        fchmod(&file, Mode::from_raw_mode(meta.mode)).map_err(io_fail("chmod", path))?;
+        futimens(&file, &meta.times()).map_err(io_fail("set times of", path))?;
+        if let Ok(st) = rustix::fs::fstat(&file) {
+            let hash = sha2::Digest::finalize(hasher).into();
+            self.hashes.insert(
+                st.st_ino,
+                super::index::Hashed {
+                    size: done,
+                    mtime: st.st_mtime,
+                    hash,
+                },
+            );
         }
         Ok(())
     }

@@ -25,7 +25,9 @@ use super::whiteout::{self, Kind, Written};
 use super::{remove::remove_at, special};
 use crate::ioerr::{os_reason, IoError};
 
-/// Read-ahead of the tar stream (the copy buffers are the hasher's).
+/// Copy buffer and read-ahead: big enough that a large file costs few
+/// syscalls, small enough to stay constant memory.
+const COPY_BUF: usize = 256 * 1024;
 const READ_BUF: usize = 64 * 1024;
 const PROGRESS_ENTRIES: u64 = 256;
 const PROGRESS_BYTES: u64 = 4 << 20;
@@ -90,16 +92,16 @@ pub struct Extractor {
     /// children, and every child written bumps the parent's mtime.
     pub(super) deferred: HashMap<PathBuf, DirMeta>,
     pub(super) stats: Stats,
+    pub(super) buf: Vec<u8>,
     /// The last parent directory resolved. Sound only while nothing is
     /// removed: a removal may change what a path resolves to.
     cache: Option<(PathBuf, OwnedFd)>,
     removed: bool,
     /// Totals at the last progress report.
     reported: Progress,
-    /// Content hashes of the regular files written, by inode, taken on
-    /// another thread while the data streams through (the install index
-    /// needs no second read).
-    pub(super) hasher: super::hashing::Hasher,
+    /// Content hashes of the regular files written, by inode, taken while
+    /// the data streamed through (the install index needs no second read).
+    pub(super) hashes: HashMap<u64, super::index::Hashed>,
 }
 
 impl Extractor {
@@ -110,16 +112,17 @@ impl Extractor {
             opts,
             deferred: HashMap::new(),
             stats: Stats::default(),
+            buf: vec![0; COPY_BUF],
             cache: None,
             removed: false,
             reported: Progress::default(),
-            hasher: super::hashing::Hasher::new(),
+            hashes: HashMap::new(),
         }
     }
 
     /// The content hashes gathered so far (for [`super::index::write`]).
     pub fn take_hashes(&mut self) -> HashMap<u64, super::index::Hashed> {
-        self.hasher.finish()
+        std::mem::take(&mut self.hashes)
     }
 
     /// Applies one tar stream. With `layer`, OCI whiteouts are honoured;

@@ -8,7 +8,6 @@ pub mod decompress;
 pub mod extract;
 pub mod fixups;
 mod follow;
-mod hashing;
 pub mod index;
 pub mod job;
 mod readahead;
