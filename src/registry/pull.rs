@@ -45,14 +45,6 @@ pub struct Resolved {
 
 impl ImageSource {
     pub fn new(text: &str, env: &EnvSnapshot, allow_insecure: bool) -> Result<Self, Error> {
-        // Three slow first-time costs, overlapped: AWS-LC seeds its RNG
-        // from CPU jitter (~20 ms) on the first TLS handshake, the client
-        // loads and parses the system's CA certificates, and oci-spec
-        // compiles its reference regex here. Only plain https lets the
-        // client be built before the reference (the registry) is known.
-        std::thread::spawn(|| aws_lc_rs::rand::fill(&mut [0u8; 1]));
-        let early = (!allow_insecure)
-            .then(|| std::thread::spawn(|| Client::try_from(client_config(ClientProtocol::Https))));
         let reference: Reference =
             text.parse()
                 .map_err(|e: oci_client::ParseError| Error::Reference {
@@ -61,15 +53,18 @@ impl ImageSource {
                 })?;
         let registry = reference.registry().to_owned();
         let (auth, _) = super::auth::credentials(env, &registry)?;
+        let config = ClientConfig {
+            protocol: if allow_insecure {
+                ClientProtocol::HttpsExcept(vec![registry.clone()])
+            } else {
+                ClientProtocol::Https
+            },
+            connect_timeout: Some(Duration::from_secs(20)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
         // try_from, not new: new() silently drops a bad configuration.
-        let client = match early.map(|t| t.join()) {
-            Some(Ok(client)) => client,
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Client::try_from(client_config(ClientProtocol::HttpsExcept(vec![
-                registry.clone()
-            ]))),
-        }
-        .map_err(|e| Error::Registry {
+        let client = Client::try_from(config).map_err(|e| Error::Registry {
             registry: registry.clone(),
             detail: e.to_string(),
         })?;
@@ -206,15 +201,6 @@ impl ImageSource {
 
     pub fn runtime(&self) -> Arc<tokio::runtime::Runtime> {
         self.runtime.clone()
-    }
-}
-
-fn client_config(protocol: ClientProtocol) -> ClientConfig {
-    ClientConfig {
-        protocol,
-        connect_timeout: Some(Duration::from_secs(20)),
-        read_timeout: Some(Duration::from_secs(60)),
-        ..Default::default()
     }
 }
 
