@@ -61,9 +61,9 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(chroot_distro::launch::child::main() as u8);
     }
-    // One malloc arena: the applet's threads (registry I/O, certificate
-    // loading, RNG seeding) allocate little but would each keep an arena's
-    // high-water mark, 4-6 MB of peak RSS on a registry install.
+    // One malloc arena: the applet's threads (the registry client's tokio
+    // workers) allocate little but would each keep an arena's high-water
+    // mark: 4 MB of peak RSS on a registry install.
     // SAFETY: a plain libc call before any thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
