@@ -29,6 +29,12 @@ bench_dir=$PWD/bench
 runs=${RUNS:-5}
 cache=${CD_BENCH_CACHE:-/var/cache/cd-bench}
 big=${CD_BENCH_BIG:-1}
+# CD_BENCH_ONLY="floor ours big_floor big_ours": time only those keys (and
+# their _warm twins); the peers are skipped. Empty: everything.
+only=${CD_BENCH_ONLY:-}
+# CD_BENCH_BASELINE=/path/to/chroot-distro: also time that binary (keys base,
+# big_base), interleaved with ours, to compare two builds in one run.
+baseline=${CD_BENCH_BASELINE:-}
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 note() { echo "--- $*" >&2; }
@@ -229,9 +235,17 @@ declare -A label=(
   [podman_warm]="podman pull (warm, metadata only)"
   [skopeo]="skopeo copy + umoci unpack (cold)"
 )
+if [[ -n $baseline ]]; then
+  order=(floor ours ours_warm base base_warm "${order[@]:3}")
+  label+=([base]="baseline: install (cold)" [base_warm]="baseline: install (warm)")
+fi
 if ((big)); then
-  order+=(big_floor big_ours big_ours_warm big_py big_py_warm)
+  order+=(big_floor big_ours big_ours_warm)
+  if [[ -n $baseline ]]; then order+=(big_base big_base_warm); fi
+  order+=(big_py big_py_warm)
   label+=(
+    [big_base]="build: baseline (cold)"
+    [big_base_warm]="build: baseline (warm)"
     [big_floor]="build: floor, both layers"
     [big_ours]="build: ours (cold)"
     [big_ours_warm]="build: ours (warm)"
@@ -240,11 +254,18 @@ if ((big)); then
   )
 fi
 last() { ((i == runs)); }
+want() { [[ -z $only || " $only " == *" $1 "* ]]; }
+if [[ -n $only ]]; then
+  kept=()
+  for k in "${order[@]}"; do if want "$k" || want "${k%_warm}"; then kept+=("$k"); fi; done
+  order=("${kept[@]}")
+fi
 
 # Cold and warm install of $1 by one chroot-distro ($2: ours|py) under keys $3, $3_warm.
 cold_warm() {
   local ref=$1 tool=$2 key=$3 exe
-  if [[ $tool == py ]]; then exe=$py; else exe=$bin; fi
+  want "$key" || return 0
+  case $tool in py) exe=$py ;; base) exe=$baseline ;; *) exe=$bin ;; esac
   fresh
   timed "$key" in_store "$exe" install "$ref" -n b -q
   if last; then result_entries[$key]=$(count "$(rootfs_of b)"); fi
@@ -256,28 +277,38 @@ cold_warm() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq "$runs"); do
   note "run $i/$runs"
-  fresh
-  timed floor bash -c "$floor1" _ "$layer1" - "$run/dir"
-  if last; then result_entries[floor]=$(count "$run/dir"); fi
+  if want floor; then
+    fresh
+    timed floor bash -c "$floor1" _ "$layer1" - "$run/dir"
+    if last; then result_entries[floor]=$(count "$run/dir"); fi
+  fi
 
   cold_warm "$image" ours ours
+  if [[ -n $baseline ]]; then cold_warm "$image" base base; fi
   cold_warm "$image" py py
 
-  fresh
-  timed podman podman_pull "$image"
-  if last; then result_entries[podman]=$(count_podman); fi
-  timed podman_warm podman_pull "$image"
-  if last; then result_entries[podman_warm]=$(count_podman); fi
+  if want podman; then
+    fresh
+    timed podman podman_pull "$image"
+    if last; then result_entries[podman]=$(count_podman); fi
+    timed podman_warm podman_pull "$image"
+    if last; then result_entries[podman_warm]=$(count_podman); fi
+  fi
 
-  fresh
-  timed skopeo skopeo_umoci "$image"
-  if last; then result_entries[skopeo]=$(count "$run/bundle/rootfs"); fi
+  if want skopeo; then
+    fresh
+    timed skopeo skopeo_umoci "$image"
+    if last; then result_entries[skopeo]=$(count "$run/bundle/rootfs"); fi
+  fi
 
   if ((big)); then
-    fresh
-    timed big_floor bash -c "$floor2" _ "$layer1" "$layer2" "$run/dir"
-    if last; then result_entries[big_floor]=$(count "$run/dir"); fi
+    if want big_floor; then
+      fresh
+      timed big_floor bash -c "$floor2" _ "$layer1" "$layer2" "$run/dir"
+      if last; then result_entries[big_floor]=$(count "$run/dir"); fi
+    fi
     cold_warm "$big_ref" ours big_ours
+    if [[ -n $baseline ]]; then cold_warm "$big_ref" base big_base; fi
     cold_warm "$big_ref" py big_py
   fi
 done
@@ -353,16 +384,23 @@ rss_run() { # key ref exe
   out=$(in_store python3 "$peaks" "$work/tree.out" "$logs/rss.err" "$exe" install "$ref" -n b -q) || { rss[${key}_warm]=failed; return; }
   rss[${key}_warm]+="$out;"
 }
-rss_order=(ours ours_warm py py_warm)
-if ((big)); then rss_order+=(big_ours big_ours_warm big_py big_py_warm); fi
+rss_order=()
+for k in ours base py big_ours big_base big_py; do
+  if [[ $k == *base && -z $baseline ]]; then continue; fi
+  if [[ $k != big_* ]] || ((big)); then
+    if want "$k"; then rss_order+=("$k" "${k}_warm"); fi
+  fi
+done
 rss_runs=3
 note "peak RSS ($rss_runs untimed runs each)"
 for _ in $(seq $rss_runs); do
-  rss_run ours "$image" "$bin"
-  rss_run py "$image" "$py"
+  if want ours; then rss_run ours "$image" "$bin"; fi
+  if [[ -n $baseline ]] && want base; then rss_run base "$image" "$baseline"; fi
+  if want py; then rss_run py "$image" "$py"; fi
   if ((big)); then
-    rss_run big_ours "$big_ref" "$bin"
-    rss_run big_py "$big_ref" "$py"
+    if want big_ours; then rss_run big_ours "$big_ref" "$bin"; fi
+    if [[ -n $baseline ]] && want big_base; then rss_run big_base "$big_ref" "$baseline"; fi
+    if want big_py; then rss_run big_py "$big_ref" "$py"; fi
   fi
 done
 fresh
@@ -378,8 +416,8 @@ if ((big)); then
     "$(mib "$raw2") uncompressed, $n2 entries; total $(mib "$(($(stat -c %s "$layer1") + $(stat -c %s "$layer2")))")" \
     "compressed, $(mib "$((raw1 + raw2))") uncompressed"
 fi
-echo "ours $(git rev-parse --short HEAD 2>/dev/null || echo ?); python chroot-distro $py_version;" \
-  "$(podman --version); $(skopeo --version); $(umoci --version)"
+echo "ours $(git rev-parse --short HEAD 2>/dev/null || echo ?)$(git diff --quiet HEAD 2>/dev/null || echo +changes); python chroot-distro $py_version;" \
+  "$(podman --version); $(skopeo --version); $(umoci --version)${only:+; only: $only}"
 echo "medians of $runs runs, page cache dropped before each (the registry's too); $(nproc) cores;" \
   "load average before: $load_before, after: $load_after"
 echo
@@ -406,6 +444,8 @@ printf '%-40s %8s %8s %9s %8s\n' install tree applet unpacker other
 declare -A rss_label=(
   [ours]="ours (cold)" [ours_warm]="ours (warm)" [py]="python (cold)" [py_warm]="python (warm)"
   [big_ours]="build: ours (cold)" [big_ours_warm]="build: ours (warm)"
+  [base]="baseline (cold)" [base_warm]="baseline (warm)"
+  [big_base]="build: baseline (cold)" [big_base_warm]="build: baseline (warm)"
   [big_py]="build: python (cold)" [big_py_warm]="build: python (warm)"
 )
 for k in "${rss_order[@]}"; do

@@ -2,6 +2,7 @@
 //! extract in a confined child into a staging dir, then rename into place.
 
 mod download;
+mod feed;
 mod registry;
 mod reset;
 

@@ -1,6 +1,9 @@
 //! `install IMAGE`: resolve, download layers in parallel into the verified
-//! cache, and extract each as soon as it and its predecessors are there.
+//! cache, and extract each in order: the next one while it downloads (the
+//! unpacker follows the growing file; nothing counts until it is
+//! verified), later ones as soon as they and their predecessors are there.
 
+use super::feed::Sequencer;
 use super::{extract_and_commit, Error, Installed, Reporter, Request};
 use crate::registry::{download_layers, DownloadSettings, ImageSource};
 use crate::store::blobs::BlobCache;
@@ -57,27 +60,13 @@ pub(super) fn install_image(
     let sink = report.download_sink(&to_fetch);
     let runtime = source.runtime();
     let abort_tx = tx.clone();
+    let sequencer = Sequencer::new(tx, feed_layers, resolved.sizes.clone());
     let download = {
         let handle = source.handle();
         let resolved = resolved.clone();
         let blobs = blobs.clone();
         runtime.spawn(async move {
-            if count == 0 {
-                let _ = tx.send(Feed::End);
-                return Ok(());
-            }
-            let ready = |i: usize| {
-                let sent = tx
-                    .send(Feed::Layer {
-                        layer: feed_layers[i].clone(),
-                    })
-                    .is_ok();
-                if sent && i + 1 == count {
-                    let _ = tx.send(Feed::End);
-                }
-                sent
-            };
-            let result = download_layers(handle, resolved, blobs, settings, sink, ready).await;
+            let result = download_layers(handle, resolved, blobs, settings, sink, &sequencer).await;
             if let Err(e) = &result {
                 let _ = abort_tx.send(Feed::Abort {
                     reason: format!("download failed: {e}"),

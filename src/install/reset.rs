@@ -2,7 +2,7 @@
 //! new rootfs is built beside the old one and swapped in atomically.
 
 use super::{build_rootfs, Error, Installed, Reporter, Request};
-use crate::registry::{download_layers, DownloadSettings, ImageSource, Resolved};
+use crate::registry::{download_layers, AllLayers, DownloadSettings, ImageSource, Resolved};
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerLock, ContainerManifest, LockMode};
 use crate::unpack::job::{Layer, Source};
@@ -109,7 +109,7 @@ fn fetch_missing(
         blobs.clone(),
         settings,
         sink,
-        |_| true,
+        &AllLayers,
     ))?;
     Ok(())
 }

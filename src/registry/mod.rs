@@ -3,10 +3,12 @@
 //! of every blob, retries with Range resume, and caches what it fetched.
 
 pub mod auth;
+mod fetch;
 mod pull;
 pub mod settings;
 
-pub use pull::{download_layers, ImageSource, Resolved};
+pub use fetch::{download_layers, AllLayers, ImageSourceHandle, LayerEvent, LayerSink};
+pub use pull::{ImageSource, Resolved};
 pub use settings::DownloadSettings;
 
 /// Receives (layer index, bytes) as downloads progress.

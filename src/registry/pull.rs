@@ -1,21 +1,19 @@
 //! Resolving a reference to one platform's manifest and config, and
 //! fetching its layers into the blob cache.
 
-use super::{DownloadSettings, Error};
+use super::Error;
 use crate::env::EnvSnapshot;
 use crate::oci::{self, Digest, Platform};
 use crate::store::blobs::{digest_of, BlobCache};
 use crate::store::{ImageConfig, ImageManifest};
-use futures_util::StreamExt;
-use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
+use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 const ACCEPT: &[&str] = &[
     oci::MT_OCI_INDEX,
@@ -329,7 +327,7 @@ fn load(dir: &std::path::Path, key: &str, blobs: &BlobCache) -> Option<Resolved>
     Some(r)
 }
 
-fn map_error(reference: &Reference, e: OciDistributionError) -> Error {
+pub(super) fn map_error(reference: &Reference, e: OciDistributionError) -> Error {
     let registry = reference.registry().to_owned();
     let image = reference.whole();
     match e {
@@ -417,247 +415,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// A token bucket shared by all downloads (`CD_DOWNLOAD_RATE_LIMIT`).
-struct Bucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    /// How long to wait before `n` bytes may pass.
-    fn take(&mut self, n: usize) -> Duration {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
-        self.last = now;
-        self.tokens -= n as f64;
-        if self.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
-        }
-    }
-}
-
-/// Downloads every layer not yet cached, `settings.workers` at a time, and
-/// calls `ready(i)` for layer `i` as soon as it and all before it are in
-/// the cache, so extraction can start while later layers download.
-pub async fn download_layers(
-    source: Arc<ImageSourceHandle>,
-    resolved: Resolved,
-    blobs: BlobCache,
-    settings: DownloadSettings,
-    on_bytes: super::ByteSink,
-    mut ready: impl FnMut(usize) -> bool,
-) -> Result<(), Error> {
-    let bucket = (settings.rate_limit > 0).then(|| {
-        Arc::new(Mutex::new(Bucket {
-            rate: settings.rate_limit as f64,
-            tokens: settings.rate_limit as f64,
-            last: Instant::now(),
-        }))
-    });
-    let jobs = resolved
-        .layers
-        .iter()
-        .cloned()
-        .zip(resolved.sizes.iter().copied())
-        .enumerate()
-        .map(|(i, (layer, size))| {
-            let source = source.clone();
-            let blobs = blobs.clone();
-            let bucket = bucket.clone();
-            let on_bytes = on_bytes.clone();
-            async move {
-                let want = Wanted {
-                    index: i,
-                    digest: &layer.digest,
-                    size,
-                };
-                let r = fetch_blob(
-                    &source,
-                    want,
-                    &blobs,
-                    settings.max_retries,
-                    bucket,
-                    on_bytes,
-                )
-                .await;
-                (i, r)
-            }
-        });
-    let mut done = vec![false; resolved.layers.len()];
-    let mut next = 0;
-    let mut stream = futures_util::stream::iter(jobs).buffer_unordered(settings.workers);
-    while let Some((i, result)) = stream.next().await {
-        result?;
-        done[i] = true;
-        while next < done.len() && done[next] {
-            if !ready(next) {
-                return Ok(());
-            }
-            next += 1;
-        }
-    }
-    Ok(())
-}
-
-/// What the download tasks share: the client, reference and auth.
-pub struct ImageSourceHandle {
-    client: Client,
-    reference: Reference,
-    auth: RegistryAuth,
-}
-
 impl ImageSource {
-    pub fn handle(&self) -> Arc<ImageSourceHandle> {
-        Arc::new(ImageSourceHandle {
+    /// What the download tasks share.
+    pub fn handle(&self) -> Arc<super::fetch::ImageSourceHandle> {
+        Arc::new(super::fetch::ImageSourceHandle {
             client: self.client.clone(),
             reference: self.reference.clone(),
             auth: self.auth.clone(),
         })
     }
-}
-
-/// One blob to fetch: which layer it is (for progress), what and how big.
-struct Wanted<'a> {
-    index: usize,
-    digest: &'a Digest,
-    size: u64,
-}
-
-async fn fetch_blob(
-    src: &ImageSourceHandle,
-    want: Wanted<'_>,
-    blobs: &BlobCache,
-    max_retries: u32,
-    bucket: Option<Arc<Mutex<Bucket>>>,
-    on_bytes: super::ByteSink,
-) -> Result<(), Error> {
-    let Wanted {
-        index,
-        digest,
-        size,
-    } = want;
-    if blobs.contains(digest) {
-        return Ok(());
-    }
-    src.client
-        .store_auth_if_needed(src.reference.resolve_registry(), &src.auth)
-        .await;
-    let mut writer = blobs.writer()?;
-    let mut attempt = 0u32;
-    loop {
-        match stream_once(
-            src,
-            index,
-            digest,
-            size,
-            &mut writer,
-            bucket.as_ref(),
-            &on_bytes,
-        )
-        .await
-        {
-            Ok(()) => break,
-            Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry(e)) if attempt >= max_retries => return Err(e),
-            Err(Attempt::Retry(_)) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(250 * (1 << attempt.min(6)))).await;
-            }
-        }
-    }
-    writer
-        .commit(blobs, Some(digest), Some(size))?
-        .map_err(|e| Error::Verify {
-            digest: digest.to_string(),
-            detail: e.to_string(),
-        })?;
-    Ok(())
-}
-
-enum Attempt {
-    Retry(Error),
-    Fatal(Error),
-}
-
-async fn stream_once(
-    src: &ImageSourceHandle,
-    index: usize,
-    digest: &Digest,
-    size: u64,
-    writer: &mut crate::store::blobs::BlobWriter,
-    bucket: Option<&Arc<Mutex<Bucket>>>,
-    on_bytes: &super::ByteSink,
-) -> Result<(), Attempt> {
-    let offset = writer.size();
-    let retry = |e: OciDistributionError| match map_error(&src.reference, e) {
-        e @ (Error::Unauthorized { .. } | Error::NotFound { .. }) => Attempt::Fatal(e),
-        e => Attempt::Retry(e),
-    };
-    // A Range resume: the writer's hasher already covers the prefix, so the
-    // final digest check spans prefix and rest.
-    let mut stream = match src
-        .client
-        .pull_blob_stream_partial(&src.reference, digest.as_str(), offset, None)
-        .await
-        .map_err(retry)?
-    {
-        BlobResponse::Partial(s) => s.stream,
-        BlobResponse::Full(s) => {
-            if offset > 0 {
-                writer
-                    .reset()
-                    .map_err(|e| Attempt::Fatal(io_err(writer.path().to_path_buf(), e)))?;
-            }
-            s.stream
-        }
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            Attempt::Retry(Error::Network {
-                registry: src.reference.registry().to_owned(),
-                detail: e.to_string(),
-            })
-        })?;
-        if let Some(b) = bucket {
-            let wait = b
-                .lock()
-                .map(|mut b| b.take(chunk.len()))
-                .unwrap_or_default();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        writer
-            .write_all(&chunk)
-            .map_err(|e| Attempt::Fatal(io_err(writer.path().to_path_buf(), e)))?;
-        on_bytes(index, chunk.len() as u64);
-        if writer.size() > size {
-            return Err(Attempt::Fatal(Error::Verify {
-                digest: digest.to_string(),
-                detail: format!(
-                    "the registry sent more than the {size} bytes the manifest declares"
-                ),
-            }));
-        }
-    }
-    if writer.size() < size {
-        return Err(Attempt::Retry(Error::Network {
-            registry: src.reference.registry().to_owned(),
-            detail: format!(
-                "the download of {digest} stopped at {} of {size} bytes",
-                writer.size()
-            ),
-        }));
-    }
-    Ok(())
-}
-
-fn io_err(path: PathBuf, e: std::io::Error) -> Error {
-    Error::Store(crate::store::Error::Io(crate::ioerr::IoError::new(
-        "write", path, e,
-    )))
 }

@@ -103,16 +103,6 @@ impl BlobWriter {
         self.tmp.as_deref().unwrap_or(Path::new("oci_layers"))
     }
 
-    /// Starts over (a server ignored our Range request and sent it all).
-    pub fn reset(&mut self) -> io::Result<()> {
-        self.file.flush()?;
-        self.file.get_mut().set_len(0)?;
-        io::Seek::seek(self.file.get_mut(), io::SeekFrom::Start(0))?;
-        self.hasher = Sha256::new();
-        self.size = 0;
-        Ok(())
-    }
-
     /// Checks size and digest (when expected), then moves the file into the
     /// cache under its real digest. Returns that digest.
     pub fn commit(

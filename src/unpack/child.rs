@@ -3,10 +3,11 @@
 //! threaded callers), and confined before it reads a byte of the archive.
 
 use super::extract::{ExtractOptions, Extractor, Ownership};
-use super::job::{Event, Feed, Job, Layer, Op, Source};
+use super::follow::{Feeder, FollowReader, Next};
+use super::job::{Event, Job, Layer, Op, Source};
 use super::resolve::ResolveMode;
 use crate::sandbox::confine;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,8 @@ const UNPACKER_ADDRESS_SPACE: u64 = 2 << 30;
 /// Runs the job read from stdin; returns the process exit code.
 pub fn main() -> i32 {
     confine::die_with_parent();
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
+    // Not locked for good: a fed job reads the rest on another thread.
+    let input = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let mut line = String::new();
     if input.read_line(&mut line).is_err() {
@@ -36,7 +37,7 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    match run(&job, &mut input, &mut out) {
+    match run(&job, &input, &mut out) {
         Ok(()) => 0,
         Err(message) => {
             send(&mut out, &Event::Failed { message });
@@ -53,7 +54,7 @@ fn send(out: &mut impl Write, event: &Event) {
     }
 }
 
-fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), String> {
+fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), String> {
     if job.userns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
             .map_err(|e| format!("cannot create a user namespace: {e}"))?;
@@ -148,22 +149,24 @@ fn run(job: &Job, input: &mut impl BufRead, out: &mut impl Write) -> Result<(), 
                 apply_layer(&mut extractor, i, layer, out)?;
             }
             if *follow {
+                let feeder = Feeder::start();
                 let mut n = layers.len();
                 loop {
-                    let mut line = String::new();
-                    if input.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-                        return Err("the parent stopped sending layers".into());
-                    }
-                    match serde_json::from_str::<Feed>(&line)
-                        .map_err(|e| format!("bad feed: {e}"))?
-                    {
-                        Feed::Layer { layer } => {
-                            apply_layer(&mut extractor, n, &layer, out)?;
-                            n += 1;
+                    match feeder.next()? {
+                        Next::Layer(layer) => apply_layer(&mut extractor, n, &layer, out)?,
+                        Next::Stream {
+                            layer,
+                            partial,
+                            growing,
+                        } => {
+                            let file = open_growing(&partial, &layer)?;
+                            let reader = FollowReader::new(file, growing.clone());
+                            apply_reader(&mut extractor, n, &layer, reader, out)?;
+                            growing.verified()?;
                         }
-                        Feed::End => break,
-                        Feed::Abort { reason } => return Err(reason),
+                        Next::End => break,
                     }
+                    n += 1;
                 }
             }
             let root = std::fs::File::open(rootfs).map_err(|e| e.to_string())?;
@@ -203,8 +206,31 @@ fn apply_layer(
             std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?
         }
     };
+    apply_reader(extractor, index, layer, file, out)
+}
+
+/// The partial file of a download, or (verified and renamed meanwhile)
+/// the layer's own file.
+fn open_growing(partial: &std::path::Path, layer: &Layer) -> Result<std::fs::File, String> {
+    let cannot = |e: std::io::Error| format!("cannot open {}: {e}", partial.display());
+    match std::fs::File::open(partial) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match &layer.source {
+            Source::Path { path } => std::fs::File::open(path).map_err(cannot),
+            Source::Fd { .. } => Err(cannot(e)),
+        },
+        r => r.map_err(cannot),
+    }
+}
+
+fn apply_reader(
+    extractor: &mut Extractor,
+    index: usize,
+    layer: &Layer,
+    input: impl std::io::Read + Send + 'static,
+    out: &mut impl Write,
+) -> Result<(), String> {
     let (kind, reader) =
-        super::decompress::open(file).map_err(|e| format!("{}: {e}", layer.label))?;
+        super::decompress::open(input).map_err(|e| format!("{}: {e}", layer.label))?;
     // Compressed layers inflate on a second thread while this one writes.
     let reader: Box<dyn std::io::Read> = match kind {
         super::decompress::Compression::None => reader,

@@ -31,9 +31,12 @@ impl Extractor {
     ) -> Step {
         // O_EXCL|O_NOFOLLOW: a planted symlink (even dangling) is EEXIST,
         // never opened; it is removed and the file created in its place.
+        // Created with its permission bits (never setuid/setgid/sticky,
+        // which only a chmod after the chown sets) inside the private
+        // staging directory: under the usual umask that is its final mode.
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mode = Mode::from_raw_mode(0o600);
+        let mode = Mode::from_raw_mode(meta.mode & 0o777);
         let fd = match openat(dir, name, flags, mode) {
             Err(Errno::EXIST) => {
                 self.clear(dir, name, path)?;
@@ -66,20 +69,29 @@ impl Extractor {
             )));
         }
         self.stats.files += 1;
-        self.metadata(file.as_fd(), path, meta)?;
-        fchmod(&file, Mode::from_raw_mode(meta.mode)).map_err(io_fail("chmod", path))?;
-        futimens(&file, &meta.times()).map_err(io_fail("set times of", path))?;
-        if let Ok(st) = rustix::fs::fstat(&file) {
-            let hash = sha2::Digest::finalize(hasher).into();
-            self.hashes.insert(
-                st.st_ino,
-                super::index::Hashed {
-                    size: done,
-                    mtime: st.st_mtime,
-                    hash,
-                },
-            );
+        // Owner and mode as created are often already the archive's (a
+        // root unpacker, 0644 under umask 022); each chown or chmod would
+        // dirty the inode once more, so only what differs is changed.
+        let st = rustix::fs::fstat(&file).map_err(io_fail("stat", path))?;
+        let owned = u64::from(st.st_uid) == meta.uid && u64::from(st.st_gid) == meta.gid;
+        if self.preserve() && !owned {
+            chown_fd(file.as_fd(), meta, &mut self.stats).map_err(|e| fail("chown", path, e))?;
         }
+        set_xattrs(file.as_fd(), meta, &mut self.stats)
+            .map_err(|e| fail("set xattrs of", path, e))?;
+        if st.st_mode & 0o7777 != meta.mode {
+            fchmod(&file, Mode::from_raw_mode(meta.mode)).map_err(io_fail("chmod", path))?;
+        }
+        futimens(&file, &meta.times()).map_err(io_fail("set times of", path))?;
+        // futimens set exactly this mtime: the index compares it with a stat.
+        self.hashes.insert(
+            st.st_ino,
+            super::index::Hashed {
+                size: done,
+                mtime: meta.mtime.tv_sec,
+                hash: sha2::Digest::finalize(hasher).into(),
+            },
+        );
         Ok(())
     }
 

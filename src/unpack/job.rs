@@ -46,8 +46,25 @@ pub enum Op {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "feed", rename_all = "snake_case")]
 pub enum Feed {
+    /// The next layer, verified and complete.
     Layer {
         layer: Layer,
+    },
+    /// The next layer while it still downloads: its first `available`
+    /// bytes are in `partial` (once verified, the file is renamed to the
+    /// layer's own path). `Grow` says how far it got, `Verified` that it
+    /// is complete and matched its digest; an unverified layer never
+    /// counts, an `Abort` (or EOF) fails the job instead.
+    Stream {
+        layer: Layer,
+        partial: PathBuf,
+        available: u64,
+    },
+    Grow {
+        available: u64,
+    },
+    Verified {
+        size: u64,
     },
     End,
     /// The parent gave up (a download failed); the child stops and fails.

@@ -7,6 +7,7 @@ mod create;
 pub mod decompress;
 pub mod extract;
 pub mod fixups;
+mod follow;
 pub mod index;
 pub mod job;
 mod readahead;

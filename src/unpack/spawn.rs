@@ -129,7 +129,7 @@ fn start_feeder(stdin: &mut Option<ToChild>, feed: &mut Option<Receiver<Feed>>) 
     };
     std::thread::spawn(move || {
         for item in rx {
-            let last = !matches!(item, Feed::Layer { .. });
+            let last = matches!(item, Feed::End | Feed::Abort { .. });
             if send_line(&mut to, &item).is_err() || last {
                 return;
             }

@@ -4,6 +4,7 @@
 
 pub mod fixture;
 pub mod oci;
+pub mod registry;
 pub mod tarbuild;
 
 use std::collections::HashMap;
