@@ -26,6 +26,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bench_dir=$PWD/bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$bench_dir/lib.sh"
 runs=${RUNS:-5}
 cache=${CD_BENCH_CACHE:-/var/cache/cd-bench}
 big=${CD_BENCH_BIG:-1}
@@ -41,13 +43,7 @@ note() { echo "--- $*" >&2; }
 ((EUID == 0)) || die "run as root (drops the page cache, runs the test rig, extracts owners)"
 
 # --- the rig ------------------------------------------------------------------
-tests/rig/setup -q || die "tests/rig/setup failed"
-rig_env=${CD_RIG_DIR:-/var/lib/cd-test-rig}/env
-[[ -s $rig_env ]] || die "no $rig_env after tests/rig/setup"
-set -a
-# shellcheck disable=SC1090 # written by tests/rig/setup
-. "$rig_env"
-set +a
+load_rig
 image=$CD_RIG_FIXTURE_DEBIAN
 layout=$CD_RIG_FIXTURE_DEBIAN_OCI_LAYOUT
 
@@ -89,16 +85,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the Python chroot-distro (shared with install-archive.sh) ------------------
-venv=$cache/venv
-if [[ ! -x $venv/bin/chroot-distro ]]; then
-  note "pip install chroot-distro into $venv (once)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q chroot-distro >"$cache/pip.log" 2>&1 ||
-    die "pip install chroot-distro failed; see $cache/pip.log"
-fi
-py=$venv/bin/chroot-distro
-py_version=$("$venv/bin/pip" show chroot-distro 2>/dev/null | sed -n 's/^Version: //p')
+python_tool
 
 # --- the Debian fixture's blobs ---------------------------------------------------
 blobs=$layout/blobs/sha256
@@ -209,8 +196,6 @@ fresh() { # removes $run (or only the dirs named) and recreates what it removed
   mkdir -p "$run/dir" "$run/home" "$run/oci"
 }
 
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$bench_dir/lib.sh"
 # podman keeps each layer unpacked in overlay/<id>/diff; count them together.
 count_podman() { find "$run/podman/overlay" -mindepth 2 -maxdepth 2 -name diff -exec find {} + | wc -l; }
 
