@@ -124,3 +124,46 @@ fn isolated_sessions_get_their_own_pids_and_host_name() {
         );
     }
 }
+
+#[test]
+fn a_second_session_joins_the_first_ones_namespaces() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    for who in BOTH {
+        let store = common::store_with_busybox_as(who);
+        let mut first = match who {
+            As::Root => store.cmd(),
+            As::User => {
+                let mut c = store.cmd_with(Path::new("/usr/bin/setpriv"));
+                c.args([
+                    "--reuid",
+                    rig().get("CD_RIG_UID"),
+                    "--regid",
+                    rig().get("CD_RIG_GID"),
+                    "--init-groups",
+                    "--",
+                ])
+                .arg(user_bin());
+                c
+            }
+        };
+        let mut first = first
+            .args(["login", "bb", "--", "echo one > /tmp/mark; exec sleep 30"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The container's /tmp is its own: seeing the mark means sharing.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let seen = loop {
+            let out = store.run_as(who, &["login", "bb", "--", "cat /tmp/mark 2>/dev/null"]);
+            if out.stdout == "one\n" || std::time::Instant::now() > deadline {
+                break out.stdout;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        store.run_as(who, &["unmount", "bb"]).ok();
+        let _ = first.wait();
+        assert_eq!(seen, "one\n", "{who:?}: the second session did not join");
+    }
+}
