@@ -9,9 +9,6 @@ use chroot_distro::store::{ContainerLock, ContainerName, LockMode, StorePaths};
 use clap::ArgMatches;
 use std::path::{Path, PathBuf};
 
-/// Set in a detached `run`'s background applet: where its output goes.
-const DETACHED_LOG: &str = "CD_INTERNAL_DETACHED_LOG";
-
 fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
     m.get_many::<String>(id)
         .map(|v| v.cloned().collect())
@@ -128,12 +125,12 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         run,
         rootless: idmap.is_some(),
     };
-    let log = ctx.env.get_abs_path(DETACHED_LOG);
+    let log = ctx.env.get_abs_path(chroot_distro::launch::detach::LOG_VAR);
     if run && flag(m, "detach") && log.is_none() {
         // Mistakes (no such container, no Cmd, a bad --bind) are reported
         // here, not in a log nobody reads yet.
         prepare::prepare(&paths, &name, &ctx.env, &opts).map_err(failed)?;
-        return detach_self(&paths, &name);
+        return detach(&paths, &name);
     }
     // Sessions share the container; installs, resets and removals wait.
     let _lock =
@@ -151,8 +148,14 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     }
     // One session at a time decides whether to make the container's
     // namespaces or join them, until they exist.
-    let mut setup = Some(NsLock::acquire(&paths, &name)?);
-    let joined = live_holder(&paths, &name, &spec)?;
+    let lock = registry::setup_lock(&paths, name.as_str())
+        .map_err(|e| Failure::failed(format!("cannot lock {}'s namespaces: {e}", name.as_str())))?;
+    let mut setup = Some(lock);
+    let joined = registry::holder(&paths, name.as_str(), spec.mode()).map_err(|e| {
+        Failure::failed(e.to_string()).with_hint(format!(
+            "end its sessions first: chroot-distro unmount {name}"
+        ))
+    })?;
     if let Identity::Helper(helper) = &identity {
         // The helper makes the namespaces of each of its sessions itself.
         let _ = joined;
@@ -165,7 +168,8 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         &spec,
         idmap.as_ref(),
         &mut |pid| {
-            let record = session_record(pid, &name, &spec, run, &opts, log.clone());
+            let mut record = record(pid, &name, &spec, run, &opts);
+            record.log = log.clone();
             registration = registry::register(&paths, &record).ok();
             setup.take();
         },
@@ -175,29 +179,22 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     Ok(Exit::Command(code.clamp(0, 255) as u8))
 }
 
-/// What `ps` will show of the session whose holder is `pid`.
-fn session_record(
+/// What `ps` shows of the session whose holder is `pid`.
+fn record(
     pid: u32,
     name: &ContainerName,
     spec: &LaunchSpec,
     run: bool,
     opts: &Options,
-    log: Option<PathBuf>,
 ) -> registry::SessionRecord {
-    registry::SessionRecord {
+    let user = opts.user.as_deref().unwrap_or("root");
+    registry::SessionRecord::new(
         pid,
-        container: name.to_string(),
-        kind: if run { "run" } else { "login" }.into(),
-        user: opts.user.clone().unwrap_or_else(|| "root".into()),
-        started: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        command: spec.argv.clone(),
-        mode: spec.mode(),
-        applet: std::process::id(),
-        log,
-    }
+        name.as_str(),
+        if run { "run" } else { "login" },
+        user,
+        spec,
+    )
 }
 
 /// Runs the session through cd-mount-helper and waits for it; the helper
@@ -209,35 +206,15 @@ fn through_helper(
     spec: &LaunchSpec,
     run: bool,
     opts: &Options,
-    setup: Option<NsLock>,
+    setup: Option<std::fs::File>,
 ) -> RunResult {
     use chroot_distro::helper_client::{command, Request};
-    let req = Request {
-        store: paths.runtime_dir.clone(),
-        name: name.to_string(),
-        uid: spec.uid,
-        gid: spec.gid,
-        groups: spec.groups.clone(),
-        cwd: spec.cwd.clone(),
-        argv: spec.argv.clone(),
-        env: spec.env.clone(),
-        binds: if spec.isolated {
-            Vec::new()
-        } else {
-            spec.binds.clone()
-        },
-        minimal: spec.minimal,
-        isolated: spec.isolated,
-        hostname: spec.isolated.then(|| spec.hostname.clone()).flatten(),
-        shared_tmp: spec.shared_tmp,
-        privileged: spec.privileged,
-    };
+    let req = Request::for_spec(spec, &paths.runtime_dir, name.as_str());
     let _quiet = chroot_distro::launch::IgnoreInterrupts::new();
     let mut child = command(helper, &req)
         .spawn()
         .map_err(|e| Failure::failed(format!("cannot run {}: {e}", helper.display())))?;
-    let record = session_record(child.id(), name, spec, run, opts, None);
-    let registration = registry::register(paths, &record).ok();
+    let registration = registry::register(paths, &record(child.id(), name, spec, run, opts)).ok();
     drop(setup);
     let status = child
         .wait()
@@ -250,127 +227,15 @@ fn through_helper(
     Ok(Exit::Command(code.clamp(0, 255) as u8))
 }
 
-/// The holder of the container's live namespaces, if any; a live session
-/// of another shape is an error (its mounts differ from what we need).
-fn live_holder(
-    paths: &StorePaths,
-    name: &ContainerName,
-    spec: &LaunchSpec,
-) -> Result<Option<u32>, Failure> {
-    let live = registry::live(paths);
-    let Some(first) = live.iter().find(|s| s.container == name.as_str()) else {
-        return Ok(None);
-    };
-    if first.mode != spec.mode() {
-        return Err(Failure::failed(format!(
-            "container '{name}' is running as {} (session {}), and this session asks for {}",
-            first.mode,
-            first.pid,
-            spec.mode()
-        ))
-        .with_hint(format!(
-            "end its sessions first: chroot-distro unmount {name}"
-        )));
-    }
-    Ok(Some(first.pid))
-}
-
-/// An exclusive flock held while a session sets up its namespaces.
-struct NsLock(#[allow(dead_code)] std::fs::File);
-
-impl NsLock {
-    fn acquire(paths: &StorePaths, name: &ContainerName) -> Result<Self, Failure> {
-        let dir = paths.locks_dir();
-        let path = dir.join(format!("{}.ns", name.as_str()));
-        let open = || {
-            std::fs::create_dir_all(&dir)?;
-            let f = std::fs::File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            f.lock()?;
-            Ok::<_, std::io::Error>(f)
-        };
-        open()
-            .map(NsLock)
-            .map_err(|e| Failure::failed(format!("cannot lock {}: {e}", path.display())))
-    }
-}
-
-/// `run -d`: the same command again in the background, in its own session
-/// (setsid), output to a log under the store; prints the session's PID
-/// once it is registered.
-fn detach_self(paths: &StorePaths, name: &ContainerName) -> RunResult {
-    use std::os::unix::process::CommandExt;
-    if !paths.rootfs(name).is_dir() {
-        return Err(failed(prepare::Error::NotFound(name.to_string())));
-    }
-    let dir = paths.container_dir(name).join("logs");
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let log: PathBuf = dir.join(format!("run-{stamp}.log"));
-    let open = || {
-        std::fs::create_dir_all(&dir)?;
-        std::fs::File::options()
-            .create_new(true)
-            .append(true)
-            .open(&log)
-    };
-    let out =
-        open().map_err(|e| Failure::failed(format!("cannot create {}: {e}", log.display())))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    let mut args = std::env::args_os();
-    let arg0 = args.next().unwrap_or_default();
-    let mut child = std::process::Command::new("/proc/self/exe");
-    child
-        .arg0(arg0)
-        .args(args)
-        .env(DETACHED_LOG, &log)
-        .stdin(std::process::Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    // SAFETY: setsid is async-signal-safe; it detaches from our terminal.
-    unsafe {
-        child.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = child
-        .spawn()
-        .map_err(|e| Failure::failed(format!("cannot start the background session: {e}")))?;
-    let applet = child.id();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if let Some(s) = registry::live(paths)
-            .into_iter()
-            .find(|s| s.applet == applet)
-        {
-            println!("{}", s.pid);
-            return Ok(Exit::Ok);
+/// `run -d`: prints the background session's PID once it is registered.
+fn detach(paths: &StorePaths, name: &ContainerName) -> RunResult {
+    match chroot_distro::launch::detach::start(paths, name) {
+        Ok((pid, _log)) => {
+            println!("{pid}");
+            Ok(Exit::Ok)
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let why = text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("chroot-distro: error: "))
-                .or_else(|| text.lines().last())
-                .unwrap_or("no output");
-            return Err(Failure::failed(format!(
-                "the background session ended at once ({status}): {why}"
-            ))
-            .with_hint(format!("its log is {}", log.display())));
+        Err((e, log)) => {
+            Err(Failure::failed(e.to_string()).with_hint(format!("its log is {}", log.display())))
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    Err(
-        Failure::failed("the background session did not start within 10 s")
-            .with_hint(format!("its log is {}", log.display())),
-    )
 }

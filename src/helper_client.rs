@@ -75,6 +75,35 @@ pub struct Request {
     pub privileged: bool,
 }
 
+impl Request {
+    /// The request for the session `spec` resolved (unprivileged) for the
+    /// container `name` of the store at `store`.
+    pub fn for_spec(spec: &crate::launch::LaunchSpec, store: &Path, name: &str) -> Self {
+        Self {
+            store: store.to_path_buf(),
+            name: name.to_owned(),
+            uid: spec.uid,
+            gid: spec.gid,
+            groups: spec.groups.clone(),
+            cwd: spec.cwd.clone(),
+            argv: spec.argv.clone(),
+            env: spec.env.clone(),
+            // The helper takes no binds with --isolated, nor a host name
+            // without it.
+            binds: if spec.isolated {
+                Vec::new()
+            } else {
+                spec.binds.clone()
+            },
+            minimal: spec.minimal,
+            isolated: spec.isolated,
+            hostname: spec.isolated.then(|| spec.hostname.clone()).flatten(),
+            shared_tmp: spec.shared_tmp,
+            privileged: spec.privileged,
+        }
+    }
+}
+
 /// The helper's command line for `req`, with an empty environment (the
 /// command's environment travels as `--env`).
 pub fn command(helper: &Path, req: &Request) -> Command {

@@ -5,6 +5,7 @@
 //! applet stays its parent and reports its exit status.
 
 pub mod child;
+pub mod detach;
 pub mod mounts;
 pub mod prepare;
 pub mod registry;

@@ -33,6 +33,30 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// A session starting now, run by this applet.
+    pub fn new(
+        pid: u32,
+        container: &str,
+        kind: &str,
+        user: &str,
+        spec: &super::LaunchSpec,
+    ) -> Self {
+        Self {
+            pid,
+            container: container.to_owned(),
+            kind: kind.to_owned(),
+            user: user.to_owned(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            command: spec.argv.clone(),
+            mode: spec.mode(),
+            applet: std::process::id(),
+            log: None,
+        }
+    }
+
     /// What `ps` shows as TYPE: a detached run is marked `run*`.
     pub fn type_label(&self) -> String {
         if self.log.is_some() {
@@ -66,6 +90,51 @@ pub fn register(paths: &StorePaths, record: &SessionRecord) -> std::io::Result<R
     f.lock()?;
     std::fs::rename(&tmp, &path)?;
     Ok(Registration { _file: f, path })
+}
+
+/// Held (exclusive flock) while a session decides whether to make the
+/// container's namespaces or join them, until they exist.
+pub fn setup_lock(paths: &StorePaths, container: &str) -> std::io::Result<File> {
+    let dir = paths.locks_dir();
+    std::fs::create_dir_all(&dir)?;
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{container}.ns")))?;
+    f.lock()?;
+    Ok(f)
+}
+
+/// A live session of the container runs in namespaces of another shape.
+#[derive(Debug, thiserror::Error)]
+#[error("container '{container}' is running as {live} (session {pid}), and this session asks for {wanted}")]
+pub struct OtherShape {
+    pub container: String,
+    pub live: super::Mode,
+    pub pid: u32,
+    pub wanted: super::Mode,
+}
+
+/// The session holding the container's live namespaces, if any, provided
+/// they have the shape `wanted`.
+pub fn holder(
+    paths: &StorePaths,
+    container: &str,
+    wanted: super::Mode,
+) -> Result<Option<u32>, OtherShape> {
+    let Some(first) = live(paths).into_iter().find(|s| s.container == container) else {
+        return Ok(None);
+    };
+    if first.mode != wanted {
+        return Err(OtherShape {
+            container: container.to_owned(),
+            live: first.mode,
+            pid: first.pid,
+            wanted,
+        });
+    }
+    Ok(Some(first.pid))
 }
 
 /// Live sessions, oldest first; records of dead ones are removed.
