@@ -30,11 +30,7 @@ die() { echo "install-archive.sh: $*" >&2; exit 1; }
 note() { echo "--- $*" >&2; }
 ((EUID == 0)) || die "run as root (drops the page cache, extracts owners and device nodes)"
 
-cargo build --release --quiet
-target=${CARGO_TARGET_DIR:-$PWD/target}
-[[ $target == /* ]] || target=$PWD/$target
-bin=$target/release/chroot-distro
-[[ -x $bin ]] || die "no binary at $bin"
+build_ours
 
 if ! command -v pigz >/dev/null; then
   note "installing pigz"

@@ -48,11 +48,7 @@ image=$CD_RIG_FIXTURE_DEBIAN
 layout=$CD_RIG_FIXTURE_DEBIAN_OCI_LAYOUT
 
 # --- our binary and the tools ---------------------------------------------------
-cargo build --release --quiet
-target=${CARGO_TARGET_DIR:-$PWD/target}
-[[ $target == /* ]] || target=$PWD/$target
-bin=$target/release/chroot-distro
-[[ -x $bin ]] || die "no binary at $bin"
+build_ours
 
 missing=()
 command -v pigz >/dev/null || missing+=(pigz)

@@ -59,3 +59,12 @@ python_tool() {
   py=$venv/bin/chroot-distro
   py_version=$("$venv/bin/pip" show chroot-distro 2>/dev/null | sed -n 's/^Version: //p')
 }
+
+# Builds our release binary (honouring CARGO_TARGET_DIR): sets $bin.
+build_ours() {
+  cargo build --release --quiet
+  local target=${CARGO_TARGET_DIR:-$PWD/target}
+  [[ $target == /* ]] || target=$PWD/$target
+  bin=$target/release/chroot-distro
+  [[ -x $bin ]] || die "no binary at $bin"
+}

@@ -46,11 +46,7 @@ gid=$CD_RIG_GID
 user=$CD_RIG_USER
 
 # --- our binary and the tools ---------------------------------------------------
-cargo build --release --quiet
-target=${CARGO_TARGET_DIR:-$PWD/target}
-[[ $target == /* ]] || target=$PWD/$target
-bin=$target/release/chroot-distro
-[[ -x $bin ]] || die "no binary at $bin"
+build_ours
 
 missing=()
 if command -v podman >/dev/null && ! command -v runc >/dev/null; then missing+=(runc); fi

@@ -377,18 +377,9 @@ fn the_unpacker_is_confined_rootless() {
         return;
     }
     let store = TestStore::for_rig_user();
-    let mut cmd = store.cmd_with(Path::new("/usr/bin/setpriv"));
+    let mut cmd = store.user_cmd(&common::user_bin());
     let rig = rig();
     cmd.env("CD_DEBUG", "1")
-        .args([
-            "--reuid",
-            rig.get("CD_RIG_UID"),
-            "--regid",
-            rig.get("CD_RIG_GID"),
-            "--init-groups",
-            "--",
-        ])
-        .arg(common::user_bin())
         .args(["install", rig.get("CD_RIG_FIXTURE_OCI_ARCHIVE")]);
     let out = Outcome::of(&mut cmd);
     out.ok();

@@ -134,19 +134,7 @@ fn a_second_session_joins_the_first_ones_namespaces() {
         let store = common::store_with_busybox_as(who);
         let mut first = match who {
             As::Root => store.cmd(),
-            As::User => {
-                let mut c = store.cmd_with(Path::new("/usr/bin/setpriv"));
-                c.args([
-                    "--reuid",
-                    rig().get("CD_RIG_UID"),
-                    "--regid",
-                    rig().get("CD_RIG_GID"),
-                    "--init-groups",
-                    "--",
-                ])
-                .arg(user_bin());
-                c
-            }
+            As::User => store.user_cmd(&user_bin()),
         };
         let mut first = first
             .args(["login", "bb", "--", "echo one > /tmp/mark; exec sleep 30"])

@@ -103,18 +103,8 @@ fn rootless_get_chroot_cmd_reproduces_the_session() {
     let line = store.run_as_user(&["login", "bb", "--get-chroot-cmd", "--", script]);
     line.ok();
     assert!(line.stdout.starts_with("unshare --map-auto"), "{line:#?}");
-    let mut cmd = store.cmd_with(Path::new("/usr/bin/setpriv"));
-    cmd.args([
-        "--reuid",
-        rig().get("CD_RIG_UID"),
-        "--regid",
-        rig().get("CD_RIG_GID"),
-        "--init-groups",
-        "--",
-        "sh",
-        "-c",
-        line.stdout.trim(),
-    ]);
+    let mut cmd = store.user_cmd(Path::new("/bin/sh"));
+    cmd.args(["-c", line.stdout.trim()]);
     let replay = Outcome::of(&mut cmd);
     replay.ok();
     assert_eq!(replay.stdout, direct.stdout);
@@ -122,22 +112,13 @@ fn rootless_get_chroot_cmd_reproduces_the_session() {
 
 /// `login ARGS` as the rig user with `extra_path` first in PATH.
 fn as_user_with_path(store: &TestStore, extra_path: &Path, args: &[&str]) -> Outcome {
-    let mut cmd = store.cmd_with(Path::new("/usr/bin/setpriv"));
+    let mut cmd = store.user_cmd(&user_bin());
     cmd.env(
         "PATH",
         format!("{}:/usr/local/bin:/usr/bin:/bin", extra_path.display()),
     )
     .env("CD_DOCKER_AUTH", "me:s3cret-pass")
     .env("CD_DOWNLOAD_WORKERS", "3")
-    .args([
-        "--reuid",
-        rig().get("CD_RIG_UID"),
-        "--regid",
-        rig().get("CD_RIG_GID"),
-        "--init-groups",
-        "--",
-    ])
-    .arg(user_bin())
     .args(args);
     Outcome::of(&mut cmd)
 }

@@ -169,8 +169,9 @@ impl TestStore {
         Outcome::of(self.cmd().args(args))
     }
 
-    /// Runs `chroot-distro ARGS` as the rig's unprivileged user.
-    pub fn run_as_user(&self, args: &[&str]) -> Outcome {
+    /// `program` run as the rig's unprivileged user against this store
+    /// (add its arguments).
+    pub fn user_cmd(&self, program: &Path) -> Command {
         let rig = rig();
         let mut cmd = self.cmd_with(Path::new("/usr/bin/setpriv"));
         cmd.args([
@@ -181,9 +182,13 @@ impl TestStore {
             "--init-groups",
             "--",
         ])
-        .arg(user_bin())
-        .args(args);
-        Outcome::of(&mut cmd)
+        .arg(program);
+        cmd
+    }
+
+    /// Runs `chroot-distro ARGS` as the rig's unprivileged user.
+    pub fn run_as_user(&self, args: &[&str]) -> Outcome {
+        Outcome::of(self.user_cmd(&user_bin()).args(args))
     }
 
     /// Lays out a container the way the Python tool does: `rootfs/` with a
