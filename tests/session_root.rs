@@ -174,25 +174,28 @@ fn mounts_are_fresh_hardened_and_private() {
 }
 
 #[test]
-fn a_proc_symlink_to_the_host_is_refused() {
+fn proc_or_dev_symlinked_to_the_host_is_refused() {
     if !require_root("root-mode sessions") {
         return;
     }
-    let store = common::store_with_busybox();
-    let rootfs = store.container_dir("bb").join("rootfs");
-    let decoy = tempfile::tempdir().unwrap();
-    std::fs::write(decoy.path().join("canary"), b"x").unwrap();
-    std::fs::remove_dir(rootfs.join("proc")).unwrap();
-    std::os::unix::fs::symlink(decoy.path(), rootfs.join("proc")).unwrap();
-    let out = sh(&store, &[], "true");
-    assert_eq!(out.code, 125, "{out:#?}");
-    assert!(
-        out.stderr.contains("mount target /proc is a symlink"),
-        "{out:#?}"
-    );
-    assert_eq!(std::fs::read_dir(decoy.path()).unwrap().count(), 1);
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&decoy.path().display().to_string()));
+    for target in ["proc", "dev"] {
+        let store = common::store_with_busybox();
+        let rootfs = store.container_dir("bb").join("rootfs");
+        let decoy = tempfile::tempdir().unwrap();
+        std::fs::write(decoy.path().join("canary"), b"x").unwrap();
+        let _ = std::fs::remove_dir_all(rootfs.join(target));
+        std::os::unix::fs::symlink(decoy.path(), rootfs.join(target)).unwrap();
+        let out = sh(&store, &[], "true");
+        assert_eq!(out.code, 125, "{out:#?}");
+        assert!(
+            out.stderr
+                .contains(&format!("mount target /{target} is a symlink")),
+            "{out:#?}"
+        );
+        assert_eq!(std::fs::read_dir(decoy.path()).unwrap().count(), 1);
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&decoy.path().display().to_string()));
+    }
 }
 
 #[test]
