@@ -48,7 +48,7 @@ pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
             let command: Vec<String> = s
                 .command
                 .iter()
-                .map(|w| chroot_distro::launch::script::quote(w))
+                .map(|w| chroot_distro::shell::quote(w))
                 .collect();
             let mut line = command.join(" ");
             // Cut to what is left of the terminal after the other columns.

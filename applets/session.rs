@@ -57,7 +57,10 @@ fn identity(m: &ArgMatches, ctx: &Ctx, run: bool) -> Result<Identity, Failure> {
 /// The helper, if installed and its policy lets this caller run sessions.
 fn granted_helper(ctx: &Ctx) -> Option<PathBuf> {
     use chroot_distro::helper_client;
-    let helper = helper_client::find(ctx.env.get_abs_path("CD_MOUNT_HELPER").as_deref())?;
+    let exe = std::fs::read_link("/proc/self/exe").ok();
+    let path = chroot_distro::hostinfo::executables::search_dirs(&ctx.env);
+    let dirs = helper_client::search_dirs(exe.as_deref(), &path);
+    let helper = helper_client::find(ctx.env.get_abs_path("CD_MOUNT_HELPER").as_deref(), &dirs)?;
     let status = helper_client::check_policy_command(&helper)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -16,7 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -29,9 +29,8 @@ pub const SECRETS_VAR: &str = "CD_ELEVATE_SECRETS";
 
 const SECRETS_PREFIX: &str = "chroot-distro-secrets.";
 const MAX_SECRETS: u64 = 1 << 20;
-const FALLBACK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Where rooting tools put `su` on Android; Termux's PATH rarely has them.
-const ANDROID_SU_DIRS: [&str; 5] = [
+pub const ANDROID_SU_DIRS: [&str; 5] = [
     "/system/bin",
     "/system/xbin",
     "/sbin",
@@ -195,18 +194,6 @@ pub fn is_secret(name: &str) -> bool {
         || up.contains("AUTH")
 }
 
-/// `name` as an executable in the snapshot's `PATH` (plus `extra` dirs).
-pub fn find_in_path(env: &EnvSnapshot, name: &str, extra: &[&str]) -> Option<PathBuf> {
-    let path = env.get("PATH").unwrap_or_else(|| FALLBACK_PATH.to_owned());
-    path.split(':')
-        .filter(|d| d.starts_with('/'))
-        .chain(extra.iter().copied())
-        .map(|d| Path::new(d).join(name))
-        .find(|p| {
-            p.is_file() && rustix::fs::access(p.as_path(), rustix::fs::Access::EXEC_OK).is_ok()
-        })
-}
-
 /// Plans the re-execution of `argv` (argv[0] is dropped: `exe`, absolute,
 /// runs instead) with tools found in the snapshot's `PATH`.
 pub fn plan(
@@ -219,7 +206,7 @@ pub fn plan(
     let extra: &[&str] = if termux { &ANDROID_SU_DIRS } else { &[] };
     plan_with(env, argv, exe, opts, &|name| {
         let extra = if name == "su" { extra } else { &[] };
-        find_in_path(env, name, extra)
+        env.find_program(name, extra)
     })
 }
 
@@ -325,7 +312,7 @@ pub fn plan_with(
         Tool::Su => {
             let line = command
                 .iter()
-                .map(|w| sh_quote(w))
+                .map(|w| crate::shell::quote_os(w))
                 .collect::<Vec<_>>()
                 .join(OsStr::new(" "));
             vec!["root".into(), "-c".into(), line]
@@ -338,29 +325,6 @@ pub fn plan_with(
         env: pass,
         secrets_file,
     })
-}
-
-/// Quotes one word for a POSIX shell: single quotes, with each `'` as
-/// `'\''`. Newlines and any byte are literal inside single quotes.
-pub fn sh_quote(word: &OsStr) -> OsString {
-    let b = word.as_bytes();
-    // `=` is safe: the first word is always the env program, never an
-    // assignment.
-    let plain = |c: &u8| c.is_ascii_alphanumeric() || b"/._-:,+@%=".contains(c);
-    if !b.is_empty() && b.iter().all(plain) {
-        return word.to_owned();
-    }
-    let mut out = Vec::with_capacity(b.len() + 2);
-    out.push(b'\'');
-    for &c in b {
-        if c == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push(b'\'');
-    OsString::from_vec(out)
 }
 
 fn default_secrets_dir(env: &EnvSnapshot) -> PathBuf {

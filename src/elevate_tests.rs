@@ -238,7 +238,7 @@ fn su_quoting_round_trips_through_sh() {
         "*?[a]",
         "-n",
     ] {
-        let q = sh_quote(OsStr::new(word));
+        let q = crate::shell::quote_os(OsStr::new(word));
         let mut script = OsString::from("printf %s ");
         script.push(&q);
         let out = std::process::Command::new("/bin/sh")
@@ -355,13 +355,13 @@ fn tools_are_found_in_the_snapshots_path_only_when_executable() {
     let path = format!("{}:relative:{}", a.display(), b.display());
     let env = EnvSnapshot::from_pairs([("PATH", path.as_str())]);
     // access(2) X_OK fails on a file without any x bit, even for root.
-    assert_eq!(find_in_path(&env, "doas", &[]), Some(b.join("doas")));
-    assert_eq!(find_in_path(&env, "sudo", &[]), None);
+    assert_eq!(env.find_program("doas", &[]), Some(b.join("doas")));
+    assert_eq!(env.find_program("sudo", &[]), None);
     let extra = b.display().to_string();
     std::fs::copy(b.join("doas"), b.join("su")).unwrap();
     let env = EnvSnapshot::from_pairs([("PATH", a.display().to_string())]);
     assert_eq!(
-        find_in_path(&env, "su", &[extra.as_str()]),
+        env.find_program("su", &[extra.as_str()]),
         Some(b.join("su"))
     );
 }

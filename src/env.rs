@@ -72,7 +72,23 @@ impl EnvSnapshot {
     pub fn set(&mut self, key: impl Into<OsString>, value: impl Into<OsString>) {
         self.vars.insert(key.into(), value.into());
     }
+
+    /// An executable `name` in `$PATH` (a standard one when unset), then in
+    /// `extra` dirs (the sbin dirs a non-login shell lacks, Android's su).
+    pub fn find_program(&self, name: &str, extra: &[&str]) -> Option<PathBuf> {
+        let path = self.get("PATH").unwrap_or_else(|| DEFAULT_PATH.to_owned());
+        path.split(':')
+            .filter(|d| d.starts_with('/'))
+            .chain(extra.iter().copied())
+            .map(|d| std::path::Path::new(d).join(name))
+            .find(|p| {
+                p.is_file() && rustix::fs::access(p.as_path(), rustix::fs::Access::EXEC_OK).is_ok()
+            })
+    }
 }
+
+/// `PATH` when the environment has none (what login shells get).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[cfg(test)]
 mod tests {

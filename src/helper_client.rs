@@ -9,41 +9,38 @@ use std::process::Command;
 
 pub const HELPER_NAME: &str = "cd-mount-helper";
 
-/// Where packages install the helper, tried after the main binary's own
-/// directory and its `../lib/chroot-distro`.
-const SYSTEM_PATHS: &[&str] = &[
-    "/usr/lib/chroot-distro/cd-mount-helper",
-    "/usr/libexec/chroot-distro/cd-mount-helper",
-    "/usr/libexec/cd-mount-helper",
+/// Where packages install the helper, searched after the running
+/// binary's own directory and its prefix's `lib/chroot-distro` (where
+/// packaging/install.sh puts it).
+pub const LIB_DIRS: [&str; 3] = [
+    "/usr/lib/chroot-distro",
+    "/usr/libexec/chroot-distro",
+    "/usr/local/lib/chroot-distro",
 ];
 
-/// Finds the helper: `first` when given (tests pass the rig's copy), then
-/// next to the running binary, its `../lib/chroot-distro/`, the system
-/// paths, and finally `$PATH`.
-pub fn find(first: Option<&Path>) -> Option<PathBuf> {
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf));
-    let beside = exe_dir.iter().flat_map(|d| {
-        [
-            d.join(HELPER_NAME),
-            d.join("../lib/chroot-distro").join(HELPER_NAME),
-        ]
-    });
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(HELPER_NAME))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+/// Where to look for the helper, in order: beside `exe` (the running
+/// binary's real path), its prefix's `lib/chroot-distro`, the package
+/// directories, then `path_dirs` ($PATH). `info` shows what `login` uses.
+pub fn search_dirs(exe: Option<&Path>, path_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let bin_dir = exe.and_then(Path::parent);
+    let mut dirs: Vec<PathBuf> = bin_dir.map(Path::to_path_buf).into_iter().collect();
+    dirs.extend(
+        bin_dir
+            .and_then(Path::parent)
+            .map(|p| p.join("lib/chroot-distro")),
+    );
+    dirs.extend(LIB_DIRS.iter().map(PathBuf::from));
+    dirs.extend(path_dirs.iter().cloned());
+    dirs
+}
+
+/// The helper: `first` when given and executable (tests pass the rig's
+/// copy), else the first one in `dirs`.
+pub fn find(first: Option<&Path>, dirs: &[PathBuf]) -> Option<PathBuf> {
     first
+        .filter(|p| is_executable(p))
         .map(Path::to_path_buf)
-        .into_iter()
-        .chain(beside)
-        .chain(SYSTEM_PATHS.iter().map(PathBuf::from))
-        .chain(path_dirs)
-        .find(|p| is_executable(p))
+        .or_else(|| crate::hostinfo::executables::find(dirs, HELPER_NAME))
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -181,10 +178,10 @@ mod tests {
     #[test]
     fn an_explicit_path_wins_and_missing_ones_are_skipped() {
         assert_eq!(
-            find(Some(Path::new("/bin/sh"))),
+            find(Some(Path::new("/bin/sh")), &[]),
             Some(PathBuf::from("/bin/sh"))
         );
-        let found = find(Some(Path::new("/nonexistent/cd-mount-helper")));
+        let found = find(Some(Path::new("/nonexistent/cd-mount-helper")), &[]);
         assert_ne!(found, Some(PathBuf::from("/nonexistent/cd-mount-helper")));
     }
 }

@@ -17,6 +17,7 @@ pub mod oci;
 pub mod registry;
 pub mod sandbox;
 pub mod session;
+pub mod shell;
 pub mod store;
 pub mod termux;
 pub mod ui;

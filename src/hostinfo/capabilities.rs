@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// Tried in this order when chroot-distro must elevate.
 pub const ESCALATION_TOOLS: [&str; 4] = ["sudo", "doas", "pkexec", "su"];
-/// Where rooted Android keeps `su` when Termux's PATH does not list it.
-const ANDROID_SU_DIRS: [&str; 4] = ["/system/bin", "/system/xbin", "/sbin", "/debug_ramdisk"];
+use crate::elevate::ANDROID_SU_DIRS;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Capabilities {

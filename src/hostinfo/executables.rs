@@ -8,8 +8,7 @@ use serde::Serialize;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// What login shells get when `PATH` is unset.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use crate::env::DEFAULT_PATH;
 
 /// The directories of the caller's `PATH`; empty and relative entries are
 /// skipped (they would make the answer depend on the working directory).

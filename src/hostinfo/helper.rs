@@ -7,15 +7,9 @@ use serde::Serialize;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub const NAME: &str = "cd-mount-helper";
+pub const NAME: &str = crate::helper_client::HELPER_NAME;
 /// The compile-time policy path (DESIGN: never taken from the environment).
 pub const POLICY: &str = "/etc/chroot-distro/helper.conf";
-/// Package locations, searched after the binary's own directory.
-pub const LIB_DIRS: [&str; 3] = [
-    "/usr/lib/chroot-distro",
-    "/usr/libexec/chroot-distro",
-    "/usr/local/lib/chroot-distro",
-];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Helper {
@@ -65,19 +59,9 @@ pub enum Policy {
 }
 
 impl Helper {
-    /// Searches next to `exe` (the running binary's real path) and in its
-    /// prefix's `lib/chroot-distro` (where packaging/install.sh puts it), then
-    /// the package directories, then `search_dirs` (PATH).
+    /// Looks where `login --root` does ([`crate::helper_client::search_dirs`]).
     pub fn gather(exe: Option<&Path>, search_dirs: &[PathBuf]) -> Self {
-        let bin_dir = exe.and_then(Path::parent);
-        let mut dirs: Vec<PathBuf> = bin_dir.map(Path::to_path_buf).into_iter().collect();
-        dirs.extend(
-            bin_dir
-                .and_then(Path::parent)
-                .map(|p| p.join("lib/chroot-distro")),
-        );
-        dirs.extend(LIB_DIRS.iter().map(PathBuf::from));
-        dirs.extend(search_dirs.iter().cloned());
+        let dirs = crate::helper_client::search_dirs(exe, search_dirs);
         let found = executables::find(&dirs, NAME);
         Self {
             grants: found.as_deref().and_then(ask),

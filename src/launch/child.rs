@@ -101,7 +101,7 @@ impl Parent {
             .map_err(|e| Error::setup("talk to the applet", e))
     }
 
-    fn expect(&mut self, what: &str) -> Result<(), Error> {
+    fn wait_for(&mut self, what: &str) -> Result<(), Error> {
         let mut line = String::new();
         self.lines
             .read_line(&mut line)
@@ -191,7 +191,7 @@ fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
         unshare(CloneFlags::CLONE_NEWUSER)
             .map_err(|e| Error::setup("create a user namespace", e))?;
         parent.say(MSG_UNSHARED)?;
-        parent.expect(MSG_MAPPED)?;
+        parent.wait_for(MSG_MAPPED)?;
         become_root()?;
     }
     let mut flags = CloneFlags::CLONE_NEWNS;

@@ -217,13 +217,13 @@ fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
         own.push(Bind {
             source: src.clone(),
             target: dst.strip_prefix("/").unwrap_or(dst).to_path_buf(),
-            kind: if src.is_dir() { Kind::Dir } else { Kind::File },
+            kind: Kind::of(src),
             flags: MsFlags::MS_NOSUID,
         });
     }
     if !spec.isolated {
         for (src, dst) in &spec.binds {
-            let kind = if src.is_dir() { Kind::Dir } else { Kind::File };
+            let kind = Kind::of(src);
             own.push(Bind {
                 source: src.clone(),
                 target: dst.strip_prefix("/").unwrap_or(dst).to_path_buf(),
@@ -316,11 +316,7 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount], userns: bool) -> R
                     None::<&str>,
                 )
                 .map_err(|e| Error::setup(format!("bind /{target}"), e))?;
-                let kind = if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
-                    Kind::Dir
-                } else {
-                    Kind::File
-                };
+                let kind = Kind::of(&at);
                 remount(
                     root,
                     rootfs,

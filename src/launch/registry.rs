@@ -177,7 +177,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 }
 
 /// `pid` and everything below it.
-fn with_descendants(roots: &[u32]) -> Vec<u32> {
+pub fn with_descendants(roots: &[u32]) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = all_pids()
         .filter_map(|p| parent_of(p).map(|pp| (p, pp)))
         .collect();

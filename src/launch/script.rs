@@ -5,18 +5,7 @@
 use super::mounts::{plan, Mount, DEV_LINKS, DEV_NODES};
 use super::target::Kind;
 use super::LaunchSpec;
-
-/// Quotes a word for POSIX sh.
-pub fn quote(word: &str) -> String {
-    if !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-:=,+@%".contains(&b))
-    {
-        return word.to_owned();
-    }
-    format!("'{}'", word.replace('\'', r"'\''"))
-}
+use crate::shell::quote;
 
 fn flags_text(flags: nix::mount::MsFlags) -> Vec<&'static str> {
     use nix::mount::MsFlags as F;
@@ -175,18 +164,4 @@ pub fn command_line(spec: &LaunchSpec, idmap: Option<&crate::sandbox::idmap::IdM
         ns.join(" "),
         quote(&script(spec).join("\n"))
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote("plain/path"), "plain/path");
-        assert_eq!(quote("two words"), "'two words'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("$HOME"), "'$HOME'");
-    }
 }

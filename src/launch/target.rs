@@ -16,6 +16,17 @@ pub enum Kind {
     File,
 }
 
+impl Kind {
+    /// What a bind of the host path `source` needs as its target.
+    pub fn of(source: &Path) -> Self {
+        if source.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        }
+    }
+}
+
 /// Opens (creating if missing) `rel` beneath `root` as an O_PATH fd, with no
 /// symlink allowed anywhere on the way.
 pub fn open_target(root: BorrowedFd, rel: &Path, kind: Kind) -> Result<OwnedFd, Error> {

@@ -5,6 +5,9 @@ use crate::users::{self, SubIdRange};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Where newuidmap lives, for callers whose PATH lacks the sbin dirs.
+const SBIN_DIRS: [&str; 4] = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"];
+
 /// Size of the mapped range above container root (uids 1..=65536).
 const MAPPED: u32 = 65536;
 
@@ -68,7 +71,7 @@ impl IdMap {
         let gid = rustix::process::getgid().as_raw();
         let user = users::lookup_uid(uid).ok_or(format!("uid {uid} has no passwd entry"))?;
         let find = |name: &str| {
-            find_in_path(env, name).ok_or(format!(
+            env.find_program(name, &SBIN_DIRS).ok_or(format!(
                 "{name} is not installed (Debian: apt install uidmap)"
             ))
         };
@@ -156,20 +159,6 @@ fn userns_possible() -> bool {
         return false;
     }
     read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() != Some("0")
-}
-
-/// Looks a program up in `$PATH` (and the sbin dirs sudo-less shells lack).
-pub fn find_in_path(env: &EnvSnapshot, name: &str) -> Option<PathBuf> {
-    let path = env.get("PATH").unwrap_or_default();
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 #[cfg(test)]

@@ -340,41 +340,14 @@ pub fn install_foreign(store: &TestStore, who: As) -> &'static str {
     arch
 }
 
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| parent_of(*p) == Some(pid))
-        .collect()
-}
-
 /// `pid` and every process below it.
 pub fn descendants(pid: u32) -> Vec<u32> {
-    let mut out = vec![pid];
-    let mut i = 0;
-    while i < out.len() {
-        let next = children_of(out[i]);
-        out.extend(next);
-        i += 1;
-    }
-    out
+    chroot_distro::launch::registry::with_descendants(&[pid])
 }
 
 /// Command lines of the direct children of `pid`.
 pub fn children_cmdlines(pid: u32) -> Vec<String> {
-    children_of(pid)
+    chroot_distro::launch::registry::children_of(pid)
         .into_iter()
         .map(|p| {
             let raw = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
