@@ -126,8 +126,13 @@ fn setup(e: Error) -> Failed {
 /// a child and stays as its holder: while we live, later sessions can join
 /// our namespaces through /proc/<our pid>/ns.
 fn hold(spec: &LaunchSpec, mut parent: Parent) -> Result<i32, Failed> {
-    let rootfs = match spec.join {
+    let joined = match spec.join {
         Some(holder) => join(holder, spec).map_err(setup)?,
+        None => None,
+    };
+    let created = joined.is_none();
+    let rootfs = match joined {
+        Some(rootfs) => rootfs,
         None => create(spec, &mut parent).map_err(setup)?,
     };
     parent.say(MSG_READY).map_err(setup)?;
@@ -138,7 +143,7 @@ fn hold(spec: &LaunchSpec, mut parent: Parent) -> Result<i32, Failed> {
     match unsafe { nix::unistd::fork() } {
         Err(e) => Err(setup(Error::setup("fork the session", e))),
         Ok(nix::unistd::ForkResult::Child) => {
-            let (code, e) = match session(spec, &rootfs) {
+            let (code, e) = match session(spec, &rootfs, created) {
                 Ok(never) => match never {},
                 Err(f) => f,
             };
@@ -235,18 +240,20 @@ fn become_root() -> Result<(), Error> {
 }
 
 /// Enters the namespaces of a live session of the same container.
-fn join(holder: u32, spec: &LaunchSpec) -> Result<PathBuf, Error> {
-    let open = |ns: &str| {
-        std::fs::File::open(format!("/proc/{holder}/ns/{ns}"))
-            .map_err(|e| Error::setup(format!("open the live session's {ns} namespace"), e))
+/// Returns None when the holder is already gone (its session ended after
+/// the applet chose it): nothing has been joined then.
+fn join(holder: u32, spec: &LaunchSpec) -> Result<Option<PathBuf>, Error> {
+    let open = |ns: &str| std::fs::File::open(format!("/proc/{holder}/ns/{ns}")).ok();
+    // All opened first: the holder may exit while we are joining, and the
+    // open files keep its namespaces alive for us.
+    let user = match spec.userns {
+        true => match open("user") {
+            Some(f) => Some(f),
+            None => return Ok(None),
+        },
+        false => None,
     };
-    // All opened first: the holder may exit while we are joining.
-    let user = if spec.userns {
-        Some(open("user")?)
-    } else {
-        None
-    };
-    let others: Vec<(std::fs::File, CloneFlags)> = [
+    let Some(others) = [
         ("mnt", CloneFlags::CLONE_NEWNS),
         ("uts", CloneFlags::CLONE_NEWUTS),
         ("ipc", CloneFlags::CLONE_NEWIPC),
@@ -255,7 +262,9 @@ fn join(holder: u32, spec: &LaunchSpec) -> Result<PathBuf, Error> {
     ]
     .into_iter()
     .map(|(ns, flag)| open(ns).map(|f| (f, flag)))
-    .collect::<Result<_, _>>()?;
+    .collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
     if let Some(u) = user {
         nix::sched::setns(u, CloneFlags::CLONE_NEWUSER)
             .map_err(|e| Error::setup("join the session's user namespace", e))?;
@@ -274,6 +283,7 @@ fn join(holder: u32, spec: &LaunchSpec) -> Result<PathBuf, Error> {
     // The holder never chroots: the rootfs has the same path in there.
     spec.rootfs
         .canonicalize()
+        .map(Some)
         .map_err(|e| Error::setup("find the rootfs", e))
 }
 
@@ -290,7 +300,8 @@ fn namespace_of_self(flag: CloneFlags) -> Option<std::fs::Metadata> {
 }
 
 /// The command's process: its own binds, chroot, credentials, exec.
-fn session(spec: &LaunchSpec, rootfs: &Path) -> Result<Never, Failed> {
+/// `created`: we made the container's namespaces (rather than joined).
+fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Failed> {
     for sig in [
         libc::SIGINT,
         libc::SIGQUIT,
@@ -311,7 +322,7 @@ fn session(spec: &LaunchSpec, rootfs: &Path) -> Result<Never, Failed> {
         mounts::apply(root.as_fd(), rootfs, stage, spec.userns).map_err(setup)
     };
     let plan = mounts::plan(spec);
-    if spec.join.is_none() && !plan.pid_ns.is_empty() {
+    if created && !plan.pid_ns.is_empty() {
         // We are PID 1 of the new PID namespace: its proc is ours to mount.
         apply(&plan.pid_ns)?;
     }
