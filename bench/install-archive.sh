@@ -41,12 +41,7 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 work=$(mktemp -d "${CD_BENCH_WORK:-/var/tmp}/cd-bench-install.XXXXXX")
 cleanup() {
-  # Never rm -rf through a mount point someone left behind.
-  if grep -qF " $work" /proc/self/mounts; then
-    echo "install-archive.sh: mounts left under $work; not removing it" >&2
-  else
-    rm -rf "$work"
-  fi
+  remove_unless_mounted "$work"
   rm -rf "$cache"/*.tmp "$cache"/oci.tmp.d
 }
 trap cleanup EXIT

@@ -66,12 +66,7 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 work=$(mktemp -d "${CD_BENCH_WORK:-/var/tmp}/cd-bench-registry.XXXXXX")
 cleanup() {
-  # Never rm -rf through a mount point someone left behind.
-  if grep -qF " $work" /proc/self/mounts; then
-    echo "install.sh: mounts left under $work; not removing it" >&2
-  else
-    rm -rf "$work"
-  fi
+  remove_unless_mounted "$work"
   if grep -qF " $cache/build.tmp" /proc/self/mounts; then
     echo "install.sh: mounts left under $cache/build.tmp; not removing it" >&2
   else

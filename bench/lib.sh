@@ -68,3 +68,13 @@ build_ours() {
   bin=$target/release/chroot-distro
   [[ -x $bin ]] || die "no binary at $bin"
 }
+
+# rm -rf DIR, but never through a mount point someone left behind under it.
+remove_unless_mounted() {
+  if grep -qF " $1" /proc/self/mounts; then
+    echo "${0##*/}: mounts left under $1; not removing it:" >&2
+    grep -F " $1" /proc/self/mounts | cut -d' ' -f2 | sed 's/^/  /' >&2
+  else
+    rm -rf "$1"
+  fi
+}

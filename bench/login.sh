@@ -103,13 +103,7 @@ cleanup() {
     store "$py_run" "$py" unmount benchi >/dev/null 2>&1
   fi
   if [[ -d $work/podman ]]; then podman "${podman_args[@]}" rm -af >/dev/null 2>&1; fi
-  # Never rm -rf through a mount point someone left behind.
-  if grep -qF " $work" /proc/self/mounts; then
-    echo "login.sh: mounts left under $work; not removing it:" >&2
-    grep -F " $work" /proc/self/mounts | cut -d' ' -f2 | sed 's/^/  /' >&2
-  else
-    rm -rf "$work"
-  fi
+  remove_unless_mounted "$work"
 }
 trap cleanup EXIT
 
