@@ -7,7 +7,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{chroot, execve, setgid, setgroups, setuid, Gid, Uid};
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -261,7 +261,7 @@ fn join(holder: u32, spec: &LaunchSpec) -> Result<Option<PathBuf>, Error> {
         ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ]
     .into_iter()
-    .map(|(ns, flag)| open(ns).map(|f| (f, flag)))
+    .map(|(ns, flag)| open(ns).map(|f| (ns, f, flag)))
     .collect::<Option<Vec<_>>>() else {
         return Ok(None);
     };
@@ -270,10 +270,12 @@ fn join(holder: u32, spec: &LaunchSpec) -> Result<Option<PathBuf>, Error> {
             .map_err(|e| Error::setup("join the session's user namespace", e))?;
         become_root()?;
     }
-    for (f, flag) in others {
-        let same = std::fs::metadata(format!("/proc/self/fd/{}", f.as_raw_fd()))
+    for (ns, f, flag) in others {
+        // Already ours (no PID namespace, say): setns would only fail.
+        let same = f
+            .metadata()
             .ok()
-            .zip(namespace_of_self(flag))
+            .zip(std::fs::metadata(format!("/proc/self/ns/{ns}")).ok())
             .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
         if !same {
             nix::sched::setns(f, flag)
@@ -285,18 +287,6 @@ fn join(holder: u32, spec: &LaunchSpec) -> Result<Option<PathBuf>, Error> {
         .canonicalize()
         .map(Some)
         .map_err(|e| Error::setup("find the rootfs", e))
-}
-
-fn namespace_of_self(flag: CloneFlags) -> Option<std::fs::Metadata> {
-    let name = match flag {
-        f if f == CloneFlags::CLONE_NEWNS => "mnt",
-        f if f == CloneFlags::CLONE_NEWUTS => "uts",
-        f if f == CloneFlags::CLONE_NEWIPC => "ipc",
-        f if f == CloneFlags::CLONE_NEWPID => "pid_for_children",
-        f if f == CloneFlags::CLONE_NEWCGROUP => "cgroup",
-        _ => return None,
-    };
-    std::fs::metadata(format!("/proc/self/ns/{name}")).ok()
 }
 
 /// The command's process: its own binds, chroot, credentials, exec.
