@@ -20,6 +20,7 @@ pub mod session;
 pub mod shell;
 pub mod store;
 pub mod termux;
+pub mod tls;
 pub mod ui;
 pub mod unpack;
 pub mod users;

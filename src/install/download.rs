@@ -12,6 +12,7 @@ pub fn fetch(
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<u64, Error> {
     let fail = |what: String| Error::Download(format!("{url}: {what}"));
+    crate::tls::install_provider();
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("chroot-distro/", env!("CARGO_PKG_VERSION")))
         .timeout(None)

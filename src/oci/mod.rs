@@ -1,6 +1,7 @@
 //! OCI image-spec pieces shared by archives, the registry client and builds.
 
 pub mod platform;
+pub mod reference;
 
 pub use platform::Platform;
 

@@ -62,33 +62,3 @@ impl Error {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use oci_client::Reference;
-
-    #[test]
-    fn references_resolve_as_docker_does() {
-        for (input, whole) in [
-            ("ubuntu", "docker.io/library/ubuntu:latest"),
-            ("ubuntu:24.04", "docker.io/library/ubuntu:24.04"),
-            ("user/img:tag", "docker.io/user/img:tag"),
-            ("ghcr.io/foo/bar:latest", "ghcr.io/foo/bar:latest"),
-            (
-                "127.0.0.1:5443/cd/busybox:latest",
-                "127.0.0.1:5443/cd/busybox:latest",
-            ),
-            ("localhost/img", "localhost/img:latest"),
-            ("host.example:5000/a/b/c:t", "host.example:5000/a/b/c:t"),
-        ] {
-            let r: Reference = input.parse().unwrap();
-            assert_eq!(r.whole(), whole, "{input}");
-        }
-        let d = format!("alpine@sha256:{}", "a".repeat(64));
-        let r: Reference = d.parse().unwrap();
-        assert_eq!(r.registry(), "docker.io");
-        assert_eq!(r.repository(), "library/alpine");
-        assert!(r.digest().is_some());
-        assert!("bad image name".parse::<Reference>().is_err());
-    }
-}

@@ -45,12 +45,10 @@ pub struct Resolved {
 
 impl ImageSource {
     pub fn new(text: &str, env: &EnvSnapshot, allow_insecure: bool) -> Result<Self, Error> {
-        let reference: Reference =
-            text.parse()
-                .map_err(|e: oci_client::ParseError| Error::Reference {
-                    reference: text.to_owned(),
-                    reason: e.to_string(),
-                })?;
+        let reference = oci::reference::parse(text).map_err(|reason| Error::Reference {
+            reference: text.to_owned(),
+            reason,
+        })?;
         let registry = reference.registry().to_owned();
         let (auth, _) = super::auth::credentials(env, &registry)?;
         let config = ClientConfig {
@@ -63,6 +61,7 @@ impl ImageSource {
             read_timeout: Some(Duration::from_secs(60)),
             ..Default::default()
         };
+        crate::tls::install_provider();
         // try_from, not new: new() silently drops a bad configuration.
         let client = Client::try_from(config).map_err(|e| Error::Registry {
             registry: registry.clone(),
