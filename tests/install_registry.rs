@@ -478,3 +478,90 @@ fn docker_credential_helpers_are_used() {
     .ok();
     assert_eq!(store.run(&["list", "-q"]).stdout, "helper\n");
 }
+
+/// Pushes a one-layer image whose /etc/which says `which` to `image`.
+fn push_marked(image: &str, which: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let layer = common::tarbuild::Tb::new()
+        .rootfs_skeleton()
+        .file("etc/which", which.as_bytes())
+        .finish();
+    common::oci::write(
+        dir.path(),
+        &common::oci::layout(&[layer], serde_json::json!({"Cmd": ["/bin/sh"]})),
+    );
+    Outcome::of(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        &format!("oci:{}:latest", dir.path().display()),
+        &format!("docker://{image}"),
+    ]))
+    .ok();
+}
+
+#[test]
+fn a_moved_tag_installs_what_the_registry_names_now() {
+    if !require_root("a private registry") {
+        return;
+    }
+    let reg = PrivateRegistry::start();
+    let image = format!("{}/cd/moving:latest", reg.addr);
+    let store = TestStore::new();
+    push_marked(&image, "first");
+    store.run(&["install", &image, "-n", "one"]).ok();
+    // The cached resolution and all its layers are there: the next install
+    // extracts them while it asks the registry, which now names another.
+    push_marked(&image, "second");
+    let out = Outcome::of(
+        store
+            .cmd()
+            .env("CD_DEBUG", "1")
+            .args(["install", &image, "-n", "two"]),
+    );
+    out.ok();
+    assert!(out.stderr.contains("stale"), "{out:#?}");
+    let read = |name: &str| {
+        std::fs::read_to_string(store.container_dir(name).join("rootfs/etc/which")).unwrap()
+    };
+    assert_eq!(read("one"), "first");
+    assert_eq!(read("two"), "second");
+    // The abandoned attempt left no staging tree behind.
+    let mut left: Vec<String> = std::fs::read_dir(store.runtime_dir().join("containers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["one", "two"]);
+    // Unmoved, the cached layers are confirmed and kept.
+    let out = Outcome::of(
+        store
+            .cmd()
+            .env("CD_DEBUG", "1")
+            .args(["install", &image, "-n", "three"]),
+    );
+    out.ok();
+    assert!(!out.stderr.contains("stale"), "{out:#?}");
+    assert!(out.stderr.contains("all cached"), "{out:#?}");
+    assert_eq!(read("three"), "second");
+}
+
+#[test]
+fn a_cached_digest_reference_needs_no_registry() {
+    if !require_root("a private registry") {
+        return;
+    }
+    let mut reg = PrivateRegistry::start();
+    let by_digest = format!(
+        "{}/cd/busybox@{}",
+        reg.addr,
+        rig().get("CD_RIG_FIXTURE_BUSYBOX_DIGEST")
+    );
+    let store = TestStore::new();
+    store.run(&["install", &by_digest, "-n", "a"]).ok();
+    reg.stop();
+    // Not "offline": what a digest names cannot change, so nothing is asked.
+    let out = store.run(&["install", &by_digest, "-n", "b"]);
+    out.ok();
+    assert!(!out.stderr.contains("cannot be reached"), "{out:#?}");
+    check_busybox_tree(&store.container_dir("b").join("rootfs"), 42, 0);
+}

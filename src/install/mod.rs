@@ -225,17 +225,29 @@ pub(crate) struct Built {
     pub stats: Stats,
 }
 
-/// Builds a rootfs from `layers` (and, with `feed`, layers still arriving)
-/// in a new staging directory, confined, with fixups and index.
-pub(crate) fn build_rootfs(
+/// A rootfs being built: the unpacker runs, layers may still be coming.
+/// Dropped unfinished, the unpacker is killed first, then the staging
+/// tree removed (field order).
+pub(crate) struct Building {
+    unpacker: spawn::Running,
+    staging: Staging,
+}
+
+/// Starts building a rootfs from `layers` (and, with `feed`, layers still
+/// arriving) in a new staging directory, confined, with fixups and index.
+pub(crate) fn start_rootfs(
     req: &Request,
     layers: Vec<Layer>,
     fds: Vec<OwnedFd>,
     feed: Option<std::sync::mpsc::Receiver<crate::unpack::job::Feed>>,
-    total_layers: usize,
     report: &mut dyn Reporter,
-) -> Result<Built, Error> {
+) -> Result<Building, Error> {
     let cache = BlobCache::new(req.paths.layer_cache());
+    if feed.is_some() {
+        // Landlock grants only what exists when the unpacker starts, and
+        // fed layers are read from the cache.
+        store::ensure_private_dir(cache.dir())?;
+    }
     let staging =
         Staging::create(req.paths)?.with_remover(crate::unpack::remover(req.privilege, req.exe));
     let rootfs = staging.rootfs();
@@ -265,38 +277,64 @@ pub(crate) fn build_rootfs(
         ro: vec![cache.dir().to_path_buf()],
         force_walk: req.force_walk,
     };
-    report.step("extracting");
-    let mut on_event = |ev: &Event| {
-        match ev {
-        Event::Progress {
-            layer,
-            entries,
-            bytes,
-        } => report.extract(*layer, total_layers, *entries, *bytes),
-        Event::Warning { message } => report.warn(message),
-        Event::Confined { report: r } => report.debug(&format!(
-            "unpacker confined: euid {} userns {} no_new_privs {} landlock {} caps [{}] bounding {}",
-            r.euid,
-            r.user_namespace,
-            r.no_new_privs,
-            r.landlock,
-            r.effective.join(","),
-            r.bounding
-        )),
-        _ => {}
-    }
+    let unpacker = match feed {
+        Some(rx) => spawn::start_fed(req.exe, &job, req.privilege, rx)?,
+        None => spawn::start(req.exe, &job, req.privilege, fds)?,
     };
-    let stats = match feed {
-        Some(rx) => spawn::run_fed(req.exe, &job, req.privilege, rx, &mut on_event)?,
-        None => spawn::run(req.exe, &job, req.privilege, fds, &mut on_event)?,
-    };
-    if stats.devices_skipped > 0 {
-        report.warn(&format!(
-            "{} device node(s) skipped (not permitted here)",
-            stats.devices_skipped
-        ));
+    Ok(Building { unpacker, staging })
+}
+
+impl Building {
+    /// Waits for the unpacker, relaying its progress (`total_layers` for
+    /// the bars) and warnings.
+    pub(crate) fn finish(
+        self,
+        total_layers: usize,
+        report: &mut dyn Reporter,
+    ) -> Result<Built, Error> {
+        report.step("extracting");
+        let mut on_event = |ev: &Event| {
+            match ev {
+            Event::Progress {
+                layer,
+                entries,
+                bytes,
+            } => report.extract(*layer, total_layers, *entries, *bytes),
+            Event::Warning { message } => report.warn(message),
+            Event::Confined { report: r } => report.debug(&format!(
+                "unpacker confined: euid {} userns {} no_new_privs {} landlock {} caps [{}] bounding {}",
+                r.euid,
+                r.user_namespace,
+                r.no_new_privs,
+                r.landlock,
+                r.effective.join(","),
+                r.bounding
+            )),
+            _ => {}
+        }
+        };
+        let Building { unpacker, staging } = self;
+        let stats = unpacker.finish_extract(&mut on_event)?;
+        if stats.devices_skipped > 0 {
+            report.warn(&format!(
+                "{} device node(s) skipped (not permitted here)",
+                stats.devices_skipped
+            ));
+        }
+        Ok(Built { staging, stats })
     }
-    Ok(Built { staging, stats })
+}
+
+/// [`start_rootfs`] and [`Building::finish`] in one.
+pub(crate) fn build_rootfs(
+    req: &Request,
+    layers: Vec<Layer>,
+    fds: Vec<OwnedFd>,
+    feed: Option<std::sync::mpsc::Receiver<crate::unpack::job::Feed>>,
+    total_layers: usize,
+    report: &mut dyn Reporter,
+) -> Result<Built, Error> {
+    start_rootfs(req, layers, fds, feed, report)?.finish(total_layers, report)
 }
 
 fn extract_and_commit(

@@ -2,10 +2,18 @@
 //! cache, and extract each in order: the next one while it downloads (the
 //! unpacker follows the growing file; nothing counts until it is
 //! verified), later ones as soon as they and their predecessors are there.
+//!
+//! The unpacker starts while the registry is asked, and when the last
+//! resolution of the same reference is cached with all its layers, it
+//! extracts those at once: the common case of a reinstall then costs no
+//! round trip. Nothing counts until the registry confirms the manifest
+//! digest (a tag moved: that work is dropped and the install starts over
+//! with what the registry named). A digest reference needs no registry
+//! at all once cached.
 
 use super::feed::Sequencer;
-use super::{extract_and_commit, Error, Installed, Reporter, Request};
-use crate::registry::{download_layers, DownloadSettings, ImageSource};
+use super::{start_rootfs, Building, Error, Installed, Reporter, Request};
+use crate::registry::{download_layers, DownloadSettings, ImageSource, Resolved};
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerLock, ContainerManifest, LockMode};
 use crate::unpack::job::{Feed, Layer, Source};
@@ -16,7 +24,6 @@ pub(super) fn install_image(
     text: &str,
     report: &mut dyn Reporter,
 ) -> Result<Installed, Error> {
-    let settings = DownloadSettings::from_env(req.env);
     let source = ImageSource::new(text, req.env, req.allow_insecure)?;
     let blobs = BlobCache::new(req.paths.layer_cache());
     let _cache_lock = ContainerLock::try_acquire(
@@ -24,11 +31,63 @@ pub(super) fn install_image(
         "the download cache",
         LockMode::Shared,
     )?;
+    let manifests = req.paths.manifest_cache();
+    let cached = source.cached(&req.platform, &manifests, &blobs);
+    let guess = cached
+        .clone()
+        .filter(|r| r.layers.iter().all(|l| blobs.contains(&l.digest)));
+    let resolving = match &guess {
+        Some(_) if source.is_pinned() => None,
+        _ => Some(source.start_resolve(&req.platform, &blobs)),
+    };
     report.step(&format!("resolving {}", source.whole()));
-    let resolved = source.resolve(&req.platform, &req.paths.manifest_cache(), &blobs)?;
+    let (tx, rx) = mpsc::channel::<Feed>();
+    let building = start_rootfs(req, Vec::new(), Vec::new(), Some(rx), report)?;
+    if let Some(g) = &guess {
+        for layer in layers_of(g, &blobs) {
+            let _ = tx.send(Feed::Layer { layer });
+        }
+    }
+    let resolved = match resolving {
+        None => guess.clone().ok_or_else(|| {
+            Error::Unavailable("a pinned image resolved to nothing cached".into())
+        })?,
+        Some(r) => source.settle(r, &req.platform, &manifests, cached)?,
+    };
     if resolved.offline {
         report.warn("the registry cannot be reached: installing from the local cache");
     }
+    let confirmed = guess
+        .as_ref()
+        .is_some_and(|g| g.manifest.digest == resolved.manifest.digest);
+    if confirmed {
+        report.step(&format!("{} layer(s), all cached", resolved.layers.len()));
+        let _ = tx.send(Feed::End);
+        return commit(req, building, resolved, report);
+    }
+    if guess.is_none() {
+        return download_and_commit(req, &source, building, tx, resolved, &blobs, report);
+    }
+    // The tag moved since the layers were cached: what was extracted is
+    // not this image. Killed and removed before the new attempt starts.
+    report.debug("the cached resolution is stale; extracting again");
+    drop(building);
+    let (tx, rx) = mpsc::channel::<Feed>();
+    let building = start_rootfs(req, Vec::new(), Vec::new(), Some(rx), report)?;
+    download_and_commit(req, &source, building, tx, resolved, &blobs, report)
+}
+
+/// Downloads what the cache lacks while the unpacker takes each layer in
+/// order, then commits.
+fn download_and_commit(
+    req: &Request,
+    source: &ImageSource,
+    building: Building,
+    tx: mpsc::Sender<Feed>,
+    resolved: Resolved,
+    blobs: &BlobCache,
+    report: &mut dyn Reporter,
+) -> Result<Installed, Error> {
     let to_fetch: Vec<(usize, u64)> = resolved
         .layers
         .iter()
@@ -38,33 +97,20 @@ pub(super) fn install_image(
         .map(|(i, (_, s))| (i, *s))
         .collect();
     let missing: u64 = to_fetch.iter().map(|(_, s)| s).sum();
-    let count = resolved.layers.len();
     report.step(&format!(
         "{} layer(s), {} to download",
-        count,
+        resolved.layers.len(),
         crate::ui::human_size(missing)
     ));
-    let feed_layers: Vec<Layer> = resolved
-        .layers
-        .iter()
-        .map(|l| Layer {
-            source: Source::Path {
-                path: blobs.path(&l.digest),
-            },
-            oci: true,
-            strip: 0,
-            label: format!("layer {}", &l.digest.hex()[..12]),
-        })
-        .collect();
-    let (tx, rx) = mpsc::channel::<Feed>();
     let sink = report.download_sink(&to_fetch);
     let runtime = source.runtime();
     let abort_tx = tx.clone();
-    let sequencer = Sequencer::new(tx, feed_layers, resolved.sizes.clone());
+    let sequencer = Sequencer::new(tx, layers_of(&resolved, blobs), resolved.sizes.clone());
     let download = {
-        let handle = source.handle();
+        let handle = source.handle()?;
         let resolved = resolved.clone();
         let blobs = blobs.clone();
+        let settings = DownloadSettings::from_env(req.env);
         runtime.spawn(async move {
             let result = download_layers(handle, resolved, blobs, settings, sink, &sequencer).await;
             if let Err(e) = &result {
@@ -75,27 +121,60 @@ pub(super) fn install_image(
             result
         })
     };
-    let manifest = ContainerManifest {
-        image_ref: resolved.image_ref.clone(),
-        arch: resolved.platform.native_name().to_owned(),
-        manifest: resolved.manifest.clone(),
-        image_config: resolved.config.clone(),
-        extra: Default::default(),
-    };
-    let built = extract_and_commit(
-        req,
-        Vec::new(),
-        Vec::new(),
-        Some(manifest),
-        Some(rx),
-        count,
-        report,
-    );
+    let built = building.finish(resolved.layers.len(), report);
     // The download's own error says more than the unpacker's "aborted".
     match runtime.block_on(download) {
         Ok(Err(e)) => return Err(e.into()),
         Err(join) => return Err(Error::Download(join.to_string())),
         Ok(Ok(())) => {}
     }
-    built
+    commit_built(req, built?, resolved)
+}
+
+fn commit(
+    req: &Request,
+    building: Building,
+    resolved: Resolved,
+    report: &mut dyn Reporter,
+) -> Result<Installed, Error> {
+    let built = building.finish(resolved.layers.len(), report)?;
+    commit_built(req, built, resolved)
+}
+
+/// Writes manifest.json beside the new rootfs and moves it into place.
+fn commit_built(
+    req: &Request,
+    built: super::Built,
+    resolved: Resolved,
+) -> Result<Installed, Error> {
+    let manifest = ContainerManifest {
+        image_ref: resolved.image_ref,
+        arch: resolved.platform.native_name().to_owned(),
+        manifest: resolved.manifest,
+        image_config: resolved.config,
+        extra: Default::default(),
+    };
+    manifest.write(&built.staging.manifest())?;
+    let dir = built.staging.commit(req.paths, &req.name)?;
+    Ok(Installed {
+        dir,
+        manifest: Some(manifest),
+        stats: built.stats,
+    })
+}
+
+/// The unpacker's view of each layer: its path in the cache.
+fn layers_of(resolved: &Resolved, blobs: &BlobCache) -> Vec<Layer> {
+    resolved
+        .layers
+        .iter()
+        .map(|l| Layer {
+            source: Source::Path {
+                path: blobs.path(&l.digest),
+            },
+            oci: true,
+            strip: 0,
+            label: format!("layer {}", &l.digest.hex()[..12]),
+        })
+        .collect()
 }

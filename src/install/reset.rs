@@ -104,7 +104,7 @@ fn fetch_missing(
     let settings = DownloadSettings::from_env(req.env);
     let runtime = source.runtime();
     runtime.block_on(download_layers(
-        source.handle(),
+        source.handle()?,
         resolved,
         blobs.clone(),
         settings,

@@ -8,7 +8,7 @@ mod pull;
 pub mod settings;
 
 pub use fetch::{download_layers, AllLayers, ImageSourceHandle, LayerEvent, LayerSink};
-pub use pull::{ImageSource, Resolved};
+pub use pull::{ImageSource, Resolved, Resolving};
 pub use settings::DownloadSettings;
 
 /// Receives (layer index, bytes) as downloads progress.

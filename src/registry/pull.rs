@@ -12,7 +12,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 const ACCEPT: &[&str] = &[
@@ -25,7 +25,7 @@ const ACCEPT: &[&str] = &[
 /// A registry image we can resolve and download.
 pub struct ImageSource {
     reference: Reference,
-    client: Client,
+    client: Arc<LazyClient>,
     auth: RegistryAuth,
     runtime: Arc<tokio::runtime::Runtime>,
 }
@@ -44,6 +44,9 @@ pub struct Resolved {
 }
 
 impl ImageSource {
+    /// Parses the reference and finds its credentials. The HTTP client is
+    /// made on first use, on the I/O runtime when a resolution starts:
+    /// loading the trust store then overlaps the unpacker's start.
     pub fn new(text: &str, env: &EnvSnapshot, allow_insecure: bool) -> Result<Self, Error> {
         let reference = oci::reference::parse(text).map_err(|reason| Error::Reference {
             reference: text.to_owned(),
@@ -51,22 +54,6 @@ impl ImageSource {
         })?;
         let registry = reference.registry().to_owned();
         let (auth, _) = super::auth::credentials(env, &registry)?;
-        let config = ClientConfig {
-            protocol: if allow_insecure {
-                ClientProtocol::HttpsExcept(vec![registry.clone()])
-            } else {
-                ClientProtocol::Https
-            },
-            connect_timeout: Some(Duration::from_secs(20)),
-            read_timeout: Some(Duration::from_secs(60)),
-            ..Default::default()
-        };
-        crate::tls::install_provider();
-        // try_from, not new: new() silently drops a bad configuration.
-        let client = Client::try_from(config).map_err(|e| Error::Registry {
-            registry: registry.clone(),
-            detail: e.to_string(),
-        })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -77,7 +64,10 @@ impl ImageSource {
             })?;
         Ok(Self {
             reference,
-            client,
+            client: Arc::new(LazyClient {
+                client: OnceLock::new(),
+                insecure: allow_insecure,
+            }),
             auth,
             runtime: Arc::new(runtime),
         })
@@ -88,114 +78,84 @@ impl ImageSource {
         self.reference.whole()
     }
 
-    /// Resolves the manifest for `wanted` online; when the registry cannot
-    /// be reached, from the manifest cache (installs then work offline).
-    pub fn resolve(
+    /// Starts resolving the manifest for `wanted` at the registry, on the
+    /// I/O runtime; [`ImageSource::settle`] takes the answer.
+    pub fn start_resolve(&self, wanted: &Platform, blobs: &BlobCache) -> Resolving {
+        let lazy = self.client.clone();
+        let reference = self.reference.clone();
+        let auth = self.auth.clone();
+        let wanted = wanted.clone();
+        let blobs = blobs.clone();
+        Resolving(self.runtime.spawn(async move {
+            let registry = reference.registry().to_owned();
+            let client = tokio::task::spawn_blocking(move || lazy.get(&registry))
+                .await
+                .map_err(|e| Error::Registry {
+                    registry: reference.registry().to_owned(),
+                    detail: e.to_string(),
+                })??;
+            let handle = super::fetch::ImageSourceHandle {
+                client,
+                reference,
+                auth,
+            };
+            handle.resolve_online(&wanted, &blobs).await
+        }))
+    }
+
+    /// What the manifest cache says `wanted` resolved to last time, if its
+    /// manifest and config are still there.
+    pub fn cached(
         &self,
         wanted: &Platform,
         manifests: &std::path::Path,
         blobs: &BlobCache,
+    ) -> Option<Resolved> {
+        load(manifests, &cache_key(&self.whole(), wanted), blobs)
+    }
+
+    /// Whether the reference names a digest: what it resolves to can never
+    /// change, so a cached resolution is as good as the registry's.
+    pub fn is_pinned(&self) -> bool {
+        self.reference.digest().is_some()
+    }
+
+    /// The registry's answer to [`ImageSource::start_resolve`], saved in
+    /// the manifest cache; when the registry cannot be reached, `offline`
+    /// (the cached resolution) instead, marked as such.
+    pub fn settle(
+        &self,
+        resolving: Resolving,
+        wanted: &Platform,
+        manifests: &std::path::Path,
+        offline: Option<Resolved>,
     ) -> Result<Resolved, Error> {
-        let key = cache_key(&self.whole(), wanted);
-        match self.runtime.block_on(self.resolve_online(wanted, blobs)) {
+        let answer = match self.runtime.block_on(resolving.0) {
+            Ok(r) => r,
+            Err(join) => Err(Error::Registry {
+                registry: self.reference.registry().to_owned(),
+                detail: join.to_string(),
+            }),
+        };
+        match answer {
             Ok((resolved, bytes)) => {
-                let _ = save(manifests, &key, &resolved, &bytes);
+                let _ = save(
+                    manifests,
+                    &cache_key(&self.whole(), wanted),
+                    &resolved,
+                    &bytes,
+                );
                 Ok(resolved)
             }
-            Err(e @ Error::Network { .. }) => load(manifests, &key, blobs).ok_or(e),
+            Err(e @ Error::Network { .. }) => match offline {
+                Some(mut r) => {
+                    r.offline = true;
+                    Ok(r)
+                }
+                None => Err(e),
+            },
             Err(e) => Err(e),
         }
-    }
-
-    async fn resolve_online(
-        &self,
-        wanted: &Platform,
-        blobs: &BlobCache,
-    ) -> Result<(Resolved, Vec<u8>), Error> {
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(&self.reference, &self.auth, ACCEPT)
-            .await
-            .map_err(|e| self.map_err(e))?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
-        let (bytes, digest, index_platform) = if value.get("manifests").is_some() {
-            let (d, p) = pick(&value, wanted)?;
-            let by_digest = self.reference.clone_with_digest(d);
-            let (b, d) = self
-                .client
-                .pull_manifest_raw(&by_digest, &self.auth, ACCEPT)
-                .await
-                .map_err(|e| self.map_err(e))?;
-            (b, d, Some(p))
-        } else {
-            (bytes, digest, None)
-        };
-        if digest_of(&bytes).as_str() != digest {
-            return Err(Error::Verify {
-                digest,
-                detail: "the manifest does not match its digest".into(),
-            });
-        }
-        let mut manifest: ImageManifest =
-            serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
-        let config_digest =
-            Digest::parse(&manifest.config.digest).ok_or_else(|| self.bad("bad config digest"))?;
-        let config_bytes = self.config_bytes(&config_digest, blobs).await?;
-        let config_value: serde_json::Value =
-            serde_json::from_slice(&config_bytes).map_err(|e| self.bad(e))?;
-        let platform = index_platform.unwrap_or_else(|| Platform {
-            os: config_value["os"].as_str().unwrap_or("linux").to_owned(),
-            architecture: config_value["architecture"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            variant: config_value["variant"].as_str().map(str::to_owned),
-        });
-        if !wanted.matches(&platform) {
-            return Err(Error::NoPlatform {
-                wanted: wanted.to_string(),
-                available: vec![platform.to_string()],
-            });
-        }
-        let media = value_media(&bytes).unwrap_or_else(|| oci::MT_OCI_MANIFEST.to_owned());
-        manifest.content_type = Some(media);
-        manifest.digest = Some(digest);
-        let resolved = finish(self.whole(), platform, manifest, config_value)?;
-        Ok((resolved, bytes.to_vec()))
-    }
-
-    async fn config_bytes(&self, digest: &Digest, blobs: &BlobCache) -> Result<Vec<u8>, Error> {
-        if blobs.contains(digest) {
-            if let Ok(b) = std::fs::read(blobs.path(digest)) {
-                return Ok(b);
-            }
-        }
-        let mut buf = Vec::new();
-        self.client
-            .pull_blob(&self.reference, digest.as_str(), &mut buf)
-            .await
-            .map_err(|e| self.map_err(e))?;
-        let mut w = blobs.writer()?;
-        w.write_all(&buf).map_err(|e| {
-            crate::store::Error::Io(crate::ioerr::IoError::new("write", blobs.dir(), e))
-        })?;
-        w.commit(blobs, Some(digest), None)?
-            .map_err(|e| Error::Verify {
-                digest: digest.to_string(),
-                detail: e.to_string(),
-            })?;
-        Ok(buf)
-    }
-
-    fn bad(&self, e: impl std::fmt::Display) -> Error {
-        Error::Manifest {
-            image: self.whole(),
-            detail: e.to_string(),
-        }
-    }
-
-    fn map_err(&self, e: OciDistributionError) -> Error {
-        map_error(&self.reference, e)
     }
 
     pub fn runtime(&self) -> Arc<tokio::runtime::Runtime> {
@@ -321,9 +281,7 @@ fn load(dir: &std::path::Path, key: &str, blobs: &BlobCache) -> Option<Resolved>
     let config_digest = Digest::parse(&manifest.config.digest)?;
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(blobs.path(&config_digest)).ok()?).ok()?;
-    let mut r = finish(entry.image_ref, entry.platform, manifest, config).ok()?;
-    r.offline = true;
-    Some(r)
+    finish(entry.image_ref, entry.platform, manifest, config).ok()
 }
 
 pub(super) fn map_error(reference: &Reference, e: OciDistributionError) -> Error {
@@ -414,13 +372,140 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// A resolution under way on the I/O runtime.
+pub struct Resolving(tokio::task::JoinHandle<Result<(Resolved, Vec<u8>), Error>>);
+
+impl super::fetch::ImageSourceHandle {
+    async fn resolve_online(
+        &self,
+        wanted: &Platform,
+        blobs: &BlobCache,
+    ) -> Result<(Resolved, Vec<u8>), Error> {
+        let (bytes, digest) = self
+            .client
+            .pull_manifest_raw(&self.reference, &self.auth, ACCEPT)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
+        let (bytes, digest, index_platform) = if value.get("manifests").is_some() {
+            let (d, p) = pick(&value, wanted)?;
+            let by_digest = self.reference.clone_with_digest(d);
+            let (b, d) = self
+                .client
+                .pull_manifest_raw(&by_digest, &self.auth, ACCEPT)
+                .await
+                .map_err(|e| self.map_err(e))?;
+            (b, d, Some(p))
+        } else {
+            (bytes, digest, None)
+        };
+        if digest_of(&bytes).as_str() != digest {
+            return Err(Error::Verify {
+                digest,
+                detail: "the manifest does not match its digest".into(),
+            });
+        }
+        let mut manifest: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
+        let config_digest =
+            Digest::parse(&manifest.config.digest).ok_or_else(|| self.bad("bad config digest"))?;
+        let config_bytes = self.config_bytes(&config_digest, blobs).await?;
+        let config_value: serde_json::Value =
+            serde_json::from_slice(&config_bytes).map_err(|e| self.bad(e))?;
+        let platform = index_platform.unwrap_or_else(|| Platform {
+            os: config_value["os"].as_str().unwrap_or("linux").to_owned(),
+            architecture: config_value["architecture"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            variant: config_value["variant"].as_str().map(str::to_owned),
+        });
+        if !wanted.matches(&platform) {
+            return Err(Error::NoPlatform {
+                wanted: wanted.to_string(),
+                available: vec![platform.to_string()],
+            });
+        }
+        let media = value_media(&bytes).unwrap_or_else(|| oci::MT_OCI_MANIFEST.to_owned());
+        manifest.content_type = Some(media);
+        manifest.digest = Some(digest);
+        let resolved = finish(self.reference.whole(), platform, manifest, config_value)?;
+        Ok((resolved, bytes.to_vec()))
+    }
+
+    async fn config_bytes(&self, digest: &Digest, blobs: &BlobCache) -> Result<Vec<u8>, Error> {
+        if blobs.contains(digest) {
+            if let Ok(b) = std::fs::read(blobs.path(digest)) {
+                return Ok(b);
+            }
+        }
+        let mut buf = Vec::new();
+        self.client
+            .pull_blob(&self.reference, digest.as_str(), &mut buf)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let mut w = blobs.writer()?;
+        w.write_all(&buf).map_err(|e| {
+            crate::store::Error::Io(crate::ioerr::IoError::new("write", blobs.dir(), e))
+        })?;
+        w.commit(blobs, Some(digest), None)?
+            .map_err(|e| Error::Verify {
+                digest: digest.to_string(),
+                detail: e.to_string(),
+            })?;
+        Ok(buf)
+    }
+
+    fn bad(&self, e: impl std::fmt::Display) -> Error {
+        Error::Manifest {
+            image: self.reference.whole(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn map_err(&self, e: OciDistributionError) -> Error {
+        map_error(&self.reference, e)
+    }
+}
+
 impl ImageSource {
     /// What the download tasks share.
-    pub fn handle(&self) -> Arc<super::fetch::ImageSourceHandle> {
-        Arc::new(super::fetch::ImageSourceHandle {
-            client: self.client.clone(),
+    pub fn handle(&self) -> Result<Arc<super::fetch::ImageSourceHandle>, Error> {
+        Ok(Arc::new(super::fetch::ImageSourceHandle {
+            client: self.client.get(self.reference.registry())?,
             reference: self.reference.clone(),
             auth: self.auth.clone(),
-        })
+        }))
+    }
+}
+
+/// The registry's HTTP client, made once, when first needed.
+struct LazyClient {
+    client: OnceLock<Client>,
+    insecure: bool,
+}
+
+impl LazyClient {
+    fn get(&self, registry: &str) -> Result<Client, Error> {
+        if let Some(c) = self.client.get() {
+            return Ok(c.clone());
+        }
+        let config = ClientConfig {
+            protocol: if self.insecure {
+                ClientProtocol::HttpsExcept(vec![registry.to_owned()])
+            } else {
+                ClientProtocol::Https
+            },
+            connect_timeout: Some(Duration::from_secs(20)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        crate::tls::install_provider();
+        // try_from, not new: new() silently drops a bad configuration.
+        let client = Client::try_from(config).map_err(|e| Error::Registry {
+            registry: registry.to_owned(),
+            detail: e.to_string(),
+        })?;
+        Ok(self.client.get_or_init(|| client).clone())
     }
 }

@@ -80,21 +80,27 @@ pub fn usage_in_userns(
     }
 }
 
-/// Runs an extract job whose later layers arrive through `feed` (in order,
-/// then `Feed::End`), extracting each as soon as it is handed over.
-pub fn run_fed(
+/// Starts a job whose input is complete (`fds` handed down as 3, 4, ...).
+pub fn start(
+    exe: &Path,
+    job: &Job,
+    privilege: &Privilege,
+    fds: Vec<OwnedFd>,
+) -> Result<Running, SpawnError> {
+    Running::start(exe, job, privilege, fds, None)
+}
+
+/// Starts an extract job whose layers arrive through `feed` (in order,
+/// then `Feed::End`), each extracted as soon as it is handed over. The
+/// child is running (and, rootless, mapped) when this returns, so its
+/// start-up overlaps whatever the caller does before it feeds anything.
+pub fn start_fed(
     exe: &Path,
     job: &Job,
     privilege: &Privilege,
     feed: Receiver<Feed>,
-    on_event: &mut dyn FnMut(&Event),
-) -> Result<Stats, SpawnError> {
-    match run_job(exe, job, privilege, Vec::new(), Some(feed), on_event)? {
-        Event::Done { stats } => Ok(stats),
-        _ => Err(SpawnError::Failed(
-            "unexpected reply from the unpacker".into(),
-        )),
-    }
+) -> Result<Running, SpawnError> {
+    Running::start(exe, job, privilege, Vec::new(), Some(feed))
 }
 
 /// The child's stdin is a socket, not a pipe, so writes can use
@@ -122,9 +128,10 @@ fn send_line(to: &mut ToChild, value: &impl serde::Serialize) -> std::io::Result
 }
 
 /// Hands the feed to a thread that writes it to the child. Detached: if the
-/// child dies, the writes fail and the thread ends by itself.
-fn start_feeder(stdin: &mut Option<ToChild>, feed: &mut Option<Receiver<Feed>>) {
-    let (Some(rx), Some(mut to)) = (feed.take(), stdin.take()) else {
+/// child dies, the writes fail and the thread ends by itself. Without a
+/// feed, the socket just closes.
+fn start_feeder(mut to: ToChild, feed: Option<Receiver<Feed>>) {
+    let Some(rx) = feed else {
         return;
     };
     std::thread::spawn(move || {
@@ -152,97 +159,153 @@ fn run_job(
     feed: Option<Receiver<Feed>>,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Event, SpawnError> {
-    let (ours, theirs) = UnixStream::pair().map_err(SpawnError::Start)?;
-    let mut cmd = Command::new(exe);
-    cmd.arg(CHILD_APPLET)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::from(OwnedFd::from(theirs)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    // SAFETY: only dup2 (async-signal-safe) runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            for (i, fd) in raw.iter().enumerate() {
-                let target = 3 + i as i32;
-                if libc::dup2(*fd, target) < 0 {
-                    return Err(std::io::Error::last_os_error());
+    Running::start(exe, job, privilege, fds, feed)?.finish(on_event)
+}
+
+/// An unpacker at work. Dropped unfinished, it is killed and reaped, so
+/// nothing writes into a staging tree that is being removed.
+pub struct Running {
+    child: Option<std::process::Child>,
+    lines: BufReader<std::process::ChildStdout>,
+}
+
+impl Running {
+    fn start(
+        exe: &Path,
+        job: &Job,
+        privilege: &Privilege,
+        fds: Vec<OwnedFd>,
+        feed: Option<Receiver<Feed>>,
+    ) -> Result<Self, SpawnError> {
+        let (ours, theirs) = UnixStream::pair().map_err(SpawnError::Start)?;
+        let mut cmd = Command::new(exe);
+        cmd.arg(CHILD_APPLET)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        // SAFETY: only dup2 (async-signal-safe) runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (i, fd) in raw.iter().enumerate() {
+                    let target = 3 + i as i32;
+                    if libc::dup2(*fd, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(SpawnError::Start)?;
+        drop(fds);
+        // Our copy of the child's end must go, or its reads never see EOF.
+        drop(cmd);
+        let stdout = child.stdout.take();
+        let mut running = Self {
+            lines: BufReader::new(stdout.ok_or_else(|| SpawnError::Failed("no stdout".into()))?),
+            child: Some(child),
+        };
+        let mut stdin = ToChild(ours);
+        send_line(&mut stdin, job).map_err(SpawnError::Start)?;
+        if job.userns {
+            running.map_user_namespace(privilege, &mut stdin)?;
+        }
+        start_feeder(stdin, feed);
+        Ok(running)
     }
-    let mut child = cmd.spawn().map_err(SpawnError::Start)?;
-    drop(fds);
-    // Our copy of the child's end must go, or its reads never see EOF.
-    drop(cmd);
-    let stdin = ToChild(ours);
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| SpawnError::Failed("no stdout".into()))?;
-    let mut lines = BufReader::new(stdout);
-    let result = converse(
-        stdin,
-        feed,
-        &mut lines,
-        job,
-        privilege,
-        child.id(),
-        on_event,
-    );
-    let status = child.wait().map_err(SpawnError::Start)?;
-    match result {
-        Ok(Some(event)) if status.success() => Ok(event),
-        Err(e) => Err(e),
-        _ => match (status.signal(), status.code()) {
-            (Some(sig), _) => Err(SpawnError::Killed(sig)),
-            (_, code) => Err(SpawnError::NoResult(code.unwrap_or(-1))),
-        },
+
+    /// Waits for the child's `Unshared`, writes its id maps, and lets it go on.
+    fn map_user_namespace(
+        &mut self,
+        privilege: &Privilege,
+        stdin: &mut ToChild,
+    ) -> Result<(), SpawnError> {
+        let Privilege::UserNs(map) = privilege else {
+            return Err(SpawnError::IdMap("unexpected user namespace".into()));
+        };
+        loop {
+            match self.next_event()? {
+                Some(Event::Unshared) => break,
+                Some(Event::Failed { message }) => return Err(SpawnError::Failed(message)),
+                Some(_) => continue,
+                None => return Err(self.exit_error()),
+            }
+        }
+        let pid = self.child.as_ref().map_or(0, |c| c.id());
+        map.apply(pid).map_err(SpawnError::IdMap)?;
+        stdin.write_all(b"mapped\n").map_err(SpawnError::Start)
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, SpawnError> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.lines.read_line(&mut line).map_err(SpawnError::Start)? == 0 {
+                return Ok(None);
+            }
+            if let Ok(event) = serde_json::from_str::<Event>(&line) {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Relays events until the terminal one (`Done` or `Usage`) and reaps
+    /// the child.
+    pub fn finish(mut self, on_event: &mut dyn FnMut(&Event)) -> Result<Event, SpawnError> {
+        let result = loop {
+            match self.next_event() {
+                Ok(Some(e @ (Event::Done { .. } | Event::Usage { .. }))) => break Ok(Some(e)),
+                Ok(Some(Event::Failed { message })) => break Err(SpawnError::Failed(message)),
+                Ok(Some(e)) => on_event(&e),
+                Ok(None) => break Ok(None),
+                Err(e) => break Err(e),
+            }
+        };
+        let Some(mut child) = self.child.take() else {
+            return Err(SpawnError::NoResult(-1));
+        };
+        let status = child.wait().map_err(SpawnError::Start)?;
+        match result {
+            Ok(Some(event)) if status.success() => Ok(event),
+            Err(e) => Err(e),
+            _ => Err(status_error(status)),
+        }
+    }
+
+    /// Like [`Running::finish`], for an extract job: its statistics.
+    pub fn finish_extract(self, on_event: &mut dyn FnMut(&Event)) -> Result<Stats, SpawnError> {
+        match self.finish(on_event)? {
+            Event::Done { stats } => Ok(stats),
+            _ => Err(SpawnError::Failed(
+                "unexpected reply from the unpacker".into(),
+            )),
+        }
+    }
+
+    /// Why the child ended without a terminal event.
+    fn exit_error(&mut self) -> SpawnError {
+        match self.child.take().map(|mut c| c.wait()) {
+            Some(Ok(status)) => status_error(status),
+            Some(Err(e)) => SpawnError::Start(e),
+            None => SpawnError::NoResult(-1),
+        }
     }
 }
 
-fn converse(
-    stdin: ToChild,
-    feed: Option<Receiver<Feed>>,
-    lines: &mut impl BufRead,
-    job: &Job,
-    privilege: &Privilege,
-    pid: u32,
-    on_event: &mut dyn FnMut(&Event),
-) -> Result<Option<Event>, SpawnError> {
-    let mut stdin = Some(stdin);
-    let mut feed = feed;
-    if let Some(to) = stdin.as_mut() {
-        send_line(to, job).map_err(SpawnError::Start)?;
+fn status_error(status: std::process::ExitStatus) -> SpawnError {
+    match (status.signal(), status.code()) {
+        (Some(sig), _) => SpawnError::Killed(sig),
+        (_, code) => SpawnError::NoResult(code.unwrap_or(-1)),
     }
-    if !job.userns {
-        start_feeder(&mut stdin, &mut feed);
-    }
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if lines.read_line(&mut line).map_err(SpawnError::Start)? == 0 {
-            return Ok(None);
-        }
-        let Ok(event) = serde_json::from_str::<Event>(&line) else {
-            continue;
-        };
-        match &event {
-            Event::Unshared => {
-                let Privilege::UserNs(map) = privilege else {
-                    return Err(SpawnError::IdMap("unexpected user namespace".into()));
-                };
-                map.apply(pid).map_err(SpawnError::IdMap)?;
-                if let Some(to) = stdin.as_mut() {
-                    to.write_all(b"mapped\n").map_err(SpawnError::Start)?;
-                }
-                start_feeder(&mut stdin, &mut feed);
-            }
-            Event::Done { .. } | Event::Usage { .. } => return Ok(Some(event)),
-            Event::Failed { message } => return Err(SpawnError::Failed(message.clone())),
-            _ => on_event(&event),
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
