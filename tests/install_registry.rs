@@ -565,3 +565,76 @@ fn a_cached_digest_reference_needs_no_registry() {
     assert!(!out.stderr.contains("cannot be reached"), "{out:#?}");
     check_busybox_tree(&store.container_dir("b").join("rootfs"), 42, 0);
 }
+
+/// Path → content hash of every regular file in a container's install index.
+fn indexed_hashes(store: &TestStore, name: &str) -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(store.container_dir(name).join("install-index.jsonl")).unwrap();
+    let mut out: Vec<(String, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "f")
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_owned(),
+                e["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn warm_installs_take_content_hashes_from_the_layer_memo() {
+    let store = TestStore::new();
+    let image = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    store.run(&["install", image, "-n", "cold"]).ok();
+    let truth = indexed_hashes(&store, "cold");
+    assert!(truth.iter().any(|(p, _)| p == "bin/busybox"), "{truth:?}");
+    let memos = store.cache_dir().join("layer_hashes");
+    let mut names: Vec<_> = std::fs::read_dir(&memos)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    // The biggest memo is the layer with busybox in it.
+    names.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let memo = names.last().unwrap().clone();
+    let good = std::fs::read(&memo).unwrap();
+    assert!(
+        !store.container_dir("cold").join(".layer-hashes").exists(),
+        "new memos move to the cache, not into the container"
+    );
+
+    store.run(&["install", image, "-n", "warm"]).ok();
+    assert_eq!(indexed_hashes(&store, "warm"), truth);
+
+    // A damaged memo is ignored and made anew.
+    let mut bad = good.clone();
+    let at = bad.len() - 1;
+    bad[at] ^= 1;
+    std::fs::write(&memo, &bad).unwrap();
+    store.run(&["install", image, "-n", "damaged"]).ok();
+    assert_eq!(indexed_hashes(&store, "damaged"), truth);
+    assert_eq!(std::fs::read(&memo).unwrap(), good);
+
+    // An intact memo that does not fit the layer (another first size, the
+    // checksum made to match) lends nothing that stays, and is dropped.
+    let mut stale = good.clone();
+    let magic = stale.iter().position(|&b| b == b'\n').unwrap() + 1;
+    stale[magic + 8] ^= 1;
+    let body = stale.len() - 32;
+    let sum = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&stale[..body])
+    };
+    stale[body..].copy_from_slice(&sum);
+    std::fs::write(&memo, &stale).unwrap();
+    store.run(&["install", image, "-n", "stale"]).ok();
+    assert_eq!(indexed_hashes(&store, "stale"), truth);
+    assert!(!memo.exists(), "a stale memo is removed");
+    store.run(&["install", image, "-n", "again"]).ok();
+    assert_eq!(std::fs::read(&memo).unwrap(), good);
+}

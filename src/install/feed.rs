@@ -145,6 +145,7 @@ mod tests {
             source: Source::Path {
                 path: PathBuf::from(format!("/cache/l{i}")),
             },
+            digest: None,
             oci: true,
             strip: 0,
             label: format!("layer {i}"),

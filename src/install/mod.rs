@@ -19,7 +19,7 @@ use crate::store::{
     self, ContainerLock, ContainerManifest, ContainerName, LockMode, Staging, StorePaths,
 };
 use crate::unpack::fixups::Fixups;
-use crate::unpack::job::{Event, Job, Layer, Op, Source};
+use crate::unpack::job::{Event, Job, Layer, MemoDirs, Op, Source};
 use crate::unpack::spawn::{self, SpawnError};
 use crate::unpack::stats::Stats;
 use std::os::fd::OwnedFd;
@@ -169,6 +169,7 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
             })?;
             let layer = Layer {
                 source: Source::Fd { fd: 3 },
+                digest: None,
                 oci: false,
                 strip,
                 label: path.display().to_string(),
@@ -200,6 +201,7 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
                     source: Source::Path {
                         path: cache.path(&l.digest),
                     },
+                    digest: Some(l.digest.clone()),
                     oci: true,
                     strip: 0,
                     label: format!("layer {}", &l.digest.hex()[..12]),
@@ -231,6 +233,38 @@ pub(crate) struct Built {
 pub(crate) struct Building {
     unpacker: spawn::Running,
     staging: Staging,
+    memo_cache: PathBuf,
+}
+
+/// Where in a staging tree the unpacker leaves new layer hash memos.
+const MEMO_OUT: &str = ".layer-hashes";
+
+/// Moves the memos an unpacker wrote into the cache, and drops the cache's
+/// memos it found stale. Best effort: a memo only saves time.
+fn adopt_memos(out: &Path, cache: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    let _ = store::ensure_private_dir(cache);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stale) = name.strip_suffix(".stale") {
+            let _ = std::fs::remove_file(cache.join(stale));
+        } else if crate::oci::Digest::from_hex(name.trim_start_matches("sha256-")).is_some() {
+            // Same file system as the store, usually; else a copy, then a
+            // rename, so a reader never sees half a memo.
+            let dest = cache.join(&*name);
+            if std::fs::rename(entry.path(), &dest).is_err() {
+                let tmp = cache.join(format!(".tmp-{}-{name}", std::process::id()));
+                if std::fs::copy(entry.path(), &tmp).is_ok() {
+                    let _ = std::fs::rename(&tmp, &dest);
+                }
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(out);
 }
 
 /// Starts building a rootfs from `layers` (and, with `feed`, layers still
@@ -251,8 +285,11 @@ pub(crate) fn start_rootfs(
     let staging =
         Staging::create(req.paths)?.with_remover(crate::unpack::remover(req.privilege, req.exe));
     let rootfs = staging.rootfs();
-    std::fs::create_dir(&rootfs)
-        .map_err(|e| store::Error::Io(crate::ioerr::IoError::new("create", &rootfs, e)))?;
+    let memo_out = staging.dir().join(MEMO_OUT);
+    for dir in [&rootfs, &memo_out] {
+        std::fs::create_dir(dir)
+            .map_err(|e| store::Error::Io(crate::ioerr::IoError::new("create", dir, e)))?;
+    }
     if let Privilege::Squash { reason } = req.privilege {
         report.warn(&format!(
             "file ownership is not preserved: {reason}; every file will be owned by you"
@@ -270,18 +307,26 @@ pub(crate) fn start_rootfs(
             squash: matches!(req.privilege, Privilege::Squash { .. }),
             index: Some(staging.dir().join(store::INDEX_FILE)),
             follow: feed.is_some(),
+            memos: Some(MemoDirs {
+                cache: req.paths.layer_hashes(),
+                out: memo_out.clone(),
+            }),
         },
         userns: req.privilege.is_userns(),
         root: matches!(req.privilege, Privilege::Root),
         rw: vec![staging.dir().to_path_buf()],
-        ro: vec![cache.dir().to_path_buf()],
+        ro: vec![cache.dir().to_path_buf(), req.paths.layer_hashes()],
         force_walk: req.force_walk,
     };
     let unpacker = match feed {
         Some(rx) => spawn::start_fed(req.exe, &job, req.privilege, rx)?,
         None => spawn::start(req.exe, &job, req.privilege, fds)?,
     };
-    Ok(Building { unpacker, staging })
+    Ok(Building {
+        unpacker,
+        staging,
+        memo_cache: req.paths.layer_hashes(),
+    })
 }
 
 impl Building {
@@ -313,8 +358,13 @@ impl Building {
             _ => {}
         }
         };
-        let Building { unpacker, staging } = self;
+        let Building {
+            unpacker,
+            staging,
+            memo_cache,
+        } = self;
         let stats = unpacker.finish_extract(&mut on_event)?;
+        adopt_memos(&staging.dir().join(MEMO_OUT), &memo_cache);
         if stats.devices_skipped > 0 {
             report.warn(&format!(
                 "{} device node(s) skipped (not permitted here)",

@@ -172,6 +172,7 @@ fn layers_of(resolved: &Resolved, blobs: &BlobCache) -> Vec<Layer> {
             source: Source::Path {
                 path: blobs.path(&l.digest),
             },
+            digest: Some(l.digest.clone()),
             oci: true,
             strip: 0,
             label: format!("layer {}", &l.digest.hex()[..12]),

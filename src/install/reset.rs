@@ -34,6 +34,7 @@ pub fn reset(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Erro
             source: Source::Path {
                 path: blobs.path(&digest),
             },
+            digest: Some(digest.clone()),
             oci: true,
             strip: 0,
             label: format!("layer {}", &digest.hex()[..12]),

@@ -86,6 +86,10 @@ impl StorePaths {
     pub fn layer_cache(&self) -> PathBuf {
         self.cache_dir.join("oci_layers")
     }
+    /// Per-layer content hashes of regular files (see unpack::memo).
+    pub fn layer_hashes(&self) -> PathBuf {
+        self.cache_dir.join("layer_hashes")
+    }
     pub fn manifest_cache(&self) -> PathBuf {
         self.cache_dir.join("oci_manifests")
     }

@@ -2,9 +2,11 @@
 //! binary so it starts single-threaded (unshare(CLONE_NEWUSER) refuses
 //! threaded callers), and confined before it reads a byte of the archive.
 
+use super::extract::Hashes;
 use super::extract::{ExtractOptions, Extractor, Ownership};
 use super::follow::{Feeder, FollowReader, Next};
-use super::job::{Event, Job, Layer, Op, Source};
+use super::job::{Event, Job, Layer, MemoDirs, Op, Source};
+use super::memo::Memo;
 use super::resolve::ResolveMode;
 use crate::sandbox::confine;
 use std::io::Write;
@@ -128,7 +130,9 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
             squash,
             index,
             follow,
+            memos,
         } => {
+            let memos = memos.as_ref();
             let root: OwnedFd = std::fs::File::open(rootfs)
                 .map_err(|e| format!("cannot open {}: {e}", rootfs.display()))?
                 .into();
@@ -146,14 +150,14 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
             };
             let mut extractor = Extractor::new(root, opts);
             for (i, layer) in layers.iter().enumerate() {
-                apply_layer(&mut extractor, i, layer, out)?;
+                apply_layer(&mut extractor, i, layer, memos, out)?;
             }
             if *follow {
                 let feeder = Feeder::start();
                 let mut n = layers.len();
                 loop {
                     match feeder.next()? {
-                        Next::Layer(layer) => apply_layer(&mut extractor, n, &layer, out)?,
+                        Next::Layer(layer) => apply_layer(&mut extractor, n, &layer, memos, out)?,
                         Next::Stream {
                             layer,
                             partial,
@@ -161,7 +165,7 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
                         } => {
                             let file = open_growing(&partial, &layer)?;
                             let reader = FollowReader::new(file, growing.clone());
-                            apply_reader(&mut extractor, n, &layer, reader, out)?;
+                            apply_reader(&mut extractor, n, &layer, reader, memos, out)?;
                             growing.verified()?;
                         }
                         Next::End => break,
@@ -197,6 +201,7 @@ fn apply_layer(
     extractor: &mut Extractor,
     index: usize,
     layer: &Layer,
+    memos: Option<&MemoDirs>,
     out: &mut impl Write,
 ) -> Result<(), String> {
     let file = match &layer.source {
@@ -206,7 +211,7 @@ fn apply_layer(
             std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?
         }
     };
-    apply_reader(extractor, index, layer, file, out)
+    apply_reader(extractor, index, layer, file, memos, out)
 }
 
 /// The partial file of a download, or (verified and renamed meanwhile)
@@ -227,6 +232,7 @@ fn apply_reader(
     index: usize,
     layer: &Layer,
     input: impl std::io::Read + Send + 'static,
+    memos: Option<&MemoDirs>,
     out: &mut impl Write,
 ) -> Result<(), String> {
     let (kind, reader) =
@@ -250,7 +256,32 @@ fn apply_reader(
             );
         }
     };
+    // A cached layer's memo lends its hashes; without one, they are
+    // gathered for a new memo.
+    let mut new_memo = None;
+    let mut hashes = match memos.zip(layer.digest.as_ref()) {
+        None => Hashes::Plain,
+        Some((dirs, digest)) => {
+            let name = format!("sha256-{}", digest.hex());
+            new_memo = Some(dirs.out.join(&name));
+            match Memo::load(&dirs.cache.join(&name)) {
+                Some(m) => Hashes::Lend(m, Vec::new()),
+                None => Hashes::Gather(Vec::new()),
+            }
+        }
+    };
     extractor
-        .apply(reader, layer.oci, &mut progress)
-        .map_err(|e| format!("{}: {e}", layer.label))
+        .apply_hashed(reader, layer.oci, &mut progress, &mut hashes)
+        .map_err(|e| format!("{}: {e}", layer.label))?;
+    // Best effort, as the memo only saves time.
+    match (new_memo, hashes) {
+        (Some(path), Hashes::Gather(slots)) => {
+            let _ = super::memo::write(&path, &slots);
+        }
+        (Some(path), Hashes::Lend(m, _)) if !m.fitted() => {
+            let _ = std::fs::write(path.with_extension("stale"), b"");
+        }
+        _ => {}
+    }
+    Ok(())
 }

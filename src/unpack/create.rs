@@ -47,7 +47,8 @@ impl Extractor {
         .map_err(io_fail("create", path))?;
         let mut file = File::from(fd);
         let mut done = 0u64;
-        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        let lent = self.lent.take();
+        let mut hasher = lent.is_none().then(<sha2::Sha256 as sha2::Digest>::new);
         loop {
             let n = match entry.read(&mut self.buf) {
                 Ok(0) => break,
@@ -57,7 +58,9 @@ impl Extractor {
             };
             file.write_all(&self.buf[..n])
                 .map_err(|e| Fail::Fatal(IoError::new("write", path, e).into()))?;
-            sha2::Digest::update(&mut hasher, &self.buf[..n]);
+            if let Some(h) = hasher.as_mut() {
+                sha2::Digest::update(h, &self.buf[..n]);
+            }
             done += n as u64;
             self.stats.bytes += n as u64;
             self.tick(progress);
@@ -83,13 +86,18 @@ impl Extractor {
             fchmod(&file, Mode::from_raw_mode(meta.mode)).map_err(io_fail("chmod", path))?;
         }
         futimens(&file, &meta.times()).map_err(io_fail("set times of", path))?;
+        let hash = match hasher {
+            Some(h) => sha2::Digest::finalize(h).into(),
+            None => lent.unwrap_or_default(),
+        };
+        self.took = Some((st.st_ino, hash, lent.is_some()));
         // futimens set exactly this mtime: the index compares it with a stat.
         self.hashes.insert(
             st.st_ino,
             super::index::Hashed {
                 size: done,
                 mtime: meta.mtime.tv_sec,
-                hash: sha2::Digest::finalize(hasher).into(),
+                hash,
             },
         );
         Ok(())

@@ -18,6 +18,7 @@ use tar::EntryType;
 
 use super::apply::Meta;
 pub use super::apply::Ownership;
+use super::memo::Memo;
 pub use super::resolve::ResolveMode;
 use super::resolve::{normalize, split, Resolver};
 pub use super::stats::{Error, Progress, Stats};
@@ -102,6 +103,20 @@ pub struct Extractor {
     /// Content hashes of the regular files written, by inode, taken while
     /// the data streamed through (the install index needs no second read).
     pub(super) hashes: HashMap<u64, super::index::Hashed>,
+    /// The hash a layer's memo lends the entry being applied, and what
+    /// the entry's file took: (inode, hash, lent).
+    pub(super) lent: Option<[u8; 32]>,
+    pub(super) took: Option<(u64, [u8; 32], bool)>,
+}
+
+/// What `apply` does with the content hashes of a layer's regular files.
+pub(super) enum Hashes {
+    /// Nothing beyond the index (a plain tarball: there is no memo).
+    Plain,
+    /// Gathers one slot per regular-file entry, for a new memo.
+    Gather(Vec<(u64, [u8; 32])>),
+    /// Takes them from a memo instead of hashing; the inodes they went to.
+    Lend(Memo, Vec<u64>),
 }
 
 impl Extractor {
@@ -117,6 +132,8 @@ impl Extractor {
             removed: false,
             reported: Progress::default(),
             hashes: HashMap::new(),
+            lent: None,
+            took: None,
         }
     }
 
@@ -133,12 +150,36 @@ impl Extractor {
         layer: bool,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<(), Error> {
+        self.apply_hashed(tar, layer, progress, &mut Hashes::Plain)
+    }
+
+    /// [`Extractor::apply`], with the layer's content hashes gathered for
+    /// a memo or lent by one. A memo that turns out not to fit the stream
+    /// withdraws what it lent (the index hashes those files itself).
+    pub(super) fn apply_hashed<R: Read>(
+        &mut self,
+        tar: R,
+        layer: bool,
+        progress: &mut dyn FnMut(&Progress),
+        hashes: &mut Hashes,
+    ) -> Result<(), Error> {
         let mut archive = tar::Archive::new(BufReader::with_capacity(READ_BUF, tar));
         let mut written = Written::new(layer);
         for entry in archive.entries().map_err(Error::tar)? {
             let mut entry = entry.map_err(Error::tar)?;
             self.stats.entries += 1;
             let raw = entry.path_bytes().into_owned();
+            // Pre-POSIX directories are "regular" entries named with a slash.
+            let regular = matches!(
+                entry.header().entry_type(),
+                EntryType::Regular | EntryType::Continuous
+            ) && !raw.ends_with(b"/");
+            let size = entry.size();
+            self.lent = match hashes {
+                Hashes::Lend(memo, _) if regular => memo.take(size),
+                _ => None,
+            };
+            self.took = None;
             match self.entry(&mut entry, &raw, layer, &mut written, progress) {
                 Ok(()) => {}
                 Err(Fail::Skip(reason)) => self.stats.invalid(&raw, &reason),
@@ -147,7 +188,21 @@ impl Extractor {
             if std::mem::take(&mut self.removed) {
                 self.cache = None;
             }
+            match (hashes as &mut Hashes, self.took) {
+                (Hashes::Gather(slots), took) if regular => {
+                    slots.push((size, took.map_or(super::memo::NONE, |t| t.1)))
+                }
+                (Hashes::Lend(_, inodes), Some((ino, _, true))) => inodes.push(ino),
+                _ => {}
+            }
             self.tick(progress);
+        }
+        if let Hashes::Lend(memo, inodes) = hashes {
+            if !memo.fitted() {
+                for ino in inodes.drain(..) {
+                    self.hashes.remove(&ino);
+                }
+            }
         }
         self.reported = self.stats.progress();
         progress(&self.reported);

@@ -35,6 +35,9 @@ pub enum Op {
         /// extract layer N while later layers still download).
         #[serde(default)]
         follow: bool,
+        /// Where layers' hash memos are read from and new ones written to.
+        #[serde(default)]
+        memos: Option<MemoDirs>,
     },
     /// Delete a tree (a rootless store's files belong to subordinate ids).
     Remove { path: PathBuf },
@@ -73,9 +76,20 @@ pub enum Feed {
     },
 }
 
+/// The cache's memo directory (read-only to the unpacker) and the one in
+/// the staging tree that new memos go to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoDirs {
+    pub cache: PathBuf,
+    pub out: PathBuf,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Layer {
     pub source: Source,
+    /// The blob's digest, when it is a cached layer: names its hash memo.
+    #[serde(default)]
+    pub digest: Option<crate::oci::Digest>,
     /// OCI layer: whiteouts apply. Plain tarball: they are invalid names.
     pub oci: bool,
     pub strip: usize,

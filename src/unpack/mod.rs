@@ -10,6 +10,7 @@ pub mod fixups;
 mod follow;
 pub mod index;
 pub mod job;
+mod memo;
 mod readahead;
 mod remove;
 pub mod resolve;
