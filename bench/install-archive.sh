@@ -159,7 +159,7 @@ cd "$cache" # so archives are named ./debian.tar.gz, as a user would type them
 
 fresh() {
   if grep -qF " $run" /proc/self/mounts; then die "mounts left under $run"; fi
-  rm -rf "$run"
+  discard "$run"
   mkdir -p "$run/dir" "$run/home"
 }
 

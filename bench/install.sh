@@ -176,13 +176,13 @@ run=$work/run
 logs=$work/logs
 mkdir -p "$logs"
 
-fresh() { # removes $run (or only the dirs named) and recreates what it removed
+fresh() { # moves $run (or only the dirs named) away and recreates what it moved
   if grep -qF " $run" /proc/self/mounts; then die "mounts left under $run"; fi
   if (($#)); then
     local d
-    for d in "$@"; do rm -rf "${run:?}/$d"; done
+    for d in "$@"; do discard "${run:?}/$d"; done
   else
-    rm -rf "$run"
+    discard "$run"
   fi
   mkdir -p "$run/dir" "$run/home" "$run/oci"
 }
