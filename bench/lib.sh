@@ -31,9 +31,9 @@ timed() { # key command...
 
 # Moves a previous result out of the way instead of deleting it: its
 # thousands of inodes would otherwise be freed right before the next timed
-# run, and ext4 without a journal (these VMs) skips inodes freed less than
-# 30 s ago, reading their inode-table blocks one by one: 20-40 % more
-# kernel time in whatever extracts next. The pile goes with the work dir
+# run, and ext4 without a journal (these VMs) skips inodes freed in the
+# last 5 s (5 min while their inode-table block is dirty), checking them
+# one by one: 20-40 % more kernel time in whatever extracts next. The pile goes with the work dir
 # at exit, or sooner when the disk runs low.
 discard() { # path...
   local p
