@@ -12,8 +12,10 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// A content hash with what the file looked like when it was taken: an
 /// inode number reused by a later file must not lend it its hash.
@@ -53,12 +55,12 @@ pub fn write(
     hashes: &HashMap<u64, Hashed>,
     out: &mut impl Write,
 ) -> io::Result<usize> {
-    let dev = rustix::fs::fstat(root)?.st_dev;
-    let mut entries = Vec::new();
     let root_st = rustix::fs::fstat(root)?;
-    entries.push(entry(Vec::new(), &root_st, None, None));
-    walk(root, &mut Vec::new(), dev, hashes, &mut entries)?;
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut entries = vec![entry(Vec::new(), &root_st, None, None)];
+    entries.extend(walk(root, root_st.st_dev, hashes)?);
+    // The raw name too: two names that differ only in invalid UTF-8 share
+    // a lossy path, and the walk's order is not fixed.
+    entries.sort_by(|a, b| (&a.path, &a.raw).cmp(&(&b.path, &b.raw)));
     for e in &entries {
         serde_json::to_writer(&mut *out, e)?;
         out.write_all(b"\n")?;
@@ -66,60 +68,136 @@ pub fn write(
     Ok(entries.len())
 }
 
-fn walk(
-    dir: BorrowedFd,
-    prefix: &mut Vec<u8>,
+/// A directory to list: its name in a parent kept open only while some of
+/// its children wait (so open fds stay few however wide the tree is), and
+/// its path.
+type Todo = (Arc<OwnedFd>, OsString, Vec<u8>);
+
+/// Directories still to list, shared by the walkers, and how many of them
+/// are listing one (the walk is over when none is and none is left).
+struct Pending {
+    state: Mutex<(Vec<Todo>, usize)>,
+    more: Condvar,
+    failed: AtomicBool,
+}
+
+/// Everything beneath `root`, unsorted. A few threads share the
+/// directories: the walk is stat calls, and it is the last thing an
+/// install waits for, when the decompressor's core is idle.
+fn walk(root: BorrowedFd, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Result<Vec<Entry>> {
+    let top = Arc::new(openat(root, ".", DIR_FLAGS, Mode::empty())?);
+    let pending = Pending {
+        state: Mutex::new((vec![(top, OsString::from("."), Vec::new())], 0)),
+        more: Condvar::new(),
+        failed: AtomicBool::new(false),
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+    let results: Vec<io::Result<Vec<Entry>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| s.spawn(|| walker(&pending, dev, hashes)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("index walker panicked")))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+fn walker(pending: &Pending, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    loop {
+        let (parent, name, prefix) = {
+            let mut s = pending.state.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if pending.failed.load(Ordering::Relaxed) {
+                    return Ok(out);
+                }
+                if let Some(next) = s.0.pop() {
+                    s.1 += 1;
+                    break next;
+                }
+                if s.1 == 0 {
+                    return Ok(out);
+                }
+                s = pending.more.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let listed = openat(&*parent, name.as_os_str(), DIR_FLAGS, Mode::empty())
+            .map_err(io::Error::from)
+            .and_then(|dir| list(Arc::new(dir), &prefix, dev, hashes, &mut out));
+        drop(parent);
+        let mut s = pending.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.1 -= 1;
+        match listed {
+            Ok(subdirs) => s.0.extend(subdirs),
+            Err(e) => {
+                pending.failed.store(true, Ordering::Relaxed);
+                pending.more.notify_all();
+                return Err(e);
+            }
+        }
+        pending.more.notify_all();
+    }
+}
+
+/// The entries of one directory; returns its subdirectories to walk.
+fn list(
+    dir: Arc<OwnedFd>,
+    prefix: &[u8],
     dev: u64,
     hashes: &HashMap<u64, Hashed>,
     out: &mut Vec<Entry>,
-) -> io::Result<()> {
-    let fd = openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+) -> io::Result<Vec<Todo>> {
+    let fd = &*dir;
     let mut names: Vec<OsString> = Vec::new();
-    for item in rustix::fs::Dir::read_from(&fd)? {
+    for item in rustix::fs::Dir::read_from(fd)? {
         let item = item?;
         let name = item.file_name().to_bytes();
         if name != b"." && name != b".." {
             names.push(std::ffi::OsStr::from_bytes(name).to_owned());
         }
     }
+    let mut subdirs = Vec::new();
     for name in names {
-        let st = statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)?;
-        let len = prefix.len();
-        if !prefix.is_empty() {
-            prefix.push(b'/');
+        let st = statat(fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+        let mut path = Vec::with_capacity(prefix.len() + 1 + name.len());
+        path.extend_from_slice(prefix);
+        if !path.is_empty() {
+            path.push(b'/');
         }
-        prefix.extend_from_slice(name.as_bytes());
+        path.extend_from_slice(name.as_bytes());
         let ft = FileType::from_raw_mode(st.st_mode);
         let (hash, target) = match ft {
-            FileType::RegularFile => (Some(file_hash(&fd, &name, &st, hashes)?), None),
+            FileType::RegularFile => (Some(file_hash(fd, &name, &st, hashes)?), None),
             FileType::Symlink => (
                 None,
                 Some(
-                    readlinkat(&fd, name.as_os_str(), Vec::new())?
+                    readlinkat(fd, name.as_os_str(), Vec::new())?
                         .to_string_lossy()
                         .into_owned(),
                 ),
             ),
             _ => (None, None),
         };
-        out.push(entry(prefix.clone(), &st, hash, target));
+        out.push(entry(path.clone(), &st, hash, target));
         if ft == FileType::Directory && st.st_dev == dev {
-            let sub: OwnedFd = openat(
-                &fd,
-                name.as_os_str(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            walk(sub.as_fd(), prefix, dev, hashes, out)?;
+            subdirs.push((dir.clone(), name, path));
         }
-        prefix.truncate(len);
     }
-    Ok(())
+    Ok(subdirs)
 }
 
 fn file_hash(
@@ -208,6 +286,7 @@ pub fn read(text: &str) -> Result<Vec<Entry>, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn indexes_a_tree_and_rehashes_what_it_did_not_see() {
@@ -246,5 +325,40 @@ mod tests {
         );
         assert_eq!(entries[5].target.as_deref(), Some("/etc/hosts"));
         assert_eq!(entries[5].kind, 'l');
+    }
+
+    #[test]
+    fn a_wide_and_deep_tree_is_listed_once_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        let mut want = vec![String::new()];
+        for i in 0..300 {
+            let d = format!("wide/d{i:03}");
+            std::fs::create_dir_all(r.join(&d)).unwrap();
+            std::fs::write(r.join(&d).join("f"), i.to_string()).unwrap();
+            want.push(d.clone());
+            want.push(format!("{d}/f"));
+        }
+        want.push("wide".into());
+        let mut deep = String::from("deep");
+        want.push(deep.clone());
+        for _ in 0..60 {
+            deep.push_str("/x");
+            want.push(deep.clone());
+        }
+        std::fs::create_dir_all(r.join(&deep)).unwrap();
+        want.sort();
+        let root = std::fs::File::open(r).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(
+            write(root.as_fd(), &HashMap::new(), &mut out).unwrap(),
+            want.len()
+        );
+        let got: Vec<String> = read(std::str::from_utf8(&out).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(got, want);
     }
 }

@@ -3,7 +3,7 @@
 //! decompressor off the critical path.
 
 use std::io::{self, Read};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 const CHUNK: usize = 1 << 20;
 /// Chunks in flight: bounded, so memory stays constant.
@@ -11,6 +11,9 @@ const DEPTH: usize = 4;
 
 pub struct ReadAhead {
     rx: Receiver<io::Result<Vec<u8>>>,
+    /// Read chunks go back to the decompressor: a fresh 1 MiB buffer per
+    /// chunk is a fresh mmap, faulted in and zeroed page by page.
+    spent: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
     done: bool,
@@ -19,8 +22,10 @@ pub struct ReadAhead {
 impl ReadAhead {
     pub fn new(mut inner: Box<dyn Read + Send>) -> Self {
         let (tx, rx) = sync_channel(DEPTH);
+        let (spent, reuse) = sync_channel::<Vec<u8>>(DEPTH + 2);
         std::thread::spawn(move || loop {
-            let mut buf = vec![0u8; CHUNK];
+            let mut buf = reuse.try_recv().unwrap_or_default();
+            buf.resize(CHUNK, 0);
             let mut filled = 0;
             while filled < CHUNK {
                 match inner.read(&mut buf[filled..]) {
@@ -41,6 +46,7 @@ impl ReadAhead {
         });
         Self {
             rx,
+            spent,
             current: Vec::new(),
             pos: 0,
             done: false,
@@ -57,7 +63,10 @@ impl Read for ReadAhead {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
                     self.done = chunk.is_empty();
-                    self.current = chunk;
+                    let spent = std::mem::replace(&mut self.current, chunk);
+                    if spent.capacity() > 0 {
+                        let _ = self.spent.try_send(spent);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
