@@ -2,7 +2,8 @@
 //! it is written, retried with Range resume, rate-limited on request, and
 //! reported as it grows so extraction can follow a download in progress.
 
-use super::pull::{map_error, Resolved};
+use super::errors::map_error;
+use super::pull::Resolved;
 use super::{DownloadSettings, Error};
 use crate::oci::Digest;
 use crate::store::blobs::{BlobCache, BlobWriter};

@@ -3,8 +3,11 @@
 //! of every blob, retries with Range resume, and caches what it fetched.
 
 pub mod auth;
+mod cache;
+mod errors;
 mod fetch;
 mod pull;
+mod resolve;
 pub mod settings;
 
 pub use fetch::{download_layers, AllLayers, ImageSourceHandle, LayerEvent, LayerSink};

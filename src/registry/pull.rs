@@ -1,26 +1,17 @@
-//! Resolving a reference to one platform's manifest and config, and
-//! fetching its layers into the blob cache.
+//! A registry image: its reference, credentials, lazily made HTTP client
+//! and I/O runtime, and the resolution of a platform's manifest, online or
+//! from the manifest cache.
 
 use super::Error;
 use crate::env::EnvSnapshot;
-use crate::oci::{self, Digest, Platform};
-use crate::store::blobs::{digest_of, BlobCache};
+use crate::oci::{self, Platform};
+use crate::store::blobs::BlobCache;
 use crate::store::{ImageConfig, ImageManifest};
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-const ACCEPT: &[&str] = &[
-    oci::MT_OCI_INDEX,
-    oci::MT_DOCKER_LIST,
-    oci::MT_OCI_MANIFEST,
-    oci::MT_DOCKER_MANIFEST,
-];
 
 /// A registry image we can resolve and download.
 pub struct ImageSource {
@@ -42,6 +33,9 @@ pub struct Resolved {
     /// Resolved from the cache because the registry could not be reached.
     pub offline: bool,
 }
+
+/// A resolution under way on the I/O runtime.
+pub struct Resolving(tokio::task::JoinHandle<Result<(Resolved, Vec<u8>), Error>>);
 
 impl ImageSource {
     /// Parses the reference and finds its credentials. The HTTP client is
@@ -111,7 +105,7 @@ impl ImageSource {
         manifests: &std::path::Path,
         blobs: &BlobCache,
     ) -> Option<Resolved> {
-        load(manifests, &cache_key(&self.whole(), wanted), blobs)
+        super::cache::load(manifests, &super::cache::key(&self.whole(), wanted), blobs)
     }
 
     /// Whether the reference names a digest: what it resolves to can never
@@ -139,9 +133,9 @@ impl ImageSource {
         };
         match answer {
             Ok((resolved, bytes)) => {
-                let _ = save(
+                let _ = super::cache::save(
                     manifests,
-                    &cache_key(&self.whole(), wanted),
+                    &super::cache::key(&self.whole(), wanted),
                     &resolved,
                     &bytes,
                 );
@@ -160,311 +154,6 @@ impl ImageSource {
 
     pub fn runtime(&self) -> Arc<tokio::runtime::Runtime> {
         self.runtime.clone()
-    }
-}
-
-fn value_media(bytes: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    v["mediaType"].as_str().map(str::to_owned)
-}
-
-/// The index entry for `wanted`, skipping attestations (`unknown/unknown`).
-fn pick(index: &serde_json::Value, wanted: &Platform) -> Result<(String, Platform), Error> {
-    let mut available = Vec::new();
-    for m in index["manifests"].as_array().into_iter().flatten() {
-        let p = &m["platform"];
-        let Some(arch) = p["architecture"].as_str() else {
-            continue;
-        };
-        if arch == "unknown" {
-            continue;
-        }
-        let platform = Platform {
-            os: p["os"].as_str().unwrap_or("linux").to_owned(),
-            architecture: arch.to_owned(),
-            variant: p["variant"].as_str().map(str::to_owned),
-        };
-        if wanted.matches(&platform) {
-            if let Some(d) = m["digest"].as_str().filter(|d| Digest::parse(d).is_some()) {
-                return Ok((d.to_owned(), platform));
-            }
-        }
-        available.push(platform.to_string());
-    }
-    Err(Error::NoPlatform {
-        wanted: wanted.to_string(),
-        available,
-    })
-}
-
-fn finish(
-    image_ref: String,
-    platform: Platform,
-    manifest: ImageManifest,
-    config: serde_json::Value,
-) -> Result<Resolved, Error> {
-    let mut layers = Vec::new();
-    let mut sizes = Vec::new();
-    for l in &manifest.layers {
-        if !crate::archive::is_layer_type(&l.media_type) {
-            return Err(Error::MediaType(l.media_type.clone()));
-        }
-        let digest = Digest::parse(&l.digest).ok_or_else(|| Error::Manifest {
-            image: image_ref.clone(),
-            detail: format!("bad layer digest '{}'", l.digest),
-        })?;
-        layers.push(crate::archive::LayerRef {
-            digest,
-            media_type: l.media_type.clone(),
-        });
-        sizes.push(l.size);
-    }
-    let config: ImageConfig = serde_json::from_value(config).map_err(|e| Error::Manifest {
-        image: image_ref.clone(),
-        detail: e.to_string(),
-    })?;
-    Ok(Resolved {
-        image_ref,
-        platform,
-        manifest,
-        config,
-        layers,
-        sizes,
-        offline: false,
-    })
-}
-
-fn cache_key(whole: &str, platform: &Platform) -> String {
-    digest_of(format!("{whole}|{platform}").as_bytes())
-        .hex()
-        .to_owned()
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CachedRef {
-    image_ref: String,
-    platform: Platform,
-    manifest: String,
-}
-
-fn save(dir: &std::path::Path, key: &str, r: &Resolved, bytes: &[u8]) -> std::io::Result<()> {
-    // Private like the layer cache: what a user pulled is nobody else's business.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let digest = r.manifest.digest.clone().unwrap_or_default();
-    let hex = digest.trim_start_matches("sha256:");
-    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, dir.join(format!("sha256-{hex}.json")))?;
-    let entry = CachedRef {
-        image_ref: r.image_ref.clone(),
-        platform: r.platform.clone(),
-        manifest: digest,
-    };
-    std::fs::write(&tmp, serde_json::to_vec(&entry)?)?;
-    std::fs::rename(&tmp, dir.join(format!("ref-{key}.json")))
-}
-
-fn load(dir: &std::path::Path, key: &str, blobs: &BlobCache) -> Option<Resolved> {
-    let entry: CachedRef =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("ref-{key}.json"))).ok()?).ok()?;
-    let digest = Digest::parse(&entry.manifest)?;
-    let bytes = std::fs::read(dir.join(format!("sha256-{}.json", digest.hex()))).ok()?;
-    if digest_of(&bytes) != digest {
-        return None;
-    }
-    let mut manifest: ImageManifest = serde_json::from_slice(&bytes).ok()?;
-    manifest.content_type = value_media(&bytes).or(Some(oci::MT_OCI_MANIFEST.to_owned()));
-    manifest.digest = Some(digest.to_string());
-    let config_digest = Digest::parse(&manifest.config.digest)?;
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blobs.path(&config_digest)).ok()?).ok()?;
-    finish(entry.image_ref, entry.platform, manifest, config).ok()
-}
-
-pub(super) fn map_error(reference: &Reference, e: OciDistributionError) -> Error {
-    let registry = reference.registry().to_owned();
-    let image = reference.whole();
-    match e {
-        OciDistributionError::AuthenticationFailure(_)
-        | OciDistributionError::UnauthorizedError { .. } => Error::Unauthorized { registry, image },
-        OciDistributionError::ImageManifestNotFoundError(_) => Error::NotFound { image },
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|e| format!("{:?}", e.code))
-                .collect();
-            if codes.iter().any(|c| c.contains("Unknown")) {
-                Error::NotFound { image }
-            } else if codes
-                .iter()
-                .any(|c| c.contains("Unauthorized") || c.contains("Denied"))
-            {
-                Error::Unauthorized { registry, image }
-            } else {
-                Error::Registry {
-                    registry,
-                    detail: envelope.to_string(),
-                }
-            }
-        }
-        OciDistributionError::ServerError { code, message, .. } => match code {
-            401 | 403 => Error::Unauthorized { registry, image },
-            404 => Error::NotFound { image },
-            _ => Error::Registry {
-                registry,
-                detail: format!("HTTP {code}{}", registry_message(&message)),
-            },
-        },
-        OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
-            Error::Network {
-                registry,
-                detail: error_chain(&r),
-            }
-        }
-        other => Error::Registry {
-            registry,
-            detail: error_chain(&other),
-        },
-    }
-}
-
-/// The registry's own words from an error body (`{"errors":[{"code",
-/// "message"}]}`), else its first line, kept short.
-fn registry_message(body: &str) -> String {
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
-        if let Some(e) = v["errors"].get(0) {
-            return format!(
-                " ({}: {})",
-                e["code"].as_str().unwrap_or("ERROR"),
-                e["message"].as_str().unwrap_or("no message")
-            );
-        }
-    }
-    let line: String = body
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(160)
-        .collect();
-    if line.trim().is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", line.trim())
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg.push_str(": ");
-            msg.push_str(&t);
-        }
-        src = s.source();
-    }
-    msg
-}
-
-/// A resolution under way on the I/O runtime.
-pub struct Resolving(tokio::task::JoinHandle<Result<(Resolved, Vec<u8>), Error>>);
-
-impl super::fetch::ImageSourceHandle {
-    async fn resolve_online(
-        &self,
-        wanted: &Platform,
-        blobs: &BlobCache,
-    ) -> Result<(Resolved, Vec<u8>), Error> {
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(&self.reference, &self.auth, ACCEPT)
-            .await
-            .map_err(|e| self.map_err(e))?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
-        let (bytes, digest, index_platform) = if value.get("manifests").is_some() {
-            let (d, p) = pick(&value, wanted)?;
-            let by_digest = self.reference.clone_with_digest(d);
-            let (b, d) = self
-                .client
-                .pull_manifest_raw(&by_digest, &self.auth, ACCEPT)
-                .await
-                .map_err(|e| self.map_err(e))?;
-            (b, d, Some(p))
-        } else {
-            (bytes, digest, None)
-        };
-        if digest_of(&bytes).as_str() != digest {
-            return Err(Error::Verify {
-                digest,
-                detail: "the manifest does not match its digest".into(),
-            });
-        }
-        let mut manifest: ImageManifest =
-            serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
-        let config_digest =
-            Digest::parse(&manifest.config.digest).ok_or_else(|| self.bad("bad config digest"))?;
-        let config_bytes = self.config_bytes(&config_digest, blobs).await?;
-        let config_value: serde_json::Value =
-            serde_json::from_slice(&config_bytes).map_err(|e| self.bad(e))?;
-        let platform = index_platform.unwrap_or_else(|| Platform {
-            os: config_value["os"].as_str().unwrap_or("linux").to_owned(),
-            architecture: config_value["architecture"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            variant: config_value["variant"].as_str().map(str::to_owned),
-        });
-        if !wanted.matches(&platform) {
-            return Err(Error::NoPlatform {
-                wanted: wanted.to_string(),
-                available: vec![platform.to_string()],
-            });
-        }
-        let media = value_media(&bytes).unwrap_or_else(|| oci::MT_OCI_MANIFEST.to_owned());
-        manifest.content_type = Some(media);
-        manifest.digest = Some(digest);
-        let resolved = finish(self.reference.whole(), platform, manifest, config_value)?;
-        Ok((resolved, bytes.to_vec()))
-    }
-
-    async fn config_bytes(&self, digest: &Digest, blobs: &BlobCache) -> Result<Vec<u8>, Error> {
-        if blobs.contains(digest) {
-            if let Ok(b) = std::fs::read(blobs.path(digest)) {
-                return Ok(b);
-            }
-        }
-        let mut buf = Vec::new();
-        self.client
-            .pull_blob(&self.reference, digest.as_str(), &mut buf)
-            .await
-            .map_err(|e| self.map_err(e))?;
-        let mut w = blobs.writer()?;
-        w.write_all(&buf).map_err(|e| {
-            crate::store::Error::Io(crate::ioerr::IoError::new("write", blobs.dir(), e))
-        })?;
-        w.commit(blobs, Some(digest), None)?
-            .map_err(|e| Error::Verify {
-                digest: digest.to_string(),
-                detail: e.to_string(),
-            })?;
-        Ok(buf)
-    }
-
-    fn bad(&self, e: impl std::fmt::Display) -> Error {
-        Error::Manifest {
-            image: self.reference.whole(),
-            detail: e.to_string(),
-        }
-    }
-
-    fn map_err(&self, e: OciDistributionError) -> Error {
-        map_error(&self.reference, e)
     }
 }
 
