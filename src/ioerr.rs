@@ -81,6 +81,22 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
+/// An error and its sources on one line, each cause once ("a: b: c"),
+/// as HTTP client errors hide the useful part in their sources.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        src = s.source();
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,15 +23,19 @@ fn bars_on_a_terminal_lines_on_a_pipe_and_nothing_with_q() {
         cmd.env("CD_DOWNLOAD_RATE_LIMIT", "6M");
     };
 
-    let mut cmd = store.cmd_with(Path::new("script"));
-    cmd.args([
-        "-qec",
-        &format!("{} install {image} -n tty", bin().display()),
-        "/dev/null",
-    ])
-    .env("TERM", "xterm");
-    throttled(&mut cmd);
-    let tty = Outcome::of(&mut cmd);
+    // `install ARGS` on a pseudo-terminal (script's output is ours).
+    let on_tty = |args: &str| {
+        let mut cmd = store.cmd_with(Path::new("script"));
+        cmd.args([
+            "-qec",
+            &format!("{} install {image} {args}", bin().display()),
+            "/dev/null",
+        ])
+        .env("TERM", "xterm");
+        throttled(&mut cmd);
+        Outcome::of(&mut cmd)
+    };
+    let tty = on_tty("-n tty");
     tty.ok();
     for needle in ["layer  1", "/s", "eta "] {
         assert!(
@@ -56,27 +60,14 @@ fn bars_on_a_terminal_lines_on_a_pipe_and_nothing_with_q() {
     assert!(!pipe.stderr.contains('\x1b') && !pipe.stderr.contains('\r'));
 
     store.run(&["clear-cache"]).ok();
-    let mut cmd = store.cmd_with(Path::new("script"));
-    cmd.args([
-        "-qec",
-        &format!("{} install {image} -n quiet -q", bin().display()),
-        "/dev/null",
-    ])
-    .env("TERM", "xterm");
-    throttled(&mut cmd);
-    let quiet = Outcome::of(&mut cmd);
+    let quiet = on_tty("-n quiet -q");
     quiet.ok();
     assert!(
         quiet.stdout.trim().is_empty(),
         "-q shows nothing: {quiet:#?}"
     );
     // Errors still show with -q.
-    let mut cmd = store.cmd_with(Path::new("script"));
-    cmd.args([
-        "-qc",
-        &format!("{} install {image} -n quiet -q", bin().display()),
-        "/dev/null",
-    ]);
-    let clash = Outcome::of(&mut cmd);
+    let clash = on_tty("-n quiet -q");
+    assert_ne!(clash.code, 0);
     assert!(clash.stdout.contains("already exists"), "{clash:#?}");
 }

@@ -490,13 +490,7 @@ fn push_marked(image: &str, which: &str) {
         dir.path(),
         &common::oci::layout(&[layer], serde_json::json!({"Cmd": ["/bin/sh"]})),
     );
-    Outcome::of(Command::new("skopeo").args([
-        "copy",
-        "--quiet",
-        &format!("oci:{}:latest", dir.path().display()),
-        &format!("docker://{image}"),
-    ]))
-    .ok();
+    common::registry::push_layout(dir.path(), image);
 }
 
 #[test]

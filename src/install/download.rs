@@ -19,7 +19,10 @@ pub fn fetch(
         .connect_timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let mut response = client.get(url).send().map_err(|e| fail(error_chain(&e)))?;
+    let mut response = client
+        .get(url)
+        .send()
+        .map_err(|e| fail(crate::ioerr::error_chain(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(fail(format!("the server answered {status}")));
@@ -56,18 +59,4 @@ pub fn fetch(
     }
     file.sync_all().map_err(|e| fail(e.to_string()))?;
     Ok(done)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        src = s.source();
-    }
-    msg
 }

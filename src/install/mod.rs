@@ -197,15 +197,7 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
             let layers = image
                 .layers
                 .iter()
-                .map(|l| Layer {
-                    source: Source::Path {
-                        path: cache.path(&l.digest),
-                    },
-                    digest: Some(l.digest.clone()),
-                    oci: true,
-                    strip: 0,
-                    label: format!("layer {}", &l.digest.hex()[..12]),
-                })
+                .map(|l| Layer::cached(cache.path(&l.digest), &l.digest))
                 .collect();
             let manifest = ContainerManifest {
                 image_ref: image.image_ref,

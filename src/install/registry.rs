@@ -16,7 +16,7 @@ use super::{start_rootfs, Building, Error, Installed, Reporter, Request};
 use crate::registry::{download_layers, DownloadSettings, ImageSource, Resolved};
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerLock, ContainerManifest, LockMode};
-use crate::unpack::job::{Feed, Layer, Source};
+use crate::unpack::job::{Feed, Layer};
 use std::sync::mpsc;
 
 pub(super) fn install_image(
@@ -168,14 +168,6 @@ fn layers_of(resolved: &Resolved, blobs: &BlobCache) -> Vec<Layer> {
     resolved
         .layers
         .iter()
-        .map(|l| Layer {
-            source: Source::Path {
-                path: blobs.path(&l.digest),
-            },
-            digest: Some(l.digest.clone()),
-            oci: true,
-            strip: 0,
-            label: format!("layer {}", &l.digest.hex()[..12]),
-        })
+        .map(|l| Layer::cached(blobs.path(&l.digest), &l.digest))
         .collect()
 }

@@ -5,7 +5,7 @@ use super::{build_rootfs, Error, Installed, Reporter, Request};
 use crate::registry::{download_layers, AllLayers, DownloadSettings, ImageSource, Resolved};
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerLock, ContainerManifest, LockMode};
-use crate::unpack::job::{Layer, Source};
+use crate::unpack::job::Layer;
 
 pub fn reset(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Error> {
     let _lock = super::lock_for_change(req, true)?;
@@ -30,15 +30,7 @@ pub fn reset(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Erro
                 req.name
             ))
         })?;
-        layers.push(Layer {
-            source: Source::Path {
-                path: blobs.path(&digest),
-            },
-            digest: Some(digest.clone()),
-            oci: true,
-            strip: 0,
-            label: format!("layer {}", &digest.hex()[..12]),
-        });
+        layers.push(Layer::cached(blobs.path(&digest), &digest));
         refs.push(crate::archive::LayerRef {
             digest,
             media_type: l.media_type.clone(),

@@ -43,12 +43,12 @@ pub(super) fn map_error(reference: &Reference, e: OciDistributionError) -> Error
         OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
             Error::Network {
                 registry,
-                detail: error_chain(&r),
+                detail: crate::ioerr::error_chain(&r),
             }
         }
         other => Error::Registry {
             registry,
-            detail: error_chain(&other),
+            detail: crate::ioerr::error_chain(&other),
         },
     }
 }
@@ -77,18 +77,4 @@ fn registry_message(body: &str) -> String {
     } else {
         format!(" ({})", line.trim())
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg.push_str(": ");
-            msg.push_str(&t);
-        }
-        src = s.source();
-    }
-    msg
 }

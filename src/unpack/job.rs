@@ -97,6 +97,19 @@ pub struct Layer {
     pub label: String,
 }
 
+impl Layer {
+    /// A verified layer blob of the cache (`path`), by its digest.
+    pub fn cached(path: PathBuf, digest: &crate::oci::Digest) -> Self {
+        Self {
+            source: Source::Path { path },
+            digest: Some(digest.clone()),
+            oci: true,
+            strip: 0,
+            label: format!("layer {}", &digest.hex()[..12]),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {

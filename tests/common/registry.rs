@@ -182,12 +182,17 @@ pub fn push_big_image(addr: &str, mib: usize) -> (String, u64) {
         &super::oci::layout(&[layer], serde_json::json!({"Cmd": ["/bin/sh"]})),
     );
     let image = format!("{addr}/cd/big:latest");
+    push_layout(dir.path(), &image);
+    (image, size)
+}
+
+/// Pushes the OCI layout in `dir` (tag `latest`) to `image` with skopeo.
+pub fn push_layout(dir: &Path, image: &str) {
     Outcome::of(Command::new("skopeo").args([
         "copy",
         "--quiet",
-        &format!("oci:{}:latest", dir.path().display()),
+        &format!("oci:{}:latest", dir.display()),
         &format!("docker://{image}"),
     ]))
     .ok();
-    (image, size)
 }
