@@ -48,12 +48,23 @@ impl Ctx {
         Ok(StorePaths::resolve(&self.env)?)
     }
 
+    /// Before install or reset fetch anything, while no thread exists: the
+    /// CA bundle for rustls, which reads `SSL_CERT_FILE` from the process
+    /// (see `tls::bundle_override` for why), then [`Ctx::confine_root`].
+    /// Only here, so sessions and the other applets start without it.
+    pub fn prepare_fetch(&self, paths: &StorePaths) -> Result<(), Failure> {
+        if let Some(bundle) = chroot_distro::tls::bundle_override(&self.env) {
+            std::env::set_var("SSL_CERT_FILE", bundle);
+        }
+        self.confine_root(paths)
+    }
+
     /// For a root caller about to fetch and parse untrusted input (install,
     /// reset): drop every capability and confine writes to the store and
     /// the cache (DESIGN: even as root, network and parsing code holds no
     /// privilege; the unpacker regains only what it needs). Must run before
     /// any thread exists. No-op for other callers, who hold nothing.
-    pub fn confine_root(&self, paths: &StorePaths) -> Result<(), Failure> {
+    fn confine_root(&self, paths: &StorePaths) -> Result<(), Failure> {
         if !rustix::process::geteuid().is_root() {
             return Ok(());
         }

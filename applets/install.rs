@@ -79,7 +79,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     };
     let paths = ctx.store_paths()?;
     let privilege = Privilege::detect(&ctx.env);
-    ctx.confine_root(&paths)?;
+    ctx.prepare_fetch(&paths)?;
     let termux_user = chroot_distro::termux::Termux::detect(&ctx.env).and_then(|_| {
         let uid = rustix::process::getuid().as_raw();
         chroot_distro::users::lookup_uid(uid).map(|u| (u.name, u.uid, u.gid))

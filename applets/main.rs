@@ -68,12 +68,6 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
-    // rustls reads SSL_CERT_FILE itself: set it while no thread can race
-    // the write (see tls::bundle_override for why).
-    let env = chroot_distro::env::EnvSnapshot::from_process();
-    if let Some(bundle) = chroot_distro::tls::bundle_override(&env) {
-        std::env::set_var("SSL_CERT_FILE", bundle);
-    }
     let ctx = Ctx::from_process();
     match dispatch(&args, &ctx) {
         Ok(code) => code.into(),

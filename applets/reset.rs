@@ -26,7 +26,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     let name = container_name(m)?;
     let paths = ctx.store_paths()?;
     let privilege = Privilege::detect(&ctx.env);
-    ctx.confine_root(&paths)?;
+    ctx.prepare_fetch(&paths)?;
     let quiet = flag(m, "quiet");
     let mut progress =
         crate::progress::Progress::new(quiet, ctx.env.is_truthy("CD_DEBUG"), ctx.err);

@@ -243,7 +243,7 @@ fn adopt_memos(out: &Path, cache: &Path) {
         let name = name.to_string_lossy();
         if let Some(stale) = name.strip_suffix(".stale") {
             let _ = std::fs::remove_file(cache.join(stale));
-        } else if crate::oci::Digest::from_hex(name.trim_start_matches("sha256-")).is_some() {
+        } else if crate::oci::Digest::from_file_name(&name).is_some() {
             // Same file system as the store, usually; else a copy, then a
             // rename, so a reader never sees half a memo.
             let dest = cache.join(&*name);

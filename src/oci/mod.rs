@@ -44,6 +44,16 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// How the cache names files for this digest: `sha256-<hex>`.
+    pub fn file_name(&self) -> String {
+        format!("sha256-{}", self.hex())
+    }
+
+    /// The digest a cache file name ([`Digest::file_name`]) stands for.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        Self::from_hex(name.strip_prefix("sha256-")?)
+    }
 }
 
 impl serde::Serialize for Digest {

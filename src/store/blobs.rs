@@ -25,7 +25,7 @@ impl BlobCache {
     }
 
     pub fn path(&self, digest: &Digest) -> PathBuf {
-        self.dir.join(format!("sha256-{}", digest.hex()))
+        self.dir.join(digest.file_name())
     }
 
     pub fn contains(&self, digest: &Digest) -> bool {

@@ -262,7 +262,7 @@ fn apply_reader(
     let mut hashes = match memos.zip(layer.digest.as_ref()) {
         None => Hashes::Plain,
         Some((dirs, digest)) => {
-            let name = format!("sha256-{}", digest.hex());
+            let name = digest.file_name();
             new_memo = Some(dirs.out.join(&name));
             match Memo::load(&dirs.cache.join(&name)) {
                 Some(m) => Hashes::Lend(m, Vec::new()),

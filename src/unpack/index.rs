@@ -14,7 +14,6 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// A content hash with what the file looked like when it was taken: an
@@ -78,7 +77,6 @@ type Todo = (Arc<OwnedFd>, OsString, Vec<u8>);
 struct Pending {
     state: Mutex<(Vec<Todo>, usize)>,
     more: Condvar,
-    failed: AtomicBool,
 }
 
 /// Everything beneath `root`, unsorted. A few threads share the
@@ -89,7 +87,6 @@ fn walk(root: BorrowedFd, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Result
     let pending = Pending {
         state: Mutex::new((vec![(top, OsString::from("."), Vec::new())], 0)),
         more: Condvar::new(),
-        failed: AtomicBool::new(false),
     };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
     let results: Vec<io::Result<Vec<Entry>>> = std::thread::scope(|s| {
@@ -122,9 +119,6 @@ fn walker(pending: &Pending, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Res
         let (parent, name, prefix) = {
             let mut s = pending.state.lock().unwrap_or_else(|p| p.into_inner());
             loop {
-                if pending.failed.load(Ordering::Relaxed) {
-                    return Ok(out);
-                }
                 if let Some(next) = s.0.pop() {
                     s.1 += 1;
                     break next;
@@ -144,7 +138,8 @@ fn walker(pending: &Pending, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Res
         match listed {
             Ok(subdirs) => s.0.extend(subdirs),
             Err(e) => {
-                pending.failed.store(true, Ordering::Relaxed);
+                // Nothing more to list: the others finish what they hold.
+                s.0.clear();
                 pending.more.notify_all();
                 return Err(e);
             }

@@ -47,12 +47,7 @@ pub fn run(
     fds: Vec<OwnedFd>,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Stats, SpawnError> {
-    match run_job(exe, job, privilege, fds, None, on_event)? {
-        Event::Done { stats } => Ok(stats),
-        _ => Err(SpawnError::Failed(
-            "unexpected reply from the unpacker".into(),
-        )),
-    }
+    Running::start(exe, job, privilege, fds, None)?.finish_extract(on_event)
 }
 
 /// Disk usage of a tree as the store's user namespace sees it (a rootless
@@ -72,7 +67,7 @@ pub fn usage_in_userns(
         ro: vec![path.to_path_buf()],
         force_walk: false,
     };
-    match run_job(exe, &job, privilege, Vec::new(), None, &mut |_| {})? {
+    match Running::start(exe, &job, privilege, Vec::new(), None)?.finish(&mut |_| {})? {
         Event::Usage { usage } => Ok(usage),
         _ => Err(SpawnError::Failed(
             "unexpected reply from the unpacker".into(),
@@ -148,18 +143,6 @@ fn start_feeder(mut to: ToChild, feed: Option<Receiver<Feed>>) {
             },
         );
     });
-}
-
-/// Runs a job to its terminal event (`Done` or `Usage`).
-fn run_job(
-    exe: &Path,
-    job: &Job,
-    privilege: &Privilege,
-    fds: Vec<OwnedFd>,
-    feed: Option<Receiver<Feed>>,
-    on_event: &mut dyn FnMut(&Event),
-) -> Result<Event, SpawnError> {
-    Running::start(exe, job, privilege, fds, feed)?.finish(on_event)
 }
 
 /// An unpacker at work. Dropped unfinished, it is killed and reaped, so
