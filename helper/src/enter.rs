@@ -19,6 +19,9 @@ pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<(), Refusal> {
         libc::setgroups(groups.len(), groups.as_ptr()) == 0
             && libc::setresgid(gid, gid, gid) == 0
             && libc::setresuid(uid, uid, uid) == 0
+            // A credential change resets dumpability to fs.suid_dumpable,
+            // which an admin may have set to 1: never dumpable while ours.
+            && libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
     };
     os(ok, format_args!("switch to uid {uid} gid {gid}"))
 }
@@ -94,7 +97,7 @@ fn find_program(req: &Request) -> Option<PathBuf> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
 }
 
-pub fn exec(req: &Request, parent: Option<rustix::process::Pid>) -> Result<Never, Refusal> {
+pub fn exec(req: &Request) -> Result<Never, Refusal> {
     let not_found = || {
         Refusal::new(Rule::NotFound, format!("command not found in the container: {}", req.argv[0]))
     };
@@ -118,11 +121,19 @@ pub fn exec(req: &Request, parent: Option<rustix::process::Pid>) -> Result<Never
     unsafe {
         // Rust ignores SIGPIPE for itself; the command gets the default.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        // If the waiting helper dies, so does the session. Set last: a
-        // credential change would clear it. Then check the parent is alive.
+        // If our init dies, so does the command. Set last: a credential
+        // change would clear it. Then check the init (PID 1) is still there.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if rustix::process::getppid() != parent {
+        if libc::getppid() != 1 {
             libc::_exit(Rule::Setup.exit_code().into());
+        }
+        // On a terminal, the command's own process group in the foreground,
+        // so the terminal's Ctrl-C reaches it and not its init.
+        if libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() {
+            libc::setpgid(0, 0);
+            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+            libc::tcsetpgrp(0, libc::getpid());
+            libc::signal(libc::SIGTTOU, libc::SIG_DFL);
         }
         // No descriptor of ours may reach the container: all close on exec
         // (marked, not closed, so a failed exec still owns what it holds).

@@ -3,12 +3,13 @@
 //! own store — for members of the groups its policy names, and refuses
 //! everything else with one line naming the rule (DESIGN.md, "cd-mount-helper
 //! rules"). Read in this order: harden (what happens first), request,
-//! policy, store, session, mounts, resolve, idmap.
+//! policy, store, stdio, session, mounts, resolve, idmap, enter, init.
 
 pub mod enter;
 pub mod harden;
 pub mod idmap;
 pub mod ids;
+pub mod init;
 pub mod mounts;
 pub mod policy;
 pub mod refusal;
@@ -16,6 +17,7 @@ pub mod request;
 pub mod resolve;
 pub mod seccomp;
 pub mod session;
+pub mod stdio;
 pub mod store;
 
 use policy::{Caller, Policy};

@@ -24,6 +24,9 @@ pub enum Rule {
     RootGrant = 7,
     /// The working directory is outside the rootfs.
     Cwd = 8,
+    /// Something of the host's would reach real root in the container:
+    /// one of the caller's descriptors, a namespace that is not the caller's.
+    Containment = 10,
     /// Setup failed after validation.
     Setup = 125,
     /// The command exists but cannot be executed.
@@ -32,7 +35,8 @@ pub enum Rule {
     NotFound = 127,
 }
 
-const TITLES: [&str; 8] = [
+/// Rule n's title is entry n-1; rule 9 (every refusal names its rule) refuses nothing itself.
+const TITLES: [&str; 10] = [
     "typed request",
     "self-protection",
     "policy",
@@ -41,12 +45,14 @@ const TITLES: [&str; 8] = [
     "bind source",
     "root grant",
     "working directory",
+    "",
+    "containment",
 ];
 
 impl Rule {
     /// The design rule's number, for refusals.
     pub fn number(self) -> Option<u8> {
-        Some(self as u8).filter(|n| *n <= 8)
+        Some(self as u8).filter(|n| *n <= 10)
     }
 
     pub fn exit_code(self) -> u8 {

@@ -1,14 +1,15 @@
 //! Rule 5: mount targets inside an untrusted rootfs. Resolved beneath the
 //! rootfs without following any symlink (openat2, or an O_PATH walk one
 //! component at a time where openat2 is missing), held as O_PATH fds, read
-//! back through /proc/self/fd and refused if outside or equal to the rootfs.
+//! checked by walking up from it (device and inode, not path strings) and
+//! refused if outside or equal to the rootfs.
 //! Mounts then go onto the fd, never onto a path someone could swap.
 
 use crate::refusal::{refuse, Refusal, Rule};
 use rustix::fs::{fstat, mkdirat, openat, FileType, Mode, OFlags};
 use rustix::io::Errno;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path};
 
 /// What to create when a target is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,23 +106,69 @@ fn walk(root: BorrowedFd, rel: &Path, create: Option<Kind>) -> Result<OwnedFd, R
     Ok(dir)
 }
 
-/// Where the kernel says an fd is.
-pub fn fd_path(fd: BorrowedFd) -> Result<PathBuf, Refusal> {
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+/// Where the kernel says an fd is (for allow-list prefixes of bind
+/// sources; never for inside/outside decisions, see `check_inside`).
+pub fn fd_path(fd: BorrowedFd) -> Result<std::path::PathBuf, Refusal> {
+    std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
         .map_err(|e| Refusal::setup("read back a path", e))
 }
 
-/// The target must lie strictly inside the rootfs, as the kernel sees both
-/// now (not as our own walk believed).
+/// (device, inode) of an fd: what the kernel says it is, not a path.
+fn identity(fd: BorrowedFd) -> Result<(u64, u64), Refusal> {
+    let st = fstat(fd).map_err(|e| Refusal::setup("inspect a mount target", e))?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// The target must lie strictly inside the rootfs as the tree is now, not
+/// as our own walk believed: walking up from it by `..`, one fd at a time,
+/// must meet the rootfs before the top of the tree. (Compared by device
+/// and inode: path strings read back at two moments disagree whenever
+/// the caller renames something meanwhile.) A file is checked through
+/// its directory, which must hold it under its name.
 fn check_inside(fd: BorrowedFd, root: BorrowedFd, rel: &Path) -> Result<(), Refusal> {
-    let (at, root) = (fd_path(fd)?, fd_path(root)?);
-    if at == root || !at.starts_with(&root) {
-        return Err(unsafe_target(
-            rel,
-            &format!("resolves to {} outside the rootfs", at.display()),
-        ));
+    let (root_id, target_id) = (identity(root)?, identity(fd)?);
+    let outside = || unsafe_target(rel, "it resolves outside the rootfs");
+    let dir_flags = PATH_FLAGS | OFlags::DIRECTORY;
+    if target_id == root_id {
+        return Err(unsafe_target(rel, "it is the rootfs itself"));
     }
-    Ok(())
+    let mut dir = match openat(fd, ".", dir_flags, Mode::empty()) {
+        Ok(d) => d,
+        Err(_) => {
+            let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+                return Err(outside());
+            };
+            let parent = match parent.as_os_str().is_empty() {
+                true => openat(root, ".", dir_flags, Mode::empty()).map_err(|_| outside())?,
+                false => match openat2_strict(root, parent) {
+                    Some(r) => r.map_err(|_| outside())?,
+                    None => walk(root, parent, None)?,
+                },
+            };
+            let st = rustix::fs::statat(&parent, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|_| outside())?;
+            if (st.st_dev, st.st_ino) != target_id {
+                return Err(outside());
+            }
+            if identity(parent.as_fd())? == root_id {
+                return Ok(());
+            }
+            parent
+        }
+    };
+    // Bounded: no real tree is this deep, and a loop must not hang us.
+    for _ in 0..4096 {
+        let up = openat(&dir, "..", dir_flags, Mode::empty()).map_err(|_| outside())?;
+        let id = identity(up.as_fd())?;
+        if id == root_id {
+            return Ok(());
+        }
+        if id == identity(dir.as_fd())? {
+            return Err(outside());
+        }
+        dir = up;
+    }
+    Err(outside())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
             format!("the helper lacks {missing:?}: is it installed with its file capabilities?"),
         ));
     }
+    crate::stdio::check(caller.uid)?;
     let read = |p: &str| std::fs::read_to_string(p).or_setup(format_args!("read {p}"));
     let name = caller.account.as_ref().map(|a| a.name.as_str()).unwrap_or("");
     let sub = |file: &str, id: u32| {
@@ -35,9 +36,12 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
 
     // Rule 4: from here on nothing can be mounted in the caller's namespace.
     // Everything below is opened inside the new one, as open_tree requires.
-    let mut ns = libc::CLONE_NEWNS;
+    // Rule 10: always our own PID namespace (a fresh procfs showing no host
+    // process, so no /proc/PID/root of the caller's into the host) and IPC
+    // namespace; --isolated adds the host name.
+    let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
     if req.isolated {
-        ns |= libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+        ns |= libc::CLONE_NEWUTS;
     }
     harden::raise()?;
     // SAFETY: single-threaded; unshare only affects this process.
@@ -59,13 +63,16 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
         binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
     }
     let prep = Prepared { rootfs, binds, uid_map, gid_map };
+    // The child's way to tell we are gone: getppid() is 0 for both cases in
+    // its new PID namespace, but our end of this pipe closes only with us.
+    let (alive, held) = std::io::pipe().or_setup("create a pipe")?;
 
     // SAFETY: single-threaded, so the child may run ordinary code.
     let pid = unsafe { libc::fork() };
     os(pid >= 0, "fork")?;
     if pid == 0 {
-        let parent = rustix::process::getppid();
-        let e = match child(req, &prep, parent) {
+        drop(held);
+        let e = match child(req, &prep, alive.into()) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -73,8 +80,8 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
         // SAFETY: leave without running anything of the parent's.
         unsafe { libc::_exit(e.rule.exit_code().into()) }
     }
-    drop(prep);
-    // The waiting parent needs nothing: drop every capability for good.
+    drop((prep, alive));
+    // `held` stays open until we exit. The waiting parent needs nothing: drop every capability for good.
     for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
         caps::clear(None, set).or_setup("drop capabilities")?;
     }
@@ -107,11 +114,7 @@ struct Prepared {
 
 pub enum Never {}
 
-fn child(
-    req: &Request,
-    prep: &Prepared,
-    parent: Option<rustix::process::Pid>,
-) -> Result<Never, Refusal> {
+fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusal> {
     harden::raise()?;
     // Container root from now on: the idmapped view shows the caller's files
     // as root's, so creating a missing mount point writes them as the caller.
@@ -142,7 +145,17 @@ fn child(
     rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
         .or_setup("detach the host's root")?;
     rustix::process::chdir("/").or_setup("enter the new root")?;
-    enter::drop_to_user(req)?;
-    enter::cwd(&req.cwd)?;
-    enter::exec(req, parent)
+    // We are PID 1 of the session's namespace: the command runs in a child,
+    // and we stay as its init (reaping, passing signals on, leaving with
+    // its status), as `docker run --init` does.
+    // SAFETY: single-threaded, so the child may run ordinary code.
+    let command = unsafe { libc::fork() };
+    os(command >= 0, "fork")?;
+    if command == 0 {
+        drop(alive);
+        enter::drop_to_user(req)?;
+        enter::cwd(&req.cwd)?;
+        return enter::exec(req);
+    }
+    crate::init::run(command, req, alive)
 }

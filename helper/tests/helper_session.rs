@@ -135,9 +135,9 @@ fn binds_from_home_are_idmapped_and_isolated_sessions_get_their_namespaces() {
     let out = session(
         "helper-bb-bind",
         &["--isolated", "--hostname", "box"],
-        &["sh", "-c", "hostname; echo $$"],
+        &["sh", "-c", "hostname; cat /proc/1/comm"],
     );
-    assert_eq!(out.ok().stdout, "box\n1\n");
+    assert_eq!(out.ok().stdout, "box\ncd-mount-helper\n", "PID 1 is the session's init");
 }
 
 #[test]

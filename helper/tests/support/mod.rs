@@ -247,6 +247,17 @@ pub enum Groups {
 /// Runs `bin args` as the rig user, inside `unshare -m --propagation
 /// shared`, comparing that namespace's mount table before and after.
 pub fn run_as_user(bin: &Path, groups: Groups, args: &[&str]) -> Out {
+    let mut cmd = user_command(bin, groups, args);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// The command `run_as_user` runs, for tests that choose its descriptors.
+pub fn user_command(bin: &Path, groups: Groups, args: &[&str]) -> Command {
     let rig = rig();
     let script = r#"before=$(cat /proc/self/mountinfo); "$@"; rc=$?; after=$(cat /proc/self/mountinfo); [ "$before" = "$after" ] || echo "MOUNT LEAK" >&2; exit $rc"#;
     let mut cmd = Command::new("/usr/bin/unshare");
@@ -274,14 +285,8 @@ pub fn run_as_user(bin: &Path, groups: Groups, args: &[&str]) -> Out {
         .args(args)
         .current_dir("/")
         .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::null());
-    let out = cmd.output().unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    cmd
 }
 
 /// `--store <user's store> --name NAME --uid 0 --gid 0` + `extra` + `-- cmd`.
