@@ -239,3 +239,76 @@ fn no_helper_process_is_open_to_a_same_uid_racer() {
     assert!(v[0] > 0, "the racer saw no helper process, so it proved nothing: {text}");
     assert_eq!(v[1], 0, "a helper process's root was open to uid 0 without capabilities");
 }
+
+#[test]
+fn container_root_cannot_make_user_namespaces() {
+    if !prepare() {
+        return;
+    }
+    debian("helper-deb");
+    let script = "unshare -U true && echo USERNS; unshare -r true && echo USERNS2; echo checked";
+    let out = session("helper-deb", &[], &["sh", "-c", script]);
+    assert_eq!(out.ok().stdout, "checked\n", "{out:#?}");
+    assert!(out.stderr.contains("Operation not permitted"), "{out:#?}");
+}
+
+/// The same deny-list on the i386 ABI, and i386 programs still run: a static
+/// 32-bit program (assembled here with binutils' `--32`, so no multilib is
+/// needed) asks for a user namespace through `int 0x80` and must get EPERM,
+/// then prints and exits 0. A filter that killed foreign ABIs would end it
+/// with SIGSYS; one that forgot the i386 column would let `unshare` through.
+#[test]
+fn i386_programs_run_under_the_same_deny_list() {
+    if !prepare() {
+        return;
+    }
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("SKIP i386_programs_run_under_the_same_deny_list: only on x86_64 hosts");
+        return;
+    }
+    let rootfs = busybox("helper-i386");
+    // Source and object beside the rootfs, in the test's own container dir.
+    let dir = rootfs.parent().unwrap();
+    let src = dir.join("probe.s");
+    std::fs::write(
+        &src,
+        r#"
+        .globl _start
+        .text
+_start: mov $310, %eax          # unshare (i386 number)
+        mov $0x10000000, %ebx   # CLONE_NEWUSER
+        int $0x80
+        cmp $-1, %eax           # -EPERM
+        jne 1f
+        mov $4, %eax            # write(1, msg, len)
+        mov $1, %ebx
+        mov $msg, %ecx
+        mov $len, %edx
+        int $0x80
+        mov $1, %eax            # exit(0)
+        xor %ebx, %ebx
+        int $0x80
+1:      mov $1, %eax            # exit(3): unshare was not refused with EPERM
+        mov $3, %ebx
+        int $0x80
+        .data
+msg:    .ascii "i386 ok\n"
+        len = . - msg
+"#,
+    )
+    .unwrap();
+    let obj = dir.join("probe.o");
+    let bin = rootfs.join("i386-probe");
+    let ok = |c: &mut std::process::Command| {
+        let s = c.status().unwrap();
+        assert!(s.success(), "{c:?}: {s}");
+    };
+    ok(std::process::Command::new("as").arg("--32").arg(&src).arg("-o").arg(&obj));
+    ok(std::process::Command::new("ld")
+        .args(["-m", "elf_i386", "-static"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(&bin));
+    let out = session("helper-i386", &[], &["/i386-probe"]);
+    assert_eq!(out.ok().stdout, "i386 ok\n", "{out:#?}");
+}

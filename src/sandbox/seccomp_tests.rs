@@ -1,170 +1,8 @@
-//! Tests of `seccomp`.
+//! Tests of `seccomp` on the real kernel: the filter installed in a forked
+//! child. The table and the program's logic are tested as data in the
+//! contract crate (helper/contract/tests/seccomp.rs).
 
 use super::*;
-
-/// A tiny BPF interpreter for the opcodes we emit, so the program's
-/// logic is tested for every ABI, not only the one the test runs on.
-fn run(prog: &[libc::sock_filter], arch: u32, nr: u32) -> u32 {
-    let mut acc = 0u32;
-    let mut pc = 0usize;
-    loop {
-        let i = prog[pc];
-        match i.code {
-            BPF_LD_W_ABS => {
-                acc = match i.k {
-                    DATA_NR => nr,
-                    DATA_ARCH => arch,
-                    k => panic!("load at {k}"),
-                }
-            }
-            BPF_JEQ_K | BPF_JGE_K => {
-                let hit = if i.code == BPF_JEQ_K {
-                    acc == i.k
-                } else {
-                    acc >= i.k
-                };
-                pc += usize::from(if hit { i.jt } else { i.jf });
-            }
-            BPF_RET_K => return i.k,
-            op => panic!("opcode {op:#x}"),
-        }
-        pc += 1;
-    }
-}
-
-fn all_sections() -> Vec<Section> {
-    let col = |pick: fn(&Call) -> Option<u32>| CALLS.iter().filter_map(pick).collect();
-    vec![
-        Section {
-            arch: AUDIT_ARCH_X86_64,
-            numbers: col(|c| c.x86_64),
-            deny_x32: true,
-        },
-        Section {
-            arch: AUDIT_ARCH_I386,
-            numbers: col(|c| c.i386),
-            deny_x32: false,
-        },
-        Section {
-            arch: AUDIT_ARCH_AARCH64,
-            numbers: col(|c| c.aarch64),
-            deny_x32: false,
-        },
-        Section {
-            arch: AUDIT_ARCH_ARM,
-            numbers: col(|c| c.arm),
-            deny_x32: false,
-        },
-    ]
-}
-
-type Column = fn(&Call) -> Option<u32>;
-
-#[test]
-fn every_abi_denies_its_own_numbers_only() {
-    let f = Filter::from_sections(&all_sections());
-    let cols: [(u32, Column); 4] = [
-        (AUDIT_ARCH_X86_64, |c| c.x86_64),
-        (AUDIT_ARCH_I386, |c| c.i386),
-        (AUDIT_ARCH_AARCH64, |c| c.aarch64),
-        (AUDIT_ARCH_ARM, |c| c.arm),
-    ];
-    for (arch, pick) in cols {
-        let denied: Vec<u32> = CALLS.iter().filter_map(pick).collect();
-        for nr in 0..600 {
-            let want = if denied.contains(&nr) {
-                RET_EPERM
-            } else {
-                RET_ALLOW
-            };
-            assert_eq!(run(&f.prog, arch, nr), want, "arch {arch:#x} nr {nr}");
-        }
-    }
-    // Numbers do not leak across ABIs: x86_64's keyctl (250) is
-    // i386's fadvise64, and i386's keyctl (288) is x86_64's accept4.
-    assert_eq!(run(&f.prog, AUDIT_ARCH_I386, 250), RET_ALLOW);
-    assert_eq!(run(&f.prog, AUDIT_ARCH_X86_64, 288), RET_ALLOW);
-}
-
-#[test]
-fn x32_is_refused_and_unknown_arches_allowed() {
-    let f = Filter::from_sections(&all_sections());
-    for nr in [0, 39, 512, 547] {
-        assert_eq!(
-            run(&f.prog, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | nr),
-            RET_EPERM
-        );
-    }
-    // The x32 rule belongs to x86_64 only.
-    assert_eq!(run(&f.prog, AUDIT_ARCH_ARM, X32_SYSCALL_BIT), RET_ALLOW);
-    // riscv64 and anything else: untouched, even for listed numbers.
-    for nr in [0, 105, 219, 250] {
-        assert_eq!(run(&f.prog, 0xc000_00f3, nr), RET_ALLOW);
-    }
-}
-
-#[test]
-fn names_match_the_table() {
-    let names = deny_list_names();
-    assert_eq!(names.len(), CALLS.len());
-    for must in ["open_by_handle_at", "kexec_load", "init_module", "bpf"] {
-        assert!(names.contains(&must), "{must}");
-    }
-    assert!(!names.contains(&"ptrace"));
-}
-
-#[cfg(target_arch = "x86_64")]
-#[test]
-fn native_numbers_match_libc() {
-    let libc_nr = |name: &str| -> Option<libc::c_long> {
-        Some(match name {
-            "init_module" => libc::SYS_init_module,
-            "finit_module" => libc::SYS_finit_module,
-            "delete_module" => libc::SYS_delete_module,
-            "kexec_load" => libc::SYS_kexec_load,
-            "kexec_file_load" => libc::SYS_kexec_file_load,
-            "reboot" => libc::SYS_reboot,
-            "swapon" => libc::SYS_swapon,
-            "swapoff" => libc::SYS_swapoff,
-            "open_by_handle_at" => libc::SYS_open_by_handle_at,
-            "name_to_handle_at" => libc::SYS_name_to_handle_at,
-            "bpf" => libc::SYS_bpf,
-            "perf_event_open" => libc::SYS_perf_event_open,
-            "userfaultfd" => libc::SYS_userfaultfd,
-            "keyctl" => libc::SYS_keyctl,
-            "add_key" => libc::SYS_add_key,
-            "request_key" => libc::SYS_request_key,
-            "acct" => libc::SYS_acct,
-            "settimeofday" => libc::SYS_settimeofday,
-            "clock_settime" => libc::SYS_clock_settime,
-            "clock_adjtime" => libc::SYS_clock_adjtime,
-            "adjtimex" => libc::SYS_adjtimex,
-            "iopl" => libc::SYS_iopl,
-            "ioperm" => libc::SYS_ioperm,
-            "lookup_dcookie" => libc::SYS_lookup_dcookie,
-            "quotactl" => libc::SYS_quotactl,
-            "quotactl_fd" => libc::SYS_quotactl_fd,
-            "nfsservctl" => libc::SYS_nfsservctl,
-            "uselib" => libc::SYS_uselib,
-            _ => return None,
-        })
-    };
-    for call in CALLS {
-        assert_eq!(
-            call.x86_64.map(libc::c_long::from),
-            libc_nr(call.name),
-            "{}",
-            call.name
-        );
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-#[test]
-fn native_numbers_match_libc() {
-    assert_eq!(Some(libc::SYS_keyctl as u32), CALLS[13].aarch64);
-    assert_eq!(Some(libc::SYS_open_by_handle_at as u32), CALLS[8].aarch64);
-}
 
 /// Runs `probe` in a forked child, with or without the filter, and
 /// returns the errno it reports (0: success). The child only makes raw
@@ -254,6 +92,141 @@ fn probe_open_by_handle() -> i32 {
     })
 }
 
+fn probe_setns() -> i32 {
+    // SAFETY: a bad fd: EBADF, no effect.
+    errno_of(unsafe { libc::setns(-1, 0) }.into())
+}
+
+fn probe_umount2() -> i32 {
+    // SAFETY: a NULL path: EFAULT, nothing is unmounted.
+    errno_of(unsafe { libc::syscall(libc::SYS_umount2, std::ptr::null::<u8>(), 0 as libc::c_long) })
+}
+
+fn probe_fsopen() -> i32 {
+    // SAFETY: a NULL file system name: EFAULT, no effect.
+    errno_of(unsafe { libc::syscall(libc::SYS_fsopen, std::ptr::null::<u8>(), 0 as libc::c_long) })
+}
+
+fn probe_io_uring() -> i32 {
+    // SAFETY: zero entries and NULL params: EINVAL/EFAULT, no ring.
+    errno_of(unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_setup,
+            0 as libc::c_long,
+            std::ptr::null::<u8>(),
+        )
+    })
+}
+
+fn probe_unshare_newuser() -> i32 {
+    // SAFETY: changes only this forked child's namespaces.
+    errno_of(unsafe { libc::unshare(libc::CLONE_NEWUSER) }.into())
+}
+
+/// `clone(flags)` as a raw system call that cannot create a process:
+/// `CLONE_SIGHAND` without `CLONE_VM` is EINVAL, which the kernel checks
+/// after seccomp has judged the flags.
+fn raw_clone_invalid(flags: libc::c_int) -> i32 {
+    let flags = flags | libc::CLONE_SIGHAND | libc::SIGCHLD;
+    // SAFETY: fails in the kernel before any process exists.
+    errno_of(unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    })
+}
+
+const NAMESPACE_FLAGS: [libc::c_int; 8] = [
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWCGROUP,
+    libc::CLONE_NEWTIME,
+];
+
+/// The errno every namespace flag gets from clone, or 99 if they differ.
+fn probe_clone_each_namespace() -> i32 {
+    let first = raw_clone_invalid(NAMESPACE_FLAGS[0]);
+    if NAMESPACE_FLAGS
+        .iter()
+        .all(|&f| raw_clone_invalid(f) == first)
+    {
+        first
+    } else {
+        99
+    }
+}
+
+fn probe_clone_plain() -> i32 {
+    raw_clone_invalid(0)
+}
+
+/// A clone that creates a user namespace unless refused.
+fn probe_clone_newuser() -> i32 {
+    let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: fork-like (no CLONE_VM, no new stack): the new process runs
+    // on its own copy of this stack and only `_exit`s.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if rc == 0 {
+        // SAFETY: ends the clone at once.
+        unsafe { libc::_exit(0) };
+    }
+    if rc > 0 {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(rc as libc::pid_t, &mut status, 0) };
+        return 0;
+    }
+    errno_of(rc)
+}
+
+fn probe_clone3() -> i32 {
+    // SAFETY: NULL arguments of size 0: EINVAL from the kernel, no process.
+    errno_of(unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) })
+}
+
+/// `fork` and a thread: glibc forks with a plain clone, and creates threads
+/// with clone3 first, falling back to clone on ENOSYS.
+fn probe_fork_and_thread() -> i32 {
+    extern "C" fn start(arg: *mut libc::c_void) -> *mut libc::c_void {
+        arg
+    }
+    // SAFETY: the forked child only `_exit`s; the thread only returns its
+    // argument, and is joined.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::_exit(7);
+        }
+        if pid < 0 {
+            return errno_of(-1);
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 7 {
+            return 100;
+        }
+        let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+        let rc = libc::pthread_create(thread.as_mut_ptr(), std::ptr::null(), start, 42 as _);
+        if rc != 0 {
+            return rc;
+        }
+        let mut ret = std::ptr::null_mut();
+        if libc::pthread_join(thread.assume_init(), &mut ret) != 0 || ret as usize != 42 {
+            return 101;
+        }
+    }
+    0
+}
+
 fn probe_getpid_and_write() -> i32 {
     // SAFETY: getpid and a zero-length write to stdout have no effect.
     unsafe {
@@ -271,6 +244,20 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// For tests that need root: true when we are root. Otherwise says so
+/// loudly, and fails outright under CI, where everything must run.
+fn require_root(what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} needs root, and CI must run it as root"
+    );
+    eprintln!("\n*** NOT RUN: {what} needs root (run the suite as root) ***\n");
+    false
+}
+
 #[test]
 fn listed_calls_fail_with_eperm_once_installed() {
     let f = Filter::build();
@@ -278,11 +265,16 @@ fn listed_calls_fail_with_eperm_once_installed() {
         ("keyctl", probe_keyctl as fn() -> i32),
         ("perf_event_open", probe_perf),
         ("open_by_handle_at", probe_open_by_handle),
+        ("setns", probe_setns),
+        ("umount2", probe_umount2),
+        ("fsopen", probe_fsopen),
+        ("io_uring_setup", probe_io_uring),
     ] {
         let before = in_child(None, probe);
-        // Unprivileged callers may already get EPERM from the kernel,
-        // which would prove nothing about the filter.
-        if before == libc::EPERM && !is_root() {
+        // Unprivileged callers may already get EPERM from the kernel, as
+        // may anyone where the io_uring_disabled sysctl says so: that would
+        // prove nothing about the filter.
+        if before == libc::EPERM && (!is_root() || name == "io_uring_setup") {
             continue;
         }
         assert_ne!(before, libc::EPERM, "{name} without the filter");
@@ -294,6 +286,55 @@ fn listed_calls_fail_with_eperm_once_installed() {
 fn unlisted_calls_still_work() {
     let f = Filter::build();
     assert_eq!(in_child(Some(&f), probe_getpid_and_write), 0);
+}
+
+#[test]
+fn a_new_user_namespace_is_refused() {
+    if !require_root("unshare/clone(CLONE_NEWUSER) under the seccomp filter") {
+        return;
+    }
+    let f = Filter::build();
+    for (name, probe) in [
+        ("unshare", probe_unshare_newuser as fn() -> i32),
+        ("clone", probe_clone_newuser),
+    ] {
+        assert_eq!(
+            in_child(None, probe),
+            0,
+            "{name}(CLONE_NEWUSER) without the filter"
+        );
+        assert_eq!(
+            in_child(Some(&f), probe),
+            libc::EPERM,
+            "{name}(CLONE_NEWUSER)"
+        );
+    }
+}
+
+#[test]
+fn clone_with_any_namespace_flag_is_refused() {
+    let f = Filter::build();
+    assert_eq!(in_child(None, probe_clone_each_namespace), libc::EINVAL);
+    assert_eq!(in_child(Some(&f), probe_clone_each_namespace), libc::EPERM);
+    // Without a namespace flag the call reaches the kernel.
+    assert_eq!(in_child(Some(&f), probe_clone_plain), libc::EINVAL);
+}
+
+#[test]
+fn clone3_is_enosys_so_glibc_falls_back() {
+    let f = Filter::build();
+    if in_child(None, probe_clone3) == libc::ENOSYS {
+        eprintln!("\n*** NOT RUN: this kernel has no clone3 ***\n");
+        return;
+    }
+    assert_eq!(in_child(Some(&f), probe_clone3), libc::ENOSYS);
+}
+
+#[test]
+fn fork_and_threads_still_work() {
+    let f = Filter::build();
+    assert_eq!(in_child(None, probe_fork_and_thread), 0);
+    assert_eq!(in_child(Some(&f), probe_fork_and_thread), 0);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -335,14 +376,34 @@ fn i386_entry_is_filtered_with_its_own_numbers() {
             1
         }
     }
-    fn perf32() -> i32 {
-        // i386 perf_event_open is 336; NULL attr.
-        let r = int80(336, 0);
+    fn errno32(r: i32) -> i32 {
         if r < 0 {
             -r & 0xff
         } else {
             0
         }
+    }
+    fn perf32() -> i32 {
+        // i386 perf_event_open is 336; NULL attr.
+        errno32(int80(336, 0))
+    }
+    fn unshare32() -> i32 {
+        // i386 unshare is 310; no flags: a no-op unless refused.
+        errno32(int80(310, 0))
+    }
+    // i386 clone is 120, flags in ebx; CLONE_SIGHAND without CLONE_VM makes
+    // the kernel fail it (EINVAL) after seccomp: no process is created.
+    fn clone32(flags: libc::c_int) -> i32 {
+        errno32(int80(
+            120,
+            (flags | libc::CLONE_SIGHAND | libc::SIGCHLD) as u32,
+        ))
+    }
+    fn clone32_newuser() -> i32 {
+        clone32(libc::CLONE_NEWUSER)
+    }
+    fn clone32_plain() -> i32 {
+        clone32(0)
     }
     // Without IA32 emulation int 0x80 faults: nothing to test then.
     if !in_child_survives(getpid32) {
@@ -352,6 +413,11 @@ fn i386_entry_is_filtered_with_its_own_numbers() {
     assert_eq!(in_child(Some(&f), getpid32), 0);
     assert_ne!(in_child(None, perf32), libc::EPERM);
     assert_eq!(in_child(Some(&f), perf32), libc::EPERM);
+    assert_eq!(in_child(None, unshare32), 0);
+    assert_eq!(in_child(Some(&f), unshare32), libc::EPERM);
+    assert_eq!(in_child(None, clone32_newuser), libc::EINVAL);
+    assert_eq!(in_child(Some(&f), clone32_newuser), libc::EPERM);
+    assert_eq!(in_child(Some(&f), clone32_plain), libc::EINVAL);
 }
 
 #[cfg(target_arch = "x86_64")]
