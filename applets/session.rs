@@ -212,16 +212,31 @@ fn through_helper(
     setup: Option<std::fs::File>,
 ) -> RunResult {
     use chroot_distro::helper_client::{command, Request};
+    use chroot_distro::launch::relay::Relay;
     let req = Request::for_spec(spec, &paths.runtime_dir, name.as_str());
     let _quiet = chroot_distro::launch::IgnoreInterrupts::new();
-    let mut child = command(helper, &req)
+    // Container root must never hold one of our fds that leads back to the
+    // host (a file, a directory, the caller's own terminal): the relay hands
+    // the helper pipes and a fresh pty instead, and pumps them here.
+    let mut relay = Relay::prepare()
+        .map_err(|e| Failure::failed(format!("cannot set up the session's terminal: {e}")))?;
+    let mut cmd = command(helper, &req);
+    relay.configure(&mut cmd);
+    let mut child = cmd
         .spawn()
         .map_err(|e| Failure::failed(format!("cannot run {}: {e}", helper.display())))?;
+    if let Err(e) = relay.start() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(Failure::failed(format!(
+            "cannot relay the session's input and output: {e}"
+        )));
+    }
     let registration = registry::register(paths, &record(child.id(), name, spec, run, opts)).ok();
     drop(setup);
-    let status = child
-        .wait()
-        .map_err(|e| Failure::failed(format!("cannot wait for the helper: {e}")))?;
+    let status = child.wait();
+    relay.finish();
+    let status = status.map_err(|e| Failure::failed(format!("cannot wait for the helper: {e}")))?;
     drop(registration);
     use std::os::unix::process::ExitStatusExt;
     let code = status

@@ -4,10 +4,12 @@
 
 mod support;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use support::{
-    debian, remove_policy, require_root, rig, run_as_user, set_policy, Groups, REAL_ROOT,
+    debian, remove_policy, require_root, rig, run_as_user, set_policy, user_command, Groups,
+    REAL_ROOT,
 };
 
 /// The main binary, built if needed, copied where the rig user can run it.
@@ -32,15 +34,38 @@ fn main_bin() -> PathBuf {
     dst
 }
 
-fn login(args: &[&str]) -> support::Out {
+fn login_args(args: &[&str]) -> Vec<String> {
     let bin = main_bin();
     let helper = support::helper_bin();
     let mut all: Vec<String> = vec![format!("CD_MOUNT_HELPER={}", helper.display())];
     all.push(format!("HOME={}", rig().get("CD_RIG_HOME")));
     all.push(bin.display().to_string());
     all.extend(args.iter().map(|s| s.to_string()));
+    all
+}
+
+fn login(args: &[&str]) -> support::Out {
+    let all = login_args(args);
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     run_as_user(Path::new("/usr/bin/env"), Groups::Init, &all)
+}
+
+/// `login args` as the rig user with the given stdin, stdout and stderr.
+fn login_with(args: &[&str], stdio: [Stdio; 3]) -> support::Out {
+    let all = login_args(args);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let mut cmd = user_command(Path::new("/usr/bin/env"), Groups::Init, &all);
+    let [stdin, stdout, stderr] = stdio;
+    let mut child = cmd.stdin(stdin).stdout(stdout).stderr(stderr).spawn().unwrap();
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut out).unwrap();
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    support::Out { code, stdout: out, stderr: err }
 }
 
 #[test]
@@ -71,4 +96,67 @@ fn login_root_goes_through_the_helper_when_the_policy_allows_it() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("elevation is turned off"), "{out:?}");
     set_policy(REAL_ROOT);
+}
+
+/// Through the client, container root never receives a caller's fd that
+/// leads back to the host: a directory or a file on stdin, a file on
+/// stdout/stderr are replaced by pipes the client pumps (the helper would
+/// refuse them), so redirections behave and `/proc/self/fd/N` leads nowhere.
+#[test]
+fn the_client_relays_files_and_directories_instead_of_passing_them() {
+    if !require_root("setcap'd helper and the rig user") {
+        return;
+    }
+    debian("client-deb");
+    set_policy(REAL_ROOT);
+    let piped = || [Stdio::null(), Stdio::piped(), Stdio::piped()];
+    let probe =
+        "readlink /proc/self/fd/0 /proc/self/fd/1; cat /proc/self/fd/0/etc/shadow; echo done";
+
+    // A directory on stdin: the session reads a pipe that ends at once.
+    let [_, out, err] = piped();
+    let root = std::fs::File::open("/").unwrap();
+    let o = login_with(&["login", "client-deb", "--root", "--", probe], [root.into(), out, err]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(lines.len() == 3 && lines[0].starts_with("pipe:") && lines[2] == "done", "{o:?}");
+    assert!(!o.stdout.contains("root:"), "{o:?}");
+
+    // A host file on stdin arrives as its content, through a pipe.
+    let [_, out, err] = piped();
+    let file = std::fs::File::open("/etc/hostname").unwrap();
+    let o = login_with(&["login", "client-deb", "--root", "--", "cat"], [file.into(), out, err]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout, std::fs::read_to_string("/etc/hostname").unwrap(), "{o:?}");
+
+    // stdout and stderr on one file (`> log 2>&1`): the writes keep their order.
+    let dir = Path::new(rig().get("CD_RIG_HOME")).join("relay-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let file = std::fs::File::create(&log).unwrap();
+    let copy = file.try_clone().unwrap();
+    let o = login_with(
+        &[
+            "login",
+            "client-deb",
+            "--root",
+            "--",
+            "echo 1; echo 2 >&2; readlink /proc/self/fd/1; echo 3",
+        ],
+        [Stdio::null(), file.into(), copy.into()],
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() == 4 && lines[2].starts_with("pipe:"), "{text:?}");
+    assert_eq!([lines[0], lines[1], lines[3]], ["1", "2", "3"], "{text:?}");
+
+    // A pipe passes as it is: `echo x | login --root NAME -- cat`.
+    let mut cmd =
+        user_command(Path::new("/bin/sh"), Groups::Init, &["-c", "echo x | \"$@\"", "sh"]);
+    let args = login_args(&["login", "client-deb", "--root", "--", "cat"]);
+    let out = cmd.args(["/usr/bin/env"]).args(&args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n");
 }

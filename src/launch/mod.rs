@@ -9,6 +9,7 @@ pub mod detach;
 pub mod mounts;
 pub mod prepare;
 pub mod registry;
+pub mod relay;
 pub mod script;
 pub mod target;
 
