@@ -2,6 +2,7 @@
 
 use crate::cli::{container_name, flag, Ctx, RunResult};
 use crate::report::{Exit, Failure};
+use chroot_distro::launch::netns::{Publish, SessionNet};
 use chroot_distro::launch::prepare::{self, Options};
 use chroot_distro::launch::{registry, LaunchSpec};
 use chroot_distro::sandbox::idmap::{IdMap, Privilege};
@@ -159,10 +160,28 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
             "end its sessions first: chroot-distro unmount {name}"
         ))
     })?;
+    let publish: Vec<Publish> = m
+        .get_many::<Publish>("publish")
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
     if let Identity::Helper(helper) = &identity {
         // The helper makes the namespaces of each of its sessions itself.
         let _ = joined;
-        return through_helper(helper, &paths, &name, &spec, run, &opts, setup.take());
+        let net = session_network(ctx, &publish, flag(m, "host-network"))?;
+        let session = HelperSession {
+            helper,
+            paths: &paths,
+            name: &name,
+            spec: &spec,
+            run,
+            opts: &opts,
+        };
+        return through_helper(&session, net.as_ref(), setup.take());
+    }
+    if !publish.is_empty() {
+        ctx.warn("-p is for sessions through cd-mount-helper: this session shares the host's network, so its ports are the host's already");
     }
     spec.join = joined;
     let mut registration = None;
@@ -200,20 +219,58 @@ fn record(
     )
 }
 
+/// The network of a session through cd-mount-helper: the host's when asked
+/// for (the helper checks the policy), else a namespace of the caller's
+/// own, with pasta for outbound traffic and forwards when it is installed.
+fn session_network(
+    ctx: &Ctx,
+    publish: &[Publish],
+    host: bool,
+) -> Result<Option<SessionNet>, Failure> {
+    if host {
+        if !publish.is_empty() {
+            ctx.warn("-p is ignored with --host-network: the session's ports are the host's");
+        }
+        return Ok(None);
+    }
+    let path = chroot_distro::hostinfo::executables::search_dirs(&ctx.env);
+    let net = SessionNet::start(publish, &path).map_err(|e| Failure::failed(e.to_string()))?;
+    if !net.connected {
+        ctx.warn("pasta is not installed (Debian and Ubuntu: apt install passt): this session's network is its loopback only");
+    }
+    Ok(Some(net))
+}
+
+/// A session to run through cd-mount-helper.
+struct HelperSession<'a> {
+    helper: &'a Path,
+    paths: &'a StorePaths,
+    name: &'a ContainerName,
+    spec: &'a LaunchSpec,
+    run: bool,
+    opts: &'a Options,
+}
+
 /// Runs the session through cd-mount-helper and waits for it; the helper
 /// recomputes and checks everything it is given.
 fn through_helper(
-    helper: &Path,
-    paths: &StorePaths,
-    name: &ContainerName,
-    spec: &LaunchSpec,
-    run: bool,
-    opts: &Options,
+    s: &HelperSession,
+    net: Option<&SessionNet>,
     setup: Option<std::fs::File>,
 ) -> RunResult {
     use chroot_distro::helper_client::{command, Request};
     use chroot_distro::launch::relay::Relay;
-    let req = Request::for_spec(spec, &paths.runtime_dir, name.as_str());
+    let HelperSession {
+        helper,
+        paths,
+        name,
+        spec,
+        run,
+        opts,
+    } = *s;
+    let mut req = Request::for_spec(spec, &paths.runtime_dir, name.as_str());
+    req.netns_pid = net.map(SessionNet::pid);
+    req.host_network = net.is_none();
     let _quiet = chroot_distro::launch::IgnoreInterrupts::new();
     // Container root must never hold one of our fds that leads back to the
     // host (a file, a directory, the caller's own terminal): the relay hands

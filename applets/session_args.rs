@@ -100,6 +100,21 @@ pub fn add(cmd: Command) -> Command {
                 .help("Prefer sudo when elevating, also on Termux (also CHROOT_DISTRO_USE_SUDO=1)"),
         )
         .arg(
+            Arg::new("publish")
+                .short('p')
+                .long("publish")
+                .value_name("HOST:GUEST[/udp]")
+                .action(ArgAction::Append)
+                .value_parser(clap::value_parser!(chroot_distro::launch::netns::Publish))
+                .help("Forward a host port into a session through cd-mount-helper, which has a network of its own (needs pasta; repeatable)"),
+        )
+        .arg(
+            Arg::new("host-network")
+                .long("host-network")
+                .action(ArgAction::SetTrue)
+                .help("Share the host's network in a session through cd-mount-helper (its policy must grant host_network); other sessions always do"),
+        )
+        .arg(
             Arg::new("get-chroot-cmd")
                 .long("get-chroot-cmd")
                 .action(ArgAction::SetTrue)

@@ -70,6 +70,11 @@ pub struct Request {
     pub hostname: Option<String>,
     pub shared_tmp: bool,
     pub privileged: bool,
+    /// The process whose network namespace the session joins (made by
+    /// `launch::netns`); none: a new, empty one.
+    pub netns_pid: Option<u32>,
+    /// The host's network instead (the policy must grant it).
+    pub host_network: bool,
 }
 
 impl Request {
@@ -97,6 +102,8 @@ impl Request {
             hostname: spec.isolated.then(|| spec.hostname.clone()).flatten(),
             shared_tmp: spec.shared_tmp,
             privileged: spec.privileged,
+            netns_pid: None,
+            host_network: false,
         }
     }
 }
@@ -128,10 +135,14 @@ pub fn command(helper: &Path, req: &Request) -> Command {
         (req.isolated, "--isolated"),
         (req.shared_tmp, "--shared-tmp"),
         (req.privileged, "--privileged"),
+        (req.host_network, "--host-network"),
     ];
     cmd.args(switches.iter().filter(|(on, _)| *on).map(|(_, flag)| flag));
     if let Some(h) = &req.hostname {
         cmd.args(["--hostname", h]);
+    }
+    if let Some(pid) = req.netns_pid {
+        cmd.args(["--netns-pid", &pid.to_string()]);
     }
     cmd.arg("--").args(&req.argv);
     cmd

@@ -27,12 +27,12 @@ pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<(), Refusal> {
 }
 
 /// Rule 8: the session's capability set, then the target user's ids.
-pub fn drop_to_user(req: &Request) -> Result<(), Refusal> {
+pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), Refusal> {
     let session: Vec<caps::Capability> = match req.privileged {
         true => {
             caps::read(None, CapSet::Permitted).or_setup("read capabilities")?.into_iter().collect()
         }
-        false => DOCKER_CAPS.to_vec(),
+        false => DOCKER_CAPS.iter().filter(|c| !removed.contains(c)).copied().collect(),
     };
     for cap in caps::all().into_iter().filter(|c| !session.contains(c)) {
         caps::drop(None, CapSet::Bounding, cap).or_setup("shrink the bounding set")?;

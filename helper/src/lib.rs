@@ -11,6 +11,7 @@ pub mod idmap;
 pub mod ids;
 pub mod init;
 pub mod mounts;
+pub mod net;
 pub mod policy;
 pub mod refusal;
 pub mod request;
@@ -59,7 +60,7 @@ fn run() -> Result<u8, Refusal> {
         Action::CheckPolicy => return Ok(check_policy(&caller, &read("/etc/group"))),
         Action::Run(req) => {
             let policy = policy::load()?;
-            policy::authorize(&policy, &caller, &read("/etc/group"), req.privileged)?;
+            policy::authorize(&policy, &caller, &read("/etc/group"), &req)?;
             return session::run(&req, &caller, &policy);
         }
     }
@@ -85,6 +86,8 @@ fn check_policy(caller: &Caller, group_file: &str) -> u8 {
     }
     println!("real-root sessions: {}", yes(policy.real_root));
     println!("--privileged: {}", yes(policy.privileged));
+    println!("--host-network: {}", yes(policy.host_network));
+    println!("ports below 1024 on the host network: {}", yes(policy.privileged_ports));
     let home = caller
         .home()
         .map(|h| h.display().to_string())
@@ -98,7 +101,7 @@ fn check_policy(caller: &Caller, group_file: &str) -> u8 {
     if !missing.is_empty() {
         println!("capabilities missing from this binary: {missing:?}");
     }
-    match policy::authorize(&policy, caller, group_file, false) {
+    match policy::authorize(&policy, caller, group_file, &Default::default()) {
         Ok(()) if missing.is_empty() => 0,
         Ok(()) => Rule::SelfProtection.exit_code(),
         Err(e) => {

@@ -9,14 +9,19 @@
 //! real_root = yes
 //! # --privileged (every capability the helper holds, writable /sys)
 //! privileged = no
+//! # --host-network: sessions on the host's network (never with raw sockets)
+//! host_network = no
+//! # ... and binding ports below 1024 there
+//! privileged_ports = no
 //! # stores may live here besides the caller's home (absolute paths)
 //! store_roots = /srv/chroot-distro
 //! # bind sources allowed besides the caller's home
 //! bind_sources = /media /srv/shared
 //! ```
 
+use crate::net::Network;
 use crate::refusal::{refuse, Refusal, Rule};
-use crate::request::is_clean_absolute;
+use crate::request::{is_clean_absolute, Request};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +37,8 @@ pub struct Policy {
     pub groups: Vec<String>,
     pub real_root: bool,
     pub privileged: bool,
+    pub host_network: bool,
+    pub privileged_ports: bool,
     pub store_roots: Vec<PathBuf>,
     pub bind_sources: Vec<PathBuf>,
 }
@@ -103,6 +110,8 @@ pub fn parse(text: &str) -> Result<Policy, String> {
             "groups" => p.groups = list().map(str::to_owned).collect(),
             "real_root" => p.real_root = yes_no()?,
             "privileged" => p.privileged = yes_no()?,
+            "host_network" => p.host_network = yes_no()?,
+            "privileged_ports" => p.privileged_ports = yes_no()?,
             "store_roots" => p.store_roots = paths()?,
             "bind_sources" => p.bind_sources = paths()?,
             _ => return Err(format!("{}: unknown key {key:?}", at())),
@@ -145,7 +154,7 @@ pub fn authorize(
     p: &Policy,
     caller: &Caller,
     group_file: &str,
-    privileged: bool,
+    req: &Request,
 ) -> Result<(), Refusal> {
     if caller.uid == 0 {
         return Err(refuse(
@@ -169,8 +178,11 @@ pub fn authorize(
             "the policy grants no real-root sessions (real_root = no)",
         ));
     }
-    if privileged && !p.privileged {
+    if req.privileged && !p.privileged {
         return Err(refuse(Rule::RootGrant, "--privileged is not granted (privileged = no)"));
+    }
+    if req.network == Network::Host && !p.host_network {
+        return Err(refuse(Rule::RootGrant, "--host-network is not granted (host_network = no)"));
     }
     Ok(())
 }
@@ -210,18 +222,27 @@ mod tests {
     #[test]
     fn authorization_follows_the_keys() {
         let gr = "cdhelper:x:1002:cdtest\n";
+        let plain = Request::default();
+        let privileged = Request { privileged: true, ..Default::default() };
+        let host = Request { network: Network::Host, ..Default::default() };
         let p = parse("groups = cdhelper\nreal_root = yes\n").unwrap();
-        assert!(authorize(&p, &caller(vec![1001, 1002]), gr, false).is_ok());
+        assert!(authorize(&p, &caller(vec![1001, 1002]), gr, &plain).is_ok());
         assert_eq!(
-            authorize(&p, &caller(vec![1001, 1002]), gr, true).unwrap_err().rule,
+            authorize(&p, &caller(vec![1001, 1002]), gr, &privileged).unwrap_err().rule,
             Rule::RootGrant
         );
-        assert_eq!(authorize(&p, &caller(vec![1001]), gr, false).unwrap_err().rule, Rule::Policy);
+        assert_eq!(authorize(&p, &caller(vec![1001]), gr, &plain).unwrap_err().rule, Rule::Policy);
         let none = parse("groups = cdhelper\n").unwrap();
         assert_eq!(
-            authorize(&none, &caller(vec![1002]), gr, false).unwrap_err().rule,
+            authorize(&none, &caller(vec![1002]), gr, &plain).unwrap_err().rule,
             Rule::RootGrant
         );
+        assert_eq!(
+            authorize(&p, &caller(vec![1002]), gr, &host).unwrap_err().rule,
+            Rule::RootGrant
+        );
+        let net = parse("groups = cdhelper\nreal_root = yes\nhost_network = yes\n").unwrap();
+        assert!(authorize(&net, &caller(vec![1002]), gr, &host).is_ok());
         assert!(under(Path::new("/srv/a/b"), &[Path::new("/srv/a")]));
         assert!(!under(Path::new("/srv/ab"), &[Path::new("/srv/a")]));
     }

@@ -2,6 +2,7 @@
 //! anything odd is refused before a single privileged step (rule 1).
 //! `parse_request` is pure, so it is fuzzed and unit-tested as it is.
 
+use crate::net::Network;
 use crate::refusal::{refuse, Refusal, Rule};
 use argh::FromArgs;
 use std::path::{Component, Path, PathBuf};
@@ -56,6 +57,13 @@ struct Args {
     /// full root: every capability the helper holds, writable /sys, no masks
     #[argh(switch)]
     privileged: bool,
+    /// join the network namespace of this process of the caller's (its user
+    /// namespace must be the caller's); default: a new one, nothing up
+    #[argh(option)]
+    netns_pid: Option<u32>,
+    /// the host's network (policy key host_network), without raw sockets
+    #[argh(switch)]
+    host_network: bool,
     /// the command and its arguments (after --)
     #[argh(positional, greedy)]
     argv: Vec<String>,
@@ -72,7 +80,7 @@ pub enum Action {
 }
 
 /// A session request, every field validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Request {
     pub store: PathBuf,
     pub name: String,
@@ -88,6 +96,7 @@ pub struct Request {
     pub hostname: Option<String>,
     pub shared_tmp: bool,
     pub privileged: bool,
+    pub network: Network,
     pub argv: Vec<String>,
 }
 
@@ -170,6 +179,12 @@ pub fn parse_request(args: &[String]) -> Result<Action, Refusal> {
     if a.argv.is_empty() {
         return Err(bad("no command given (put it after --)".into()));
     }
+    let network = match (a.netns_pid, a.host_network) {
+        (None, false) => Network::New,
+        (Some(pid), false) if pid > 0 => Network::Of(pid),
+        (None, true) => Network::Host,
+        _ => return Err(bad("--netns-pid takes a process id, and not with --host-network".into())),
+    };
     Ok(Action::Run(Request {
         store,
         name,
@@ -184,6 +199,7 @@ pub fn parse_request(args: &[String]) -> Result<Action, Refusal> {
         hostname: a.hostname,
         shared_tmp: a.shared_tmp,
         privileged: a.privileged,
+        network,
         argv: a.argv,
     }))
 }

@@ -5,6 +5,7 @@
 use crate::enter;
 use crate::harden;
 use crate::mounts::{self, clone_onto, Sources};
+use crate::net::{self, Network};
 use crate::policy::{Caller, Policy};
 use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
 use crate::request::Request;
@@ -32,6 +33,10 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
             .map_err(|e| refuse(Rule::Policy, format!("{file}: {e}")))
     };
     let uid_map = ids::id_map(caller.uid, sub("/etc/subuid", caller.uid)?);
+    let netns = match req.network {
+        Network::Of(pid) => Some(net::open_namespace(pid, caller.uid)?),
+        _ => None,
+    };
     let gid_map = ids::id_map(caller.gid, sub("/etc/subgid", caller.gid)?);
 
     // Rule 4: from here on nothing can be mounted in the caller's namespace.
@@ -43,6 +48,9 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     if req.isolated {
         ns |= libc::CLONE_NEWUTS;
     }
+    if req.network == Network::New {
+        ns |= libc::CLONE_NEWNET;
+    }
     harden::raise()?;
     // SAFETY: single-threaded; unshare only affects this process.
     os(unsafe { libc::unshare(ns) } == 0, "unshare")
@@ -51,6 +59,8 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
                 .or_setup("make / a slave")
         })
         .map_err(|e| refuse(Rule::Namespace, format!("no private mount namespace: {}", e.msg)))?;
+    netns.as_ref().map(net::join).transpose()?;
+    drop(netns);
     harden::lower()?;
 
     let rootfs = store::open_rootfs(&req.store, &req.name, caller, policy)?;
@@ -62,7 +72,8 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     if req.shared_tmp && !req.isolated {
         binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
     }
-    let prep = Prepared { rootfs, binds, uid_map, gid_map };
+    let removed = net::host_caps_removed(req.network, policy);
+    let prep = Prepared { rootfs, binds, uid_map, gid_map, removed };
     // The child's way to tell we are gone: getppid() is 0 for both cases in
     // its new PID namespace, but our end of this pipe closes only with us.
     let (alive, held) = std::io::pipe().or_setup("create a pipe")?;
@@ -110,6 +121,8 @@ struct Prepared {
     binds: Vec<(OwnedFd, Kind)>,
     uid_map: String,
     gid_map: String,
+    /// Capabilities the session may not keep on the host's network.
+    removed: Vec<caps::Capability>,
 }
 
 pub enum Never {}
@@ -153,7 +166,7 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     os(command >= 0, "fork")?;
     if command == 0 {
         drop(alive);
-        enter::drop_to_user(req)?;
+        enter::drop_to_user(req, &prep.removed)?;
         enter::cwd(&req.cwd)?;
         return enter::exec(req);
     }

@@ -160,3 +160,96 @@ fn the_client_relays_files_and_directories_instead_of_passing_them() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n");
 }
+
+/// A free TCP port on the host's loopback (free when asked; the test that
+/// uses it binds it within the second).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Processes of the rig user's running `name` (pasta, the namespace holder).
+fn user_processes(name: &str) -> Vec<String> {
+    let out = Command::new("pgrep").args(["-a", "-u", rig().get("CD_RIG_UID"), name]).output();
+    String::from_utf8_lossy(&out.unwrap().stdout).lines().map(str::to_owned).collect()
+}
+
+/// Helper sessions through the client get a network namespace of the
+/// caller's own with pasta attached: not the host's, an interface besides
+/// loopback, and a `run -d` service reachable through `-p HOST:GUEST`.
+/// When the session ends, pasta and the namespace's holder go with it.
+#[test]
+fn a_run_d_service_in_a_helper_session_is_reached_through_its_forwarded_port() {
+    if !require_root("setcap'd helper and the rig user") {
+        return;
+    }
+    assert!(
+        Path::new("/usr/bin/pasta").exists(),
+        "pasta is missing: tests/rig/setup installs Debian's passt"
+    );
+    let rootfs = debian("client-net");
+    // `run` takes its command from the image config.
+    let manifest = rootfs.parent().unwrap().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        r#"{"image_ref":"rig/debian","image_config":{"config":{"Cmd":["/bin/bash"]}}}"#,
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&manifest, Some(rig().uid()), Some(rig().gid())).unwrap();
+    set_policy(REAL_ROOT);
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap().display().to_string();
+    let o = login(&[
+        "login",
+        "client-net",
+        "--root",
+        "--",
+        "readlink /proc/self/ns/net; ls /sys/class/net",
+    ]);
+    let lines: Vec<&str> = o.ok().stdout.lines().collect();
+    assert!(lines[0].starts_with("net:[") && lines[0] != host, "{o:?}");
+    assert!(lines.len() == 3 && lines.contains(&"lo"), "lo and pasta's interface: {o:?}");
+    assert!(user_processes("pasta").is_empty(), "pasta outlived its session");
+    // Without pasta: loopback only, said once; -p is an error naming the package.
+    let no_pasta = |args: &[&str]| {
+        let mut all = vec!["PATH=/var/empty".to_owned()];
+        all.extend(login_args(args));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_as_user(Path::new("/usr/bin/env"), Groups::Init, &all)
+    };
+    let o = no_pasta(&["login", "client-net", "--root", "--", "ls /sys/class/net"]);
+    assert_eq!(o.ok().stdout, "lo\n", "{o:?}");
+    assert!(o.stderr.contains("pasta is not installed"), "{o:?}");
+    let o = no_pasta(&["login", "client-net", "--root", "-p", "8080:80", "--", "true"]);
+    assert!(o.code == 1 && o.stderr.contains("apt install passt"), "{o:?}");
+
+    let port = free_port();
+    let server = "use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 80, Listen => 5, ReuseAddr => 1) or die \"listen: $!\"; while (my $c = $s->accept) { print $c \"hello from port 80\\n\"; close $c }";
+    let publish = format!("{port}:80");
+    let o =
+        login(&["run", "-d", "client-net", "--root", "-p", &publish, "--", "perl", "-e", server]);
+    o.ok();
+    let mut answer = String::new();
+    for _ in 0..100 {
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            answer.clear();
+            let _ = c.read_to_string(&mut answer);
+            if !answer.is_empty() {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stopped = login(&["kill", "client-net"]);
+    assert_eq!(answer, "hello from port 80\n", "run -d: {o:?}; kill: {stopped:?}");
+    stopped.ok();
+    for _ in 0..100 {
+        if user_processes("pasta").is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        user_processes("pasta").is_empty(),
+        "pasta outlived its session: {:?}",
+        user_processes("pasta")
+    );
+}

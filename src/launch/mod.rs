@@ -7,6 +7,7 @@
 pub mod child;
 pub mod detach;
 pub mod mounts;
+pub mod netns;
 pub mod prepare;
 pub mod registry;
 pub mod relay;
