@@ -41,8 +41,10 @@ fi
 
 say "building (release)"
 cargo build --release --locked -p chroot-distro
-# The helper has its own profile: fat LTO, panic=abort, stripped.
-cargo build --locked --profile helper-release -p cd-mount-helper
+# The helper has its own profile (fat LTO, panic=abort, stripped) and is
+# linked statically (helper/build says why).
+helper=$(helper/build --profile helper-release)
+[[ -x $helper ]] || { echo "install.sh: helper/build produced no binary" >&2; exit 1; }
 
 bin=$PREFIX/bin
 lib=$PREFIX/lib/chroot-distro
@@ -56,8 +58,7 @@ say "installing $bin/chroot-distro and $lib/cd-mount-helper"
 install -m 0755 "$target/chroot-distro" "$bin/chroot-distro"
 # File capabilities, never set-user-ID (the helper refuses that). It grants
 # nothing until an admin writes /etc/chroot-distro/helper.conf.
-install -o root -g root -m 0755 "${CARGO_TARGET_DIR:-target}/helper-release/cd-mount-helper" \
-  "$lib/cd-mount-helper"
+install -o root -g root -m 0755 "$helper" "$lib/cd-mount-helper"
 if command -v setcap >/dev/null; then
   setcap cap_sys_admin,cap_setpcap,cap_setuid,cap_setgid,cap_chown,cap_dac_override,cap_fsetid,cap_fowner,cap_mknod,cap_net_raw,cap_setfcap,cap_net_bind_service,cap_sys_chroot,cap_kill,cap_audit_write+ep \
     "$lib/cd-mount-helper"

@@ -173,3 +173,23 @@ fn malformed_requests_are_refused_before_anything_else() {
     out.refused(1, "--store");
     session("helper-bb", &["--cwd", "relative"], &["true"]).refused(1, "--cwd");
 }
+
+/// With only fds 0-2 allowed (`ulimit -n 3`), a dynamically linked helper
+/// would die in the loader; the static one starts and names its rule.
+#[test]
+fn three_descriptors_get_a_rule_not_a_loader_error() {
+    if !prepare(REAL_ROOT) {
+        return;
+    }
+    debian("helper-deb");
+    let helper = helper_bin();
+    let run = |args: &[String]| {
+        let mut all = vec!["-c".to_owned(), "ulimit -n 3; exec \"$@\"".into(), "sh".into()];
+        all.push(helper.display().to_string());
+        all.extend(args.iter().cloned());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_as_user(Path::new("/bin/sh"), Groups::Init, &all)
+    };
+    run(&["--name".into(), "x".into()]).refused(1, "missing --store");
+    run(&session_args(rig(), "helper-deb", &[], &["true"])).refused(3, "Too many open files");
+}

@@ -70,24 +70,16 @@ pub fn rig() -> &'static Rig {
             ("test-policy-path", "helper-rig"),
             ("test-policy-path,force-openat2-fallback", "helper-rig-fallback"),
         ] {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // Built as packaging/install.sh builds it: statically.
             let target = ws.join("target").join(dir);
-            sh(Command::new(cargo)
-                .current_dir(&ws)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--locked",
-                    "-p",
-                    "cd-mount-helper",
-                    "--bin",
-                    "cd-mount-helper",
-                    "--features",
-                    features,
-                    "--target-dir",
-                ])
-                .arg(&target));
-            bins.push(target.join("debug/cd-mount-helper"));
+            let out = Command::new(ws.join("helper/build"))
+                .args(["--quiet", "--features", features, "--target-dir"])
+                .arg(&target)
+                .output()
+                .unwrap();
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            assert!(out.status.success() && !path.is_empty(), "helper/build: {out:?}");
+            bins.push(PathBuf::from(path));
         }
         sh(Command::new(ws.join("tests/rig/helper-setup")).args(&bins));
         Rig { vars }
