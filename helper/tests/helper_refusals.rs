@@ -193,3 +193,47 @@ fn three_descriptors_get_a_rule_not_a_loader_error() {
     run(&["--name".into(), "x".into()]).refused(1, "missing --store");
     run(&session_args(rig(), "helper-deb", &[], &["true"])).refused(3, "Too many open files");
 }
+
+/// The in-rootfs check compares device and inode, not two /proc/self/fd
+/// readlinks: a caller renaming its container's directory back and forth
+/// while sessions start may make a start fail to find the container (125,
+/// or rule 3), but never makes a mount target look outside the rootfs (rule 5).
+#[test]
+fn renaming_the_container_during_setup_never_fakes_an_escape() {
+    if !prepare(REAL_ROOT) {
+        return;
+    }
+    let rootfs = busybox("helper-rename");
+    let dir = rootfs.parent().unwrap().to_path_buf();
+    let moved = dir.with_file_name("helper-rename.moved");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renamer = {
+        let (dir, moved, stop) = (dir.clone(), moved.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::rename(&dir, &moved).unwrap();
+                std::thread::yield_now();
+                std::fs::rename(&moved, &dir).unwrap();
+                std::thread::yield_now();
+            }
+        })
+    };
+    let args = session_args(rig(), "helper-rename", &[], &["true"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ran = 0;
+    for _ in 0..40 {
+        let out = run_as_user(&helper_bin(), Groups::Init, &args);
+        match out.code {
+            0 => ran += 1,
+            // Looked for while it was away.
+            125 if out.stderr.contains("cannot find container") => {}
+            83 => {
+                out.refused(3, "helper-rename");
+            }
+            _ => panic!("{out:#?}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    renamer.join().unwrap();
+    assert!(ran > 0, "no session started at all while renaming");
+}
