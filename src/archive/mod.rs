@@ -17,7 +17,10 @@ pub enum Error {
     Store(#[from] crate::store::Error),
     #[error("malformed archive: {0}")]
     Malformed(String),
-    #[error("the image has no {wanted} variant; it has: {}", available.join(", "))]
+    #[error(
+        "the image has no {wanted} variant; it has: {}",
+        crate::registry::platform_list(available)
+    )]
     NoPlatform {
         wanted: String,
         available: Vec<String>,

@@ -26,6 +26,8 @@ pub struct ImageSourceHandle {
     pub(super) client: Client,
     pub(super) reference: Reference,
     pub(super) auth: RegistryAuth,
+    /// The largest image config accepted (`CD_MAX_CONFIG_SIZE`).
+    pub(super) max_config: u64,
 }
 
 /// What [`download_layers`] reports while it works.

@@ -7,6 +7,7 @@ mod cache;
 mod errors;
 mod fetch;
 mod pull;
+mod realm;
 mod resolve;
 pub mod settings;
 
@@ -35,7 +36,10 @@ pub enum Error {
     Verify { digest: String, detail: String },
     #[error("unsupported layer media type '{0}'")]
     MediaType(String),
-    #[error("the image has no {wanted} variant; it has: {}", available.join(", "))]
+    #[error(
+        "the image has no {wanted} variant; it has: {}",
+        platform_list(available)
+    )]
     NoPlatform {
         wanted: String,
         available: Vec<String>,
@@ -44,6 +48,21 @@ pub enum Error {
     Manifest { image: String, detail: String },
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+}
+
+/// A few of the platforms an image has, and how many there are: an index
+/// may list thousands, and an error is one line.
+pub(crate) fn platform_list(available: &[String]) -> String {
+    const SHOWN: usize = 8;
+    match available.len() {
+        0 => "none for any operating system and architecture".into(),
+        n if n <= SHOWN => available.join(", "),
+        n => format!(
+            "{n} platforms, {} and {} more",
+            available[..SHOWN].join(", "),
+            n - SHOWN
+        ),
+    }
 }
 
 impl Error {

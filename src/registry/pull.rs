@@ -19,6 +19,8 @@ pub struct ImageSource {
     client: Arc<LazyClient>,
     auth: RegistryAuth,
     runtime: Arc<tokio::runtime::Runtime>,
+    /// `CD_MAX_CONFIG_SIZE`: the largest image config accepted.
+    max_config: u64,
 }
 
 /// One platform's image, ready to download.
@@ -64,6 +66,7 @@ impl ImageSource {
             }),
             auth,
             runtime: Arc::new(runtime),
+            max_config: super::settings::max_config_size(env),
         })
     }
 
@@ -76,6 +79,8 @@ impl ImageSource {
     /// I/O runtime; [`ImageSource::settle`] takes the answer.
     pub fn start_resolve(&self, wanted: &Platform, blobs: &BlobCache) -> Resolving {
         let lazy = self.client.clone();
+        let lazy_insecure = lazy.insecure;
+        let max_config = self.max_config;
         let reference = self.reference.clone();
         let auth = self.auth.clone();
         let wanted = wanted.clone();
@@ -88,10 +93,14 @@ impl ImageSource {
                     registry: reference.registry().to_owned(),
                     detail: e.to_string(),
                 })??;
+            if !matches!(auth, RegistryAuth::Anonymous) {
+                super::realm::check(reference.registry(), lazy_insecure).await?;
+            }
             let handle = super::fetch::ImageSourceHandle {
                 client,
                 reference,
                 auth,
+                max_config,
             };
             handle.resolve_online(&wanted, &blobs).await
         }))
@@ -164,6 +173,7 @@ impl ImageSource {
             client: self.client.get(self.reference.registry())?,
             reference: self.reference.clone(),
             auth: self.auth.clone(),
+            max_config: self.max_config,
         }))
     }
 }

@@ -50,9 +50,17 @@ impl super::fetch::ImageSourceHandle {
         }
         let mut manifest: ImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
+        if !manifest.config.media_type.is_empty() && !is_image_config(&manifest.config.media_type) {
+            return Err(self.bad(format!(
+                "it is an OCI artifact (config type {}), not a container image",
+                manifest.config.media_type
+            )));
+        }
         let config_digest =
             Digest::parse(&manifest.config.digest).ok_or_else(|| self.bad("bad config digest"))?;
-        let config_bytes = self.config_bytes(&config_digest, blobs).await?;
+        let config_bytes = self
+            .config_bytes(&config_digest, manifest.config.size, blobs)
+            .await?;
         let config_value: serde_json::Value =
             serde_json::from_slice(&config_bytes).map_err(|e| self.bad(e))?;
         let platform = index_platform.unwrap_or_else(|| Platform {
@@ -76,17 +84,49 @@ impl super::fetch::ImageSourceHandle {
         Ok((resolved, bytes.to_vec()))
     }
 
-    async fn config_bytes(&self, digest: &Digest, blobs: &BlobCache) -> Result<Vec<u8>, Error> {
+    /// The config blob, never more than its declared `size` in memory,
+    /// and `size` no more than `max_config`.
+    async fn config_bytes(
+        &self,
+        digest: &Digest,
+        size: u64,
+        blobs: &BlobCache,
+    ) -> Result<Vec<u8>, Error> {
+        if size > self.max_config {
+            return Err(self.bad(format!(
+                "its config declares {size} bytes, over the limit of {} (CD_MAX_CONFIG_SIZE)",
+                self.max_config
+            )));
+        }
         if blobs.contains(digest) {
             if let Ok(b) = std::fs::read(blobs.path(digest)) {
                 return Ok(b);
             }
         }
-        let mut buf = Vec::new();
-        self.client
-            .pull_blob(&self.reference, digest.as_str(), &mut buf)
-            .await
-            .map_err(|e| self.map_err(e))?;
+        let mut sink = Bounded {
+            buf: Vec::new(),
+            limit: size,
+            over: false,
+        };
+        let pulled = self
+            .client
+            .pull_blob(&self.reference, digest.as_str(), &mut sink)
+            .await;
+        if sink.over || pulled.is_ok() && sink.buf.len() as u64 != size {
+            let sent = if sink.over {
+                "more".to_owned()
+            } else {
+                sink.buf.len().to_string()
+            };
+            return Err(Error::Verify {
+                digest: digest.to_string(),
+                detail: format!(
+                    "the registry sent {sent} bytes of config where its manifest declares {size}"
+                ),
+            });
+        }
+        pulled.map_err(|e| self.map_err(e))?;
+        let buf = sink.buf;
         let mut w = blobs.writer()?;
         w.write_all(&buf).map_err(|e| {
             crate::store::Error::Io(crate::ioerr::IoError::new("write", blobs.dir(), e))
@@ -109,6 +149,50 @@ impl super::fetch::ImageSourceHandle {
     fn map_err(&self, e: OciDistributionError) -> Error {
         map_error(&self.reference, e)
     }
+}
+
+/// An in-memory sink that fails once more than `limit` bytes arrive: the
+/// registry client writes the blob into it as it streams, so an endless or
+/// oversized body stops there instead of growing without bound.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: u64,
+    over: bool,
+}
+
+impl tokio::io::AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if (self.buf.len() + data.len()) as u64 > self.limit {
+            self.over = true;
+            return std::task::Poll::Ready(Err(std::io::Error::other("more than declared")));
+        }
+        self.buf.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Config media types of container images (Docker's and OCI's); anything
+/// else (Helm charts, signatures, SBOMs, ...) is an artifact.
+fn is_image_config(media: &str) -> bool {
+    media == oci::MT_OCI_CONFIG || media == oci::MT_DOCKER_CONFIG
 }
 
 pub(super) fn value_media(bytes: &[u8]) -> Option<String> {

@@ -27,6 +27,20 @@ impl DownloadSettings {
     }
 }
 
+/// Image configs are a few KiB; Docker's own limit for them is far below
+/// this. Anything bigger is a broken or hostile registry, and the config is
+/// held in memory to be parsed.
+pub const DEFAULT_MAX_CONFIG: u64 = 16 << 20;
+
+/// `CD_MAX_CONFIG_SIZE` (`16M`, `512K`, bytes), default 16 MiB; a value
+/// that does not parse falls back to the default.
+pub fn max_config_size(env: &EnvSnapshot) -> u64 {
+    env.get("CD_MAX_CONFIG_SIZE")
+        .and_then(|v| parse_rate(&v))
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_CONFIG)
+}
+
 /// `5M` → 5 MiB/s, `500K`, `1G`, `123` bytes; case-insensitive, an
 /// optional trailing `B` or `/s` allowed.
 pub fn parse_rate(text: &str) -> Option<u64> {

@@ -1,0 +1,195 @@
+//! A hostile registry (tests/rig/hostile-registry.py) gets one clear
+//! error, bounded memory, and never the user's credentials; the store is
+//! left as it was.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, Stdio};
+
+/// The hostile registry, serving until dropped.
+struct Hostile {
+    child: Child,
+    addr: String,
+}
+
+impl Hostile {
+    fn start(args: &[&str]) -> Self {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/hostile-registry.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 (the rig installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .expect("port line")
+            .to_owned();
+        Self {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// What the "other host" realm received.
+    fn realm_log(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://{}/log", self.addr)])
+            .output();
+        String::from_utf8_lossy(&out.unwrap().stdout).into_owned()
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `cmd`, killing it after 60 s; returns its outcome and peak RSS in
+/// KiB, measured by the kernel for that child alone (wait4).
+// Reaped by wait4 below: std's wait cannot return the child's rusage.
+#[allow(clippy::zombie_processes)]
+fn measured(cmd: &mut Command) -> (Outcome, u64) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let watchdog = std::thread::spawn(move || {
+        for _ in 0..600 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            // SAFETY: signal 0 only probes.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                return;
+            }
+        }
+        // SAFETY: our own child, still unreaped (wait4 below has not returned).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let (mut out, mut err) = (String::new(), String::new());
+    let (mut o, mut e) = (child.stdout.unwrap(), child.stderr.unwrap());
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut s = String::new();
+        let _ = o.read_to_string(&mut s);
+        s
+    });
+    use std::io::Read;
+    let _ = e.read_to_string(&mut err);
+    out.push_str(&reader.join().unwrap());
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child.
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    watchdog.join().unwrap();
+    let status = std::process::ExitStatus::from_raw(status);
+    let outcome = Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: out,
+        stderr: err,
+    };
+    (outcome, usage.ru_maxrss as u64)
+}
+
+/// `install` from the hostile registry into a fresh store; asserts the
+/// store holds no container and no staging directory afterwards.
+fn install(reg: &Hostile, case: &str, env: &[(&str, &str)]) -> (Outcome, u64) {
+    let store = TestStore::new();
+    let image = format!("{}/{case}:latest", reg.addr);
+    let mut cmd = store.cmd();
+    cmd.args(["install", &image, "-n", "victim", "--allow-insecure"]);
+    cmd.envs(env.iter().copied());
+    let result = measured(&mut cmd);
+    let containers = store.container_dir("victim");
+    let parent = containers.parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(parent)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "the store changed: {left:?} {:#?}",
+        result.0
+    );
+    result
+}
+
+/// 256 MiB: a few times what an install of a small image needs; the
+/// unbounded reads this guards against grew past 1.5 GiB in two seconds.
+const RSS_BOUND_KIB: u64 = 256 * 1024;
+
+#[test]
+fn an_endless_config_stops_at_its_declared_size() {
+    let reg = Hostile::start(&[]);
+    let (out, rss) = install(&reg, "big-config", &[]);
+    out.fails_with(
+        1,
+        "the registry sent more bytes of config where its manifest declares 200",
+    );
+    assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
+}
+
+#[test]
+fn a_config_over_the_limit_is_refused_before_download() {
+    let reg = Hostile::start(&[]);
+    let (out, rss) = install(&reg, "huge-config", &[]);
+    out.fails_with(
+        1,
+        "its config declares 1073741824 bytes, over the limit of 16777216 (CD_MAX_CONFIG_SIZE)",
+    );
+    assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
+    // The limit is the user's to move.
+    let (out, _) = install(&reg, "big-config", &[("CD_MAX_CONFIG_SIZE", "100")]);
+    out.fails_with(1, "its config declares 200 bytes, over the limit of 100");
+}
+
+#[test]
+fn thousands_of_platforms_make_one_short_line() {
+    let reg = Hostile::start(&[]);
+    let (out, _) = install(&reg, "many-platforms", &[]);
+    out.fails_with(1, "it has: 5000 platforms, plan9/arch0, plan9/arch1");
+    assert!(out.stderr.contains("and 4992 more"), "{out:#?}");
+    assert!(out.stderr.lines().all(|l| l.len() < 400), "{out:#?}");
+}
+
+#[test]
+fn an_artifact_is_named_as_such() {
+    let reg = Hostile::start(&[]);
+    let (out, _) = install(&reg, "artifact", &[]);
+    out.fails_with(1, "it is an OCI artifact (config type application/vnd.cncf.helm.config.v1+json), not a container image");
+}
+
+#[test]
+fn credentials_never_go_to_a_plain_http_realm_on_another_host() {
+    let reg = Hostile::start(&["--realm"]);
+    let (out, _) = install(&reg, "realm", &[("CD_DOCKER_AUTH", "user:secret-password")]);
+    out.fails_with(1, "to be sent to http://127.0.0.2:");
+    assert!(out.stderr.contains("refusing to send them"), "{out:#?}");
+    assert_eq!(reg.realm_log(), "", "the realm received something");
+    // The positive control: anonymous, the token flow goes on (and the
+    // realm sees a request, with no credentials in it).
+    let (out, _) = install(&reg, "realm", &[]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert!(
+        reg.realm_log().lines().all(|l| l == "(none)"),
+        "{}",
+        reg.realm_log()
+    );
+    assert!(
+        !reg.realm_log().is_empty(),
+        "the anonymous flow never asked the realm"
+    );
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""A deliberately hostile OCI registry for chroot-distro's tests.
+
+Plain HTTP on 127.0.0.1, a free port chosen by the kernel; prints
+"port N" once listening, then serves until killed. The repository name
+picks the crafted answer (GET /v2/<case>/manifests/<tag>):
+
+  big-config       a manifest whose config declares 200 bytes; the blob is
+                   endless (it never stops sending)
+  huge-config      a manifest whose config declares 1 GiB (beyond any sane
+                   maximum); the blob is endless too
+  many-platforms   an index of 5000 platforms, none of them linux
+  artifact         an OCI artifact (a Helm chart's media types)
+  realm            the manifest needs a token: 401 with a Bearer challenge
+                   whose realm is http://127.0.0.2:PORT/token (another host,
+                   plain HTTP); the realm records what it receives
+
+GET /v2/ answers 401 with that same challenge when started with --realm,
+else 200. GET /log (on either address) returns, one per line, the
+Authorization headers the realm received.
+
+Usage: hostile-registry.py [--realm]
+"""
+
+import hashlib
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+REALM_HITS = []
+STATE = {"realm_port": 0}
+
+
+def digest(b):
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+CONFIG_MT = "application/vnd.oci.image.config.v1+json"
+MANIFEST_MT = "application/vnd.oci.image.manifest.v1+json"
+INDEX_MT = "application/vnd.oci.image.index.v1+json"
+LAYER_MT = "application/vnd.oci.image.layer.v1.tar+gzip"
+ENDLESS_DIGEST = "sha256:" + "ab" * 32
+
+
+def manifest(config_size, config_mt=CONFIG_MT, layer_mt=LAYER_MT):
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MT,
+        "config": {"mediaType": config_mt, "digest": ENDLESS_DIGEST, "size": config_size},
+        "layers": [{"mediaType": layer_mt, "digest": "sha256:" + "cd" * 32, "size": 10}],
+    }).encode()
+
+
+def index():
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MT,
+        "manifests": [{
+            "mediaType": MANIFEST_MT, "digest": "sha256:" + "%064x" % i, "size": 100,
+            "platform": {"os": "plan9", "architecture": "arch%d" % i},
+        } for i in range(5000)],
+    }).encode()
+
+
+CASES = {
+    "big-config": (MANIFEST_MT, manifest(200)),
+    "huge-config": (MANIFEST_MT, manifest(1 << 30)),
+    "many-platforms": (INDEX_MT, index()),
+    "artifact": (MANIFEST_MT, manifest(
+        10, "application/vnd.cncf.helm.config.v1+json",
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip")),
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send(self, code, body=b"", ctype="application/json", headers=()):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def challenge(self):
+        realm = "http://127.0.0.2:%d/token" % STATE["realm_port"]
+        return ("WWW-Authenticate", 'Bearer realm="%s",service="hostile"' % realm)
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/token":
+            REALM_HITS.append(self.headers.get("Authorization", "(none)"))
+            return self.send(200, json.dumps({"token": "t"}).encode())
+        if path == "/log":
+            return self.send(200, "".join(h + "\n" for h in REALM_HITS).encode(), "text/plain")
+        if path in ("/v2/", "/v2"):
+            if REALM:
+                return self.send(401, b"{}", headers=[self.challenge()])
+            return self.send(200, b"{}")
+        parts = path.split("/")
+        # /v2/<case>/<kind>/<ref>
+        if len(parts) != 5 or parts[1] != "v2":
+            return self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}')
+        case, kind = parts[2], parts[3]
+        if case == "realm" or REALM:
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                return self.send(401, b"{}", headers=[self.challenge()])
+        if kind == "manifests" and case in CASES:
+            mt, body = CASES[case]
+            return self.send(200, body, mt, [("Docker-Content-Digest", digest(body))])
+        if kind == "blobs" and parts[4] == ENDLESS_DIGEST:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"{" * 65536
+            frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+            try:
+                while True:
+                    self.wfile.write(frame)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+        return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}')
+
+
+REALM = "--realm" in sys.argv[1:]
+
+
+def main():
+    # The registry on 127.0.0.1; the "other host" realm on 127.0.0.2.
+    servers = [ThreadingHTTPServer((host, 0), Handler) for host in ("127.0.0.1", "127.0.0.2")]
+    for s in servers:
+        s.daemon_threads = True
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    STATE["realm_port"] = servers[1].server_address[1]
+    print("port %d" % servers[0].server_address[1], flush=True)
+    sys.stdin.read()  # until the test closes our stdin (or dies)
+
+
+if __name__ == "__main__":
+    main()
