@@ -41,12 +41,17 @@ impl Hostile {
         }
     }
 
-    /// What the "other host" realm received.
-    fn realm_log(&self) -> String {
+    /// The body of `GET path` from the server.
+    fn get(&self, path: &str) -> String {
         let out = Command::new("curl")
-            .args(["-sf", &format!("http://{}/log", self.addr)])
+            .args(["-sf", &format!("http://{}{path}", self.addr)])
             .output();
         String::from_utf8_lossy(&out.unwrap().stdout).into_owned()
+    }
+
+    /// What the "other host" realm received.
+    fn realm_log(&self) -> String {
+        self.get("/log")
     }
 }
 
@@ -192,4 +197,14 @@ fn credentials_never_go_to_a_plain_http_realm_on_another_host() {
         !reg.realm_log().is_empty(),
         "the anonymous flow never asked the realm"
     );
+}
+
+#[test]
+fn a_blob_that_does_not_hash_to_its_digest_is_named_so_and_not_retried() {
+    let reg = Hostile::start(&[]);
+    let (out, _) = install(&reg, "wrong-blob", &[]);
+    out.fails_with(1, "the registry sent a blob whose digest does not match");
+    assert!(!out.stderr.contains("cannot reach"), "{out:#?}");
+    // Once: a network failure would have been retried (CD_DOWNLOAD_MAX_RETRIES).
+    assert_eq!(reg.get(&format!("/gets/sha256:{}", "cd".repeat(32))), "1");
 }

@@ -9,7 +9,7 @@ use crate::oci::Digest;
 use crate::store::blobs::{BlobCache, BlobWriter};
 use futures_util::StreamExt;
 use oci_client::client::BlobResponse;
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::io::Write;
@@ -222,6 +222,17 @@ async fn stream_once(
     let mut reported = offset;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
+            // Corrupt data, not a network failure: resuming would only hash
+            // the same bytes again.
+            let mismatch = e.get_ref().and_then(|i| i.downcast_ref::<DigestError>());
+            if let Some(DigestError::VerificationError { actual, .. }) = mismatch {
+                return Attempt::Fatal(Error::Verify {
+                    digest: digest.to_string(),
+                    detail: format!(
+                        "the registry sent a blob whose digest does not match (it hashes to {actual})"
+                    ),
+                });
+            }
             Attempt::Retry(Error::Network {
                 registry: src.reference.registry().to_owned(),
                 detail: e.to_string(),

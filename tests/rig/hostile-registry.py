@@ -11,12 +11,15 @@ picks the crafted answer (GET /v2/<case>/manifests/<tag>):
                    maximum); the blob is endless too
   many-platforms   an index of 5000 platforms, none of them linux
   artifact         an OCI artifact (a Helm chart's media types)
+  wrong-blob       a valid image whose one layer's bytes do not hash to
+                   the digest the manifest names
   realm            the manifest needs a token: 401 with a Bearer challenge
                    whose realm is http://127.0.0.2:PORT/token (another host,
                    plain HTTP); the realm records what it receives
 
 GET /v2/ answers 401 with that same challenge when started with --realm,
-else 200. GET /log (on either address) returns, one per line, the
+else 200. GET /gets/<digest> says how often that blob was asked for.
+GET /log (on either address) returns, one per line, the
 Authorization headers the realm received.
 
 Usage: hostile-registry.py [--realm]
@@ -24,11 +27,13 @@ Usage: hostile-registry.py [--realm]
 
 import hashlib
 import json
+import platform
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REALM_HITS = []
+BLOB_GETS = {}
 STATE = {"realm_port": 0}
 
 
@@ -63,7 +68,25 @@ def index():
     }).encode()
 
 
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+GOOD_CONFIG = json.dumps({"architecture": ARCH, "os": "linux", "config": {},
+                          "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "ef" * 32]}}).encode()
+WRONG_LAYER = b"0123456789"
+BLOBS = {digest(GOOD_CONFIG): GOOD_CONFIG, "sha256:" + "cd" * 32: WRONG_LAYER}
+
+
+def wrong_blob():
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MT,
+        "config": {"mediaType": CONFIG_MT, "digest": digest(GOOD_CONFIG), "size": len(GOOD_CONFIG)},
+        "layers": [{"mediaType": LAYER_MT, "digest": "sha256:" + "cd" * 32,
+                    "size": len(WRONG_LAYER)}],
+    }).encode()
+
+
 CASES = {
+    "wrong-blob": (MANIFEST_MT, wrong_blob()),
     "big-config": (MANIFEST_MT, manifest(200)),
     "huge-config": (MANIFEST_MT, manifest(1 << 30)),
     "many-platforms": (INDEX_MT, index()),
@@ -101,6 +124,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/token":
             REALM_HITS.append(self.headers.get("Authorization", "(none)"))
             return self.send(200, json.dumps({"token": "t"}).encode())
+        if path.startswith("/gets/"):
+            return self.send(200, b"%d" % BLOB_GETS.get(path[len("/gets/"):], 0), "text/plain")
         if path == "/log":
             return self.send(200, "".join(h + "\n" for h in REALM_HITS).encode(), "text/plain")
         if path in ("/v2/", "/v2"):
@@ -130,6 +155,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(frame)
             except (BrokenPipeError, ConnectionResetError):
                 return
+        if kind == "blobs":
+            BLOB_GETS[parts[4]] = BLOB_GETS.get(parts[4], 0) + 1
+        if kind == "blobs" and parts[4] in BLOBS:
+            return self.send(200, BLOBS[parts[4]], "application/octet-stream")
         return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}')
 
 
