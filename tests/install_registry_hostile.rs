@@ -208,3 +208,16 @@ fn a_blob_that_does_not_hash_to_its_digest_is_named_so_and_not_retried() {
     // Once: a network failure would have been retried (CD_DOWNLOAD_MAX_RETRIES).
     assert_eq!(reg.get(&format!("/gets/sha256:{}", "cd".repeat(32))), "1");
 }
+
+#[test]
+fn a_manifest_of_a_hundred_thousand_layers_is_refused() {
+    let reg = Hostile::start(&[]);
+    let (out, rss) = install(&reg, "many-layers", &[]);
+    out.fails_with(
+        1,
+        "it lists 100000 layers, more than the 128 any image builder makes",
+    );
+    assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
+    // No layer was asked for.
+    assert_eq!(reg.get(&format!("/gets/sha256:{:064x}", 0)), "0");
+}

@@ -229,12 +229,26 @@ fn pick(index: &serde_json::Value, wanted: &Platform) -> Result<(String, Platfor
     })
 }
 
+/// Docker refuses to build more than 127 layers and overlayfs stacks at
+/// most 128 lower directories: a manifest listing more is broken or
+/// hostile, and each layer costs a download task and a cache lookup.
+const MAX_LAYERS: usize = 128;
+
 pub(super) fn finish(
     image_ref: String,
     platform: Platform,
     manifest: ImageManifest,
     config: serde_json::Value,
 ) -> Result<Resolved, Error> {
+    if manifest.layers.len() > MAX_LAYERS {
+        return Err(Error::Manifest {
+            image: image_ref,
+            detail: format!(
+                "it lists {} layers, more than the {MAX_LAYERS} any image builder makes",
+                manifest.layers.len()
+            ),
+        });
+    }
     let mut layers = Vec::new();
     let mut sizes = Vec::new();
     for l in &manifest.layers {

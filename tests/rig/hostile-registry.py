@@ -11,6 +11,7 @@ picks the crafted answer (GET /v2/<case>/manifests/<tag>):
                    maximum); the blob is endless too
   many-platforms   an index of 5000 platforms, none of them linux
   artifact         an OCI artifact (a Helm chart's media types)
+  many-layers      a manifest listing 100000 layers
   wrong-blob       a valid image whose one layer's bytes do not hash to
                    the digest the manifest names
   realm            the manifest needs a token: 401 with a Bearer challenge
@@ -85,7 +86,18 @@ def wrong_blob():
     }).encode()
 
 
+def many_layers():
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MT,
+        "config": {"mediaType": CONFIG_MT, "digest": digest(GOOD_CONFIG), "size": len(GOOD_CONFIG)},
+        "layers": [{"mediaType": LAYER_MT, "digest": "sha256:%064x" % i, "size": 10}
+                   for i in range(100000)],
+    }).encode()
+
+
 CASES = {
+    "many-layers": (MANIFEST_MT, many_layers()),
     "wrong-blob": (MANIFEST_MT, wrong_blob()),
     "big-config": (MANIFEST_MT, manifest(200)),
     "huge-config": (MANIFEST_MT, manifest(1 << 30)),
