@@ -87,7 +87,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     let quiet = flag(m, "quiet");
     let mut progress =
         crate::progress::Progress::new(quiet, ctx.env.is_truthy("CD_DEBUG"), ctx.err);
-    crate::interrupt::catch();
+    chroot_distro::interrupt::catch();
     let req = Request {
         paths: &paths,
         name: name.clone(),
@@ -104,7 +104,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     progress.finish();
     let installed = match result {
         Ok(i) => i,
-        Err(_) if crate::interrupt::happened() => {
+        Err(_) if chroot_distro::interrupt::happened() => {
             return Err(Failure::new(
                 Exit::Interrupted,
                 format!("install of '{name}' interrupted; nothing was changed"),

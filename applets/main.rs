@@ -13,7 +13,6 @@ mod diff;
 mod help;
 mod info;
 mod install;
-mod interrupt;
 mod kill;
 mod links;
 mod list;

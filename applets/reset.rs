@@ -30,7 +30,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     let quiet = flag(m, "quiet");
     let mut progress =
         crate::progress::Progress::new(quiet, ctx.env.is_truthy("CD_DEBUG"), ctx.err);
-    crate::interrupt::catch();
+    chroot_distro::interrupt::catch();
     let source = InstallSource::Image(String::new());
     let req = Request {
         paths: &paths,
@@ -53,7 +53,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
             }
             Ok(Exit::Ok)
         }
-        Err(_) if crate::interrupt::happened() => Err(Failure::new(
+        Err(_) if chroot_distro::interrupt::happened() => Err(Failure::new(
             Exit::Interrupted,
             format!("reset of '{name}' interrupted; the container is unchanged"),
         )),

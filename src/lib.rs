@@ -11,6 +11,7 @@ pub mod fsops;
 pub mod helper_client;
 pub mod hostinfo;
 pub mod install;
+pub mod interrupt;
 pub mod ioerr;
 pub mod launch;
 pub mod oci;

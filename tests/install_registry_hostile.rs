@@ -67,12 +67,19 @@ impl Drop for Hostile {
 // Reaped by wait4 below: std's wait cannot return the child's rusage.
 #[allow(clippy::zombie_processes)]
 fn measured(cmd: &mut Command) -> (Outcome, u64) {
+    measured_with(cmd, |_| {})
+}
+
+/// `measured`, telling `started` the child's pid first.
+#[allow(clippy::zombie_processes)]
+fn measured_with(cmd: &mut Command, started: impl FnOnce(i32)) -> (Outcome, u64) {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
+    started(pid);
     let watchdog = std::thread::spawn(move || {
         for _ in 0..600 {
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -220,4 +227,100 @@ fn a_manifest_of_a_hundred_thousand_layers_is_refused() {
     assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
     // No layer was asked for.
     assert_eq!(reg.get(&format!("/gets/sha256:{:064x}", 0)), "0");
+}
+
+/// Every file under `dir` whose name starts with `.partial-`.
+fn partial_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(partial_files(&path));
+        } else if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_trickling_server_fails_once_it_stalls() {
+    let reg = Hostile::start(&[]);
+    let env = [
+        ("CD_DOWNLOAD_STALL_TIME", "2"),
+        ("CD_DOWNLOAD_MAX_RETRIES", "0"),
+    ];
+    let (out, _) = install(&reg, "trickle", &env);
+    out.fails_with(
+        1,
+        "the download stalled: under 1024 bytes/s for 2 s (CD_DOWNLOAD_MIN_RATE",
+    );
+    assert!(out.stderr.contains(&reg.addr), "names the server: {out:#?}");
+}
+
+/// Ctrl-C (SIGINT to the foreground process group) while a layer trickles
+/// in: the install stops at once, exits 130, and leaves store and cache as
+/// they were. (The watchdog of `measured` would end it after 60 s, with
+/// another code.)
+#[test]
+fn ctrl_c_stops_a_download_in_flight() {
+    use std::os::unix::process::CommandExt;
+    let reg = Hostile::start(&[]);
+    let store = TestStore::new();
+    let image = format!("{}/trickle:latest", reg.addr);
+    let layer = format!("/gets/sha256:{}", "be".repeat(32));
+    let mut cmd = store.cmd();
+    cmd.args(["install", &image, "-n", "victim", "--allow-insecure"])
+        .process_group(0);
+    let reg_addr = reg.addr.clone();
+    let interrupter = std::thread::spawn(move || {
+        let get = |path: &str| {
+            let out = Command::new("curl")
+                .args(["-sf", &format!("http://{reg_addr}{path}")])
+                .output();
+            String::from_utf8_lossy(&out.unwrap().stdout).into_owned()
+        };
+        for _ in 0..200 {
+            if get(&layer) != "0" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    });
+    let child_pid = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let (out, _) = {
+        // Start, then interrupt the whole group once the layer is in flight.
+        let pid = child_pid.clone();
+        let signaller = std::thread::spawn(move || {
+            interrupter.join().unwrap();
+            let pid = pid.load(std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: a process group of our own child.
+            unsafe { libc::kill(-pid, libc::SIGINT) };
+        });
+        let result = measured_with(&mut cmd, |pid| {
+            child_pid.store(pid, std::sync::atomic::Ordering::SeqCst)
+        });
+        signaller.join().unwrap();
+        result
+    };
+    assert_eq!(out.code, 130, "{out:#?}");
+    assert!(
+        out.stderr.contains("interrupted; nothing was changed"),
+        "{out:#?}"
+    );
+    assert!(!store.container_dir("victim").exists(), "{out:#?}");
+    let parent = store
+        .container_dir("victim")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let left: Vec<_> = std::fs::read_dir(parent)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the store changed: {left:?}");
+    assert_eq!(
+        partial_files(store.root()),
+        Vec::<std::path::PathBuf>::new()
+    );
 }

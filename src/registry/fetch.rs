@@ -102,10 +102,17 @@ pub async fn download_layers(
             last: Instant::now(),
         })
     });
+    // A user's own rate limit below the floor must not read as a stall.
+    let min_rate = match settings.rate_limit {
+        0 => settings.min_rate,
+        limit => settings.min_rate.min(limit / (4 * settings.workers as u64)),
+    };
     let shared = Shared {
         src: &source,
         blobs: &blobs,
         max_retries: settings.max_retries,
+        min_rate,
+        stall_time: settings.stall_time,
         bucket: bucket.as_ref(),
         on_bytes: &on_bytes,
         events,
@@ -140,6 +147,8 @@ struct Shared<'a> {
     src: &'a ImageSourceHandle,
     blobs: &'a BlobCache,
     max_retries: u32,
+    min_rate: u64,
+    stall_time: Duration,
     bucket: Option<&'a Mutex<Bucket>>,
     on_bytes: &'a super::ByteSink,
     events: &'a dyn LayerSink,
@@ -169,7 +178,13 @@ async fn fetch_blob(sh: &Shared<'_>, want: Wanted<'_>) -> Result<(), Error> {
             Err(Attempt::Retry(e)) if attempt >= sh.max_retries => return Err(e),
             Err(Attempt::Retry(_)) => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(250 * (1 << attempt.min(6)))).await;
+                let backoff =
+                    tokio::time::sleep(Duration::from_millis(250 * (1 << attempt.min(6))));
+                if let Err(Attempt::Fatal(e) | Attempt::Retry(e)) =
+                    unless_interrupted(backoff).await
+                {
+                    return Err(e);
+                }
             }
         }
     }
@@ -208,19 +223,26 @@ async fn stream_once(
     // Range sends it all: its first `offset` bytes are skipped, not
     // rewritten, so what was reported as written never changes and the
     // digest covers exactly the bytes in the file.
-    let (mut stream, mut skip) = match src
-        .client
-        .pull_blob_stream_partial(&src.reference, digest.as_str(), offset, None)
-        .await
-        .map_err(retry)?
-    {
+    let request =
+        src.client
+            .pull_blob_stream_partial(&src.reference, digest.as_str(), offset, None);
+    let (mut stream, mut skip) = match unless_interrupted(request).await?.map_err(retry)? {
         BlobResponse::Partial(s) => (s.stream, 0),
         BlobResponse::Full(s) => (s.stream, offset),
     };
     let partial = writer.path().to_path_buf();
     let fatal = |e: std::io::Error| Attempt::Fatal(io_err(partial.clone(), e));
     let mut reported = offset;
-    while let Some(chunk) = stream.next().await {
+    let mut window = Window::new(sh.min_rate, sh.stall_time);
+    loop {
+        let chunk = match tokio::time::timeout(TICK, stream.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                check_going(&window, src)?;
+                continue;
+            }
+        };
         let chunk = chunk.map_err(|e| {
             // Corrupt data, not a network failure: resuming would only hash
             // the same bytes again.
@@ -239,6 +261,8 @@ async fn stream_once(
             })
         })?;
         let n = chunk.len();
+        window.add(n as u64);
+        check_going(&window, src)?;
         let skipped = (skip.min(n as u64)) as usize;
         skip -= skipped as u64;
         let chunk = &chunk[skipped..];
@@ -275,6 +299,74 @@ async fn stream_once(
         }));
     }
     Ok(())
+}
+
+/// How often a download in flight looks at Ctrl-C and its progress.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Awaits `fut`, unless Ctrl-C comes first.
+async fn unless_interrupted<F: std::future::Future>(fut: F) -> Result<F::Output, Attempt> {
+    tokio::pin!(fut);
+    loop {
+        match tokio::time::timeout(TICK, &mut fut).await {
+            Ok(v) => return Ok(v),
+            Err(_) if crate::interrupt::happened() => {
+                return Err(Attempt::Fatal(Error::Interrupted))
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Ctrl-C ends a download at once; a transfer that moved fewer than
+/// `min_rate` bytes a second over a whole window has stalled (the per-read
+/// timeout never fires for a server that trickles a byte at a time).
+fn check_going(window: &Window, src: &ImageSourceHandle) -> Result<(), Attempt> {
+    if crate::interrupt::happened() {
+        return Err(Attempt::Fatal(Error::Interrupted));
+    }
+    if window.stalled() {
+        return Err(Attempt::Retry(Error::Registry {
+            registry: src.reference.registry().to_owned(),
+            detail: format!(
+                "the download stalled: under {} bytes/s for {} s (CD_DOWNLOAD_MIN_RATE, CD_DOWNLOAD_STALL_TIME)",
+                window.min_rate,
+                window.length.as_secs()
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Bytes received in the current window of `length`.
+struct Window {
+    min_rate: u64,
+    length: Duration,
+    start: Instant,
+    bytes: u64,
+}
+
+impl Window {
+    fn new(min_rate: u64, length: Duration) -> Self {
+        Self {
+            min_rate,
+            length,
+            start: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.bytes += n;
+        if self.start.elapsed() >= self.length && !self.stalled() {
+            *self = Self::new(self.min_rate, self.length);
+        }
+    }
+
+    fn stalled(&self) -> bool {
+        self.start.elapsed() >= self.length
+            && self.bytes < self.min_rate.saturating_mul(self.length.as_secs().max(1))
+    }
 }
 
 /// Flushes what was written and reports it; returns the size reported.

@@ -44,6 +44,8 @@ pub enum Error {
         wanted: String,
         available: Vec<String>,
     },
+    #[error("interrupted")]
+    Interrupted,
     #[error("bad manifest from {image}: {detail}")]
     Manifest { image: String, detail: String },
     #[error(transparent)]

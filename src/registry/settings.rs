@@ -11,6 +11,10 @@ pub struct DownloadSettings {
     pub max_retries: u32,
     /// Bytes per second over all downloads; 0 = unlimited.
     pub rate_limit: u64,
+    /// A transfer slower than this many bytes per second over a whole
+    /// `stall_time` window counts as stalled (then retried, resuming).
+    pub min_rate: u64,
+    pub stall_time: std::time::Duration,
 }
 
 impl DownloadSettings {
@@ -23,9 +27,23 @@ impl DownloadSettings {
                 .get("CD_DOWNLOAD_RATE_LIMIT")
                 .and_then(|v| parse_rate(&v))
                 .unwrap_or(0),
+            min_rate: env
+                .get("CD_DOWNLOAD_MIN_RATE")
+                .and_then(|v| parse_rate(&v))
+                .unwrap_or(DEFAULT_MIN_RATE),
+            stall_time: std::time::Duration::from_secs(
+                int("CD_DOWNLOAD_STALL_TIME")
+                    .map_or(DEFAULT_STALL_SECS, |n| n.clamp(1, 3600) as u64),
+            ),
         }
     }
 }
+
+/// 1 KiB/s for 30 s, like curl's `--speed-limit`/`--speed-time` pair: a
+/// server trickling a byte every few seconds (the per-read timeout never
+/// fires) fails in half a minute, while a slow but moving link never does.
+pub const DEFAULT_MIN_RATE: u64 = 1024;
+pub const DEFAULT_STALL_SECS: u64 = 30;
 
 /// Image configs are a few KiB; Docker's own limit for them is far below
 /// this. Anything bigger is a broken or hostile registry, and the config is
@@ -71,7 +89,9 @@ mod tests {
             DownloadSettings {
                 workers: 4,
                 max_retries: 3,
-                rate_limit: 0
+                rate_limit: 0,
+                min_rate: 1024,
+                stall_time: std::time::Duration::from_secs(30),
             }
         );
         assert_eq!(settings(&[("CD_DOWNLOAD_WORKERS", "50")]).workers, 10);

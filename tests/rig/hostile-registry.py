@@ -12,6 +12,7 @@ picks the crafted answer (GET /v2/<case>/manifests/<tag>):
   many-platforms   an index of 5000 platforms, none of them linux
   artifact         an OCI artifact (a Helm chart's media types)
   many-layers      a manifest listing 100000 layers
+  trickle          a valid image whose one layer arrives a byte a second
   wrong-blob       a valid image whose one layer's bytes do not hash to
                    the digest the manifest names
   realm            the manifest needs a token: 401 with a Bearer challenge
@@ -31,6 +32,7 @@ import json
 import platform
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REALM_HITS = []
@@ -96,7 +98,20 @@ def many_layers():
     }).encode()
 
 
+TRICKLE_DIGEST = "sha256:" + "be" * 32
+
+
+def trickle():
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MT,
+        "config": {"mediaType": CONFIG_MT, "digest": digest(GOOD_CONFIG), "size": len(GOOD_CONFIG)},
+        "layers": [{"mediaType": LAYER_MT, "digest": TRICKLE_DIGEST, "size": 1 << 20}],
+    }).encode()
+
+
 CASES = {
+    "trickle": (MANIFEST_MT, trickle()),
     "many-layers": (MANIFEST_MT, many_layers()),
     "wrong-blob": (MANIFEST_MT, wrong_blob()),
     "big-config": (MANIFEST_MT, manifest(200)),
@@ -169,6 +184,18 @@ class Handler(BaseHTTPRequestHandler):
                 return
         if kind == "blobs":
             BLOB_GETS[parts[4]] = BLOB_GETS.get(parts[4], 0) + 1
+        if kind == "blobs" and parts[4] == TRICKLE_DIGEST:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(1 << 20))
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(1)
+            except (BrokenPipeError, ConnectionResetError):
+                return
         if kind == "blobs" and parts[4] in BLOBS:
             return self.send(200, BLOBS[parts[4]], "application/octet-stream")
         return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}')

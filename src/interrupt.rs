@@ -1,5 +1,7 @@
 //! Ctrl-C during a mutation: the child dies with the signal, we survive it
-//! long enough to remove the staging directory, then exit 130.
+//! long enough to remove the staging directory, then exit 130. In the
+//! library, not the binary, because downloads in flight must see it and
+//! stop at once (a stalled read would otherwise hold the install).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
