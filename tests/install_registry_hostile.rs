@@ -217,12 +217,12 @@ fn a_blob_that_does_not_hash_to_its_digest_is_named_so_and_not_retried() {
 }
 
 #[test]
-fn a_manifest_of_a_hundred_thousand_layers_is_refused() {
+fn a_manifest_of_a_thousand_layers_is_refused() {
     let reg = Hostile::start(&[]);
     let (out, rss) = install(&reg, "many-layers", &[]);
     out.fails_with(
         1,
-        "it lists 100000 layers, more than the 128 any image builder makes",
+        "it lists 1000 layers, more than the 128 any image builder makes",
     );
     assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
     // No layer was asked for.
@@ -323,4 +323,14 @@ fn ctrl_c_stops_a_download_in_flight() {
         partial_files(store.root()),
         Vec::<std::path::PathBuf>::new()
     );
+}
+
+#[test]
+fn an_endless_manifest_stops_at_the_limit() {
+    let reg = Hostile::start(&[]);
+    let (out, rss) = install(&reg, "endless-manifest", &[]);
+    out.fails_with(1, "it is larger than 4194304 bytes (CD_MAX_MANIFEST_SIZE)");
+    assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
+    let (out, _) = install(&reg, "many-platforms", &[("CD_MAX_MANIFEST_SIZE", "64K")]);
+    out.fails_with(1, "it is larger than 65536 bytes (CD_MAX_MANIFEST_SIZE)");
 }

@@ -55,7 +55,7 @@ pub(super) fn map_error(reference: &Reference, e: OciDistributionError) -> Error
 
 /// The registry's own words from an error body (`{"errors":[{"code",
 /// "message"}]}`), else its first line, kept short.
-fn registry_message(body: &str) -> String {
+pub(super) fn registry_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
         if let Some(e) = v["errors"].get(0) {
             return format!(

@@ -26,8 +26,11 @@ pub struct ImageSourceHandle {
     pub(super) client: Client,
     pub(super) reference: Reference,
     pub(super) auth: RegistryAuth,
-    /// The largest image config accepted (`CD_MAX_CONFIG_SIZE`).
-    pub(super) max_config: u64,
+    /// For what oci-client would read whole (manifests).
+    pub(super) http: reqwest::Client,
+    /// Plain HTTP to the registry (`--allow-insecure`).
+    pub(super) insecure: bool,
+    pub(super) limits: super::settings::Limits,
 }
 
 /// What [`download_layers`] reports while it works.
@@ -235,7 +238,7 @@ async fn stream_once(
     let mut reported = offset;
     let mut window = Window::new(sh.min_rate, sh.stall_time);
     loop {
-        let chunk = match tokio::time::timeout(TICK, stream.next()).await {
+        let chunk = match tokio::time::timeout(super::TICK, stream.next()).await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(_) => {
@@ -301,21 +304,9 @@ async fn stream_once(
     Ok(())
 }
 
-/// How often a download in flight looks at Ctrl-C and its progress.
-const TICK: Duration = Duration::from_millis(100);
-
 /// Awaits `fut`, unless Ctrl-C comes first.
 async fn unless_interrupted<F: std::future::Future>(fut: F) -> Result<F::Output, Attempt> {
-    tokio::pin!(fut);
-    loop {
-        match tokio::time::timeout(TICK, &mut fut).await {
-            Ok(v) => return Ok(v),
-            Err(_) if crate::interrupt::happened() => {
-                return Err(Attempt::Fatal(Error::Interrupted))
-            }
-            Err(_) => {}
-        }
-    }
+    super::unless_interrupted(fut).await.map_err(Attempt::Fatal)
 }
 
 /// Ctrl-C ends a download at once; a transfer that moved fewer than

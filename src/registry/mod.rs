@@ -6,6 +6,7 @@ pub mod auth;
 mod cache;
 mod errors;
 mod fetch;
+mod manifest;
 mod pull;
 mod realm;
 mod resolve;
@@ -50,6 +51,21 @@ pub enum Error {
     Manifest { image: String, detail: String },
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+}
+
+/// How often a wait on the network looks at Ctrl-C.
+const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Awaits `fut`, unless Ctrl-C comes first.
+async fn unless_interrupted<F: std::future::Future>(fut: F) -> Result<F::Output, Error> {
+    tokio::pin!(fut);
+    loop {
+        match tokio::time::timeout(TICK, &mut fut).await {
+            Ok(v) => return Ok(v),
+            Err(_) if crate::interrupt::happened() => return Err(Error::Interrupted),
+            Err(_) => {}
+        }
+    }
 }
 
 /// A few of the platforms an image has, and how many there are: an index

@@ -19,8 +19,7 @@ pub struct ImageSource {
     client: Arc<LazyClient>,
     auth: RegistryAuth,
     runtime: Arc<tokio::runtime::Runtime>,
-    /// `CD_MAX_CONFIG_SIZE`: the largest image config accepted.
-    max_config: u64,
+    limits: super::settings::Limits,
 }
 
 /// One platform's image, ready to download.
@@ -66,7 +65,7 @@ impl ImageSource {
             }),
             auth,
             runtime: Arc::new(runtime),
-            max_config: super::settings::max_config_size(env),
+            limits: super::settings::Limits::from_env(env),
         })
     }
 
@@ -80,27 +79,29 @@ impl ImageSource {
     pub fn start_resolve(&self, wanted: &Platform, blobs: &BlobCache) -> Resolving {
         let lazy = self.client.clone();
         let lazy_insecure = lazy.insecure;
-        let max_config = self.max_config;
+        let limits = self.limits;
         let reference = self.reference.clone();
         let auth = self.auth.clone();
         let wanted = wanted.clone();
         let blobs = blobs.clone();
         Resolving(self.runtime.spawn(async move {
             let registry = reference.registry().to_owned();
-            let client = tokio::task::spawn_blocking(move || lazy.get(&registry))
+            let (client, http) = tokio::task::spawn_blocking(move || lazy.get(&registry))
                 .await
                 .map_err(|e| Error::Registry {
                     registry: reference.registry().to_owned(),
                     detail: e.to_string(),
                 })??;
             if !matches!(auth, RegistryAuth::Anonymous) {
-                super::realm::check(reference.registry(), lazy_insecure).await?;
+                super::realm::check(&http, reference.resolve_registry(), lazy_insecure).await?;
             }
             let handle = super::fetch::ImageSourceHandle {
                 client,
                 reference,
                 auth,
-                max_config,
+                http,
+                insecure: lazy_insecure,
+                limits,
             };
             handle.resolve_online(&wanted, &blobs).await
         }))
@@ -169,23 +170,28 @@ impl ImageSource {
 impl ImageSource {
     /// What the download tasks share.
     pub fn handle(&self) -> Result<Arc<super::fetch::ImageSourceHandle>, Error> {
+        let (client, http) = self.client.get(self.reference.registry())?;
         Ok(Arc::new(super::fetch::ImageSourceHandle {
-            client: self.client.get(self.reference.registry())?,
+            client,
             reference: self.reference.clone(),
             auth: self.auth.clone(),
-            max_config: self.max_config,
+            http,
+            insecure: self.client.insecure,
+            limits: self.limits,
         }))
     }
 }
 
-/// The registry's HTTP client, made once, when first needed.
+/// The registry's HTTP clients, made once, when first needed: oci-client's,
+/// and a plain one for what must not be read whole (manifests) and for
+/// the realm check.
 struct LazyClient {
-    client: OnceLock<Client>,
+    client: OnceLock<(Client, reqwest::Client)>,
     insecure: bool,
 }
 
 impl LazyClient {
-    fn get(&self, registry: &str) -> Result<Client, Error> {
+    fn get(&self, registry: &str) -> Result<(Client, reqwest::Client), Error> {
         if let Some(c) = self.client.get() {
             return Ok(c.clone());
         }
@@ -201,10 +207,16 @@ impl LazyClient {
         };
         crate::tls::install_provider();
         // try_from, not new: new() silently drops a bad configuration.
-        let client = Client::try_from(config).map_err(|e| Error::Registry {
+        let failed = |e: &dyn std::fmt::Display| Error::Registry {
             registry: registry.to_owned(),
             detail: e.to_string(),
-        })?;
-        Ok(self.client.get_or_init(|| client).clone())
+        };
+        let client = Client::try_from(config).map_err(|e| failed(&e))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(20))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| failed(&e))?;
+        Ok(self.client.get_or_init(|| (client, http)).clone())
     }
 }

@@ -7,27 +7,23 @@
 //! registry's own host when the user allowed plain HTTP for it
 //! (`--allow-insecure`).
 //!
-//! Checked before the client's own handshake, with our own request (no
-//! redirect followed); the client re-reads the challenge itself, so a
+//! Checked before the client's own handshake, with our own request; the
+//! client re-reads the challenge itself, so a
 //! registry that answers the two differently is not caught here. reqwest
 //! drops the Authorization header on any redirect to another host.
 
 use super::Error;
-use std::time::Duration;
 
 /// Refuses a challenge that would send credentials where they must not go.
 /// Network failures are left to the real request, which reports them.
-pub(super) async fn check(registry: &str, insecure: bool) -> Result<(), Error> {
+pub(super) async fn check(
+    http: &reqwest::Client,
+    registry: &str,
+    insecure: bool,
+) -> Result<(), Error> {
     let scheme = if insecure { "http" } else { "https" };
-    let Ok(http) = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(20))
-        .timeout(Duration::from_secs(60))
-        .build()
-    else {
-        return Ok(());
-    };
-    let Ok(res) = http.get(format!("{scheme}://{registry}/v2/")).send().await else {
+    let get = http.get(format!("{scheme}://{registry}/v2/")).send();
+    let Ok(res) = super::unless_interrupted(get).await? else {
         return Ok(());
     };
     let Some(header) = res.headers().get(reqwest::header::WWW_AUTHENTICATE) else {

@@ -24,20 +24,12 @@ impl super::fetch::ImageSourceHandle {
         wanted: &Platform,
         blobs: &BlobCache,
     ) -> Result<(Resolved, Vec<u8>), Error> {
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(&self.reference, &self.auth, ACCEPT)
-            .await
-            .map_err(|e| self.map_err(e))?;
+        let (bytes, digest) = super::manifest::pull(self, &self.reference, ACCEPT).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
         let (bytes, digest, index_platform) = if value.get("manifests").is_some() {
             let (d, p) = pick(&value, wanted)?;
             let by_digest = self.reference.clone_with_digest(d);
-            let (b, d) = self
-                .client
-                .pull_manifest_raw(&by_digest, &self.auth, ACCEPT)
-                .await
-                .map_err(|e| self.map_err(e))?;
+            let (b, d) = super::manifest::pull(self, &by_digest, ACCEPT).await?;
             (b, d, Some(p))
         } else {
             (bytes, digest, None)
@@ -85,17 +77,17 @@ impl super::fetch::ImageSourceHandle {
     }
 
     /// The config blob, never more than its declared `size` in memory,
-    /// and `size` no more than `max_config`.
+    /// and `size` no more than the limit.
     async fn config_bytes(
         &self,
         digest: &Digest,
         size: u64,
         blobs: &BlobCache,
     ) -> Result<Vec<u8>, Error> {
-        if size > self.max_config {
+        if size > self.limits.config {
             return Err(self.bad(format!(
                 "its config declares {size} bytes, over the limit of {} (CD_MAX_CONFIG_SIZE)",
-                self.max_config
+                self.limits.config
             )));
         }
         if blobs.contains(digest) {

@@ -50,13 +50,33 @@ pub const DEFAULT_STALL_SECS: u64 = 30;
 /// held in memory to be parsed.
 pub const DEFAULT_MAX_CONFIG: u64 = 16 << 20;
 
-/// `CD_MAX_CONFIG_SIZE` (`16M`, `512K`, bytes), default 16 MiB; a value
-/// that does not parse falls back to the default.
-pub fn max_config_size(env: &EnvSnapshot) -> u64 {
-    env.get("CD_MAX_CONFIG_SIZE")
-        .and_then(|v| parse_rate(&v))
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_CONFIG)
+/// Ceilings on what a registry may make us hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `CD_MAX_CONFIG_SIZE`, default 16 MiB.
+    pub config: u64,
+    /// `CD_MAX_MANIFEST_SIZE`, default 4 MiB.
+    pub manifest: u64,
+}
+
+impl Limits {
+    /// Sizes as `16M`, `512K` or bytes; a value that does not parse falls
+    /// back to the default.
+    pub fn from_env(env: &EnvSnapshot) -> Self {
+        let size = |key: &str, default: u64| {
+            env.get(key)
+                .and_then(|v| parse_rate(&v))
+                .filter(|n| *n > 0)
+                .unwrap_or(default)
+        };
+        Self {
+            config: size("CD_MAX_CONFIG_SIZE", DEFAULT_MAX_CONFIG),
+            manifest: size(
+                "CD_MAX_MANIFEST_SIZE",
+                super::manifest::DEFAULT_MAX_MANIFEST,
+            ),
+        }
+    }
 }
 
 /// `5M` → 5 MiB/s, `500K`, `1G`, `123` bytes; case-insensitive, an

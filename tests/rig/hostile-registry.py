@@ -11,7 +11,8 @@ picks the crafted answer (GET /v2/<case>/manifests/<tag>):
                    maximum); the blob is endless too
   many-platforms   an index of 5000 platforms, none of them linux
   artifact         an OCI artifact (a Helm chart's media types)
-  many-layers      a manifest listing 100000 layers
+  many-layers      a manifest listing 1000 layers
+  endless-manifest a manifest that never ends (chunked)
   trickle          a valid image whose one layer arrives a byte a second
   wrong-blob       a valid image whose one layer's bytes do not hash to
                    the digest the manifest names
@@ -94,7 +95,7 @@ def many_layers():
         "mediaType": MANIFEST_MT,
         "config": {"mediaType": CONFIG_MT, "digest": digest(GOOD_CONFIG), "size": len(GOOD_CONFIG)},
         "layers": [{"mediaType": LAYER_MT, "digest": "sha256:%064x" % i, "size": 10}
-                   for i in range(100000)],
+                   for i in range(1000)],
     }).encode()
 
 
@@ -143,6 +144,19 @@ class Handler(BaseHTTPRequestHandler):
         realm = "http://127.0.0.2:%d/token" % STATE["realm_port"]
         return ("WWW-Authenticate", 'Bearer realm="%s",service="hostile"' % realm)
 
+    def endless(self):
+        self.send_response(200)
+        self.send_header("Content-Type", MANIFEST_MT)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"{" * 65536
+        frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        try:
+            while True:
+                self.wfile.write(frame)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
     def do_HEAD(self):
         self.do_GET()
 
@@ -167,21 +181,13 @@ class Handler(BaseHTTPRequestHandler):
         if case == "realm" or REALM:
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 return self.send(401, b"{}", headers=[self.challenge()])
+        if kind == "manifests" and case == "endless-manifest":
+            return self.endless()
         if kind == "manifests" and case in CASES:
             mt, body = CASES[case]
             return self.send(200, body, mt, [("Docker-Content-Digest", digest(body))])
         if kind == "blobs" and parts[4] == ENDLESS_DIGEST:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            chunk = b"{" * 65536
-            frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
-            try:
-                while True:
-                    self.wfile.write(frame)
-            except (BrokenPipeError, ConnectionResetError):
-                return
+            return self.endless()
         if kind == "blobs":
             BLOB_GETS[parts[4]] = BLOB_GETS.get(parts[4], 0) + 1
         if kind == "blobs" and parts[4] == TRICKLE_DIGEST:
