@@ -31,6 +31,9 @@ pub struct ImageSourceHandle {
     /// Plain HTTP to the registry (`--allow-insecure`).
     pub(super) insecure: bool,
     pub(super) limits: super::settings::Limits,
+    /// The registry's bearer token for our own requests, asked for once
+    /// (oci-client's `auth` does the whole handshake on every call).
+    pub(super) token: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// What [`download_layers`] reports while it works.

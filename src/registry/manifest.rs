@@ -26,9 +26,11 @@ pub(super) async fn pull(
     let registry = reference.registry().to_owned();
     let image = reference.whole();
     let map = |e| super::errors::map_error(reference, e);
-    let token = unless_interrupted(h.client.auth(reference, &h.auth, RegistryOperation::Pull))
-        .await?
-        .map_err(map)?;
+    let handshake = || async {
+        let auth = h.client.auth(reference, &h.auth, RegistryOperation::Pull);
+        unless_interrupted(auth).await?.map_err(map)
+    };
+    let token = h.token.get_or_try_init(handshake).await?;
     let host = reference.resolve_registry();
     let url = format!(
         "{}://{host}/v2/{}/manifests/{}{}",
@@ -44,7 +46,7 @@ pub(super) async fn pull(
         .http
         .get(&url)
         .header(reqwest::header::ACCEPT, accept.join(", "));
-    req = match (&token, &h.auth) {
+    req = match (token, &h.auth) {
         (Some(t), _) => req.bearer_auth(t),
         (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
         _ => req,

@@ -102,6 +102,7 @@ impl ImageSource {
                 http,
                 insecure: lazy_insecure,
                 limits,
+                token: Default::default(),
             };
             handle.resolve_online(&wanted, &blobs).await
         }))
@@ -178,6 +179,7 @@ impl ImageSource {
             http,
             insecure: self.client.insecure,
             limits: self.limits,
+            token: Default::default(),
         }))
     }
 }
