@@ -332,3 +332,11 @@ fn an_endless_manifest_stops_at_the_limit() {
     let (out, _) = install(&reg, "many-platforms", &[("CD_MAX_MANIFEST_SIZE", "64K")]);
     out.fails_with(1, "it is larger than 65536 bytes (CD_MAX_MANIFEST_SIZE)");
 }
+
+#[test]
+fn an_endless_error_body_is_read_only_in_part() {
+    let reg = Hostile::start(&[]);
+    let (out, rss) = install(&reg, "error-blob", &[("CD_DOWNLOAD_MAX_RETRIES", "0")]);
+    out.fails_with(1, "failed: HTTP 500");
+    assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
+}

@@ -2,14 +2,11 @@
 //! it is written, retried with Range resume, rate-limited on request, and
 //! reported as it grows so extraction can follow a download in progress.
 
-use super::errors::map_error;
 use super::pull::Resolved;
 use super::{DownloadSettings, Error};
 use crate::oci::Digest;
-use crate::store::blobs::{BlobCache, BlobWriter};
+use crate::store::blobs::{BlobCache, BlobWriter, VerifyError};
 use futures_util::StreamExt;
-use oci_client::client::BlobResponse;
-use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::io::Write;
@@ -171,10 +168,6 @@ async fn fetch_blob(sh: &Shared<'_>, want: Wanted<'_>) -> Result<(), Error> {
     if sh.blobs.contains(want.digest) {
         return Ok(());
     }
-    sh.src
-        .client
-        .store_auth_if_needed(sh.src.reference.resolve_registry(), &sh.src.auth)
-        .await;
     let mut writer = sh.blobs.writer()?;
     let mut attempt = 0u32;
     loop {
@@ -194,11 +187,17 @@ async fn fetch_blob(sh: &Shared<'_>, want: Wanted<'_>) -> Result<(), Error> {
             }
         }
     }
+    // Corrupt data is not retried: resuming would only hash the same bytes.
     writer
         .commit(sh.blobs, Some(want.digest), Some(want.size))?
         .map_err(|e| Error::Verify {
             digest: want.digest.to_string(),
-            detail: e.to_string(),
+            detail: match e {
+                VerifyError::Digest { actual, .. } => format!(
+                    "the registry sent a blob whose digest does not match (it hashes to {actual})"
+                ),
+                e => e.to_string(),
+            },
         })?;
     Ok(())
 }
@@ -220,22 +219,26 @@ async fn stream_once(
     } = *want;
     let src = sh.src;
     let offset = writer.size();
-    let retry = |e: OciDistributionError| match map_error(&src.reference, e) {
-        e @ (Error::Unauthorized { .. } | Error::NotFound { .. }) => Attempt::Fatal(e),
+    let retry = |e: Error| match e {
+        Error::Unauthorized { .. } | Error::NotFound { .. } | Error::Interrupted => {
+            Attempt::Fatal(e)
+        }
         e => Attempt::Retry(e),
     };
     // A Range resume: the writer's hasher already covers the prefix, so the
     // final digest check spans prefix and rest. A server that ignores the
     // Range sends it all: its first `offset` bytes are skipped, not
     // rewritten, so what was reported as written never changes and the
-    // digest covers exactly the bytes in the file.
-    let request =
-        src.client
-            .pull_blob_stream_partial(&src.reference, digest.as_str(), offset, None);
-    let (mut stream, mut skip) = match unless_interrupted(request).await?.map_err(retry)? {
-        BlobResponse::Partial(s) => (s.stream, 0),
-        BlobResponse::Full(s) => (s.stream, offset),
-    };
+    // digest covers exactly the bytes in the file. (Our own request, not
+    // oci-client's, which reads an error body whole.)
+    let what = format!("blobs/{digest}");
+    let res = src
+        .get(&src.reference, &what, None, Some(offset))
+        .await
+        .map_err(retry)?;
+    let partial = res.status() == reqwest::StatusCode::PARTIAL_CONTENT;
+    let mut skip = if partial { 0 } else { offset };
+    let mut stream = res.bytes_stream();
     let partial = writer.path().to_path_buf();
     let fatal = |e: std::io::Error| Attempt::Fatal(io_err(partial.clone(), e));
     let mut reported = offset;
@@ -249,23 +252,8 @@ async fn stream_once(
                 continue;
             }
         };
-        let chunk = chunk.map_err(|e| {
-            // Corrupt data, not a network failure: resuming would only hash
-            // the same bytes again.
-            let mismatch = e.get_ref().and_then(|i| i.downcast_ref::<DigestError>());
-            if let Some(DigestError::VerificationError { actual, .. }) = mismatch {
-                return Attempt::Fatal(Error::Verify {
-                    digest: digest.to_string(),
-                    detail: format!(
-                        "the registry sent a blob whose digest does not match (it hashes to {actual})"
-                    ),
-                });
-            }
-            Attempt::Retry(Error::Network {
-                registry: src.reference.registry().to_owned(),
-                detail: e.to_string(),
-            })
-        })?;
+        let chunk = chunk
+            .map_err(|e| Attempt::Retry(super::direct::network(src.reference.registry(), e)))?;
         let n = chunk.len();
         window.add(n as u64);
         check_going(&window, src)?;

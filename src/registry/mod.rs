@@ -4,9 +4,9 @@
 
 pub mod auth;
 mod cache;
+mod direct;
 mod errors;
 mod fetch;
-mod manifest;
 mod pull;
 mod realm;
 mod resolve;

@@ -24,12 +24,12 @@ impl super::fetch::ImageSourceHandle {
         wanted: &Platform,
         blobs: &BlobCache,
     ) -> Result<(Resolved, Vec<u8>), Error> {
-        let (bytes, digest) = super::manifest::pull(self, &self.reference, ACCEPT).await?;
+        let (bytes, digest) = super::direct::pull_manifest(self, &self.reference, ACCEPT).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
         let (bytes, digest, index_platform) = if value.get("manifests").is_some() {
             let (d, p) = pick(&value, wanted)?;
             let by_digest = self.reference.clone_with_digest(d);
-            let (b, d) = super::manifest::pull(self, &by_digest, ACCEPT).await?;
+            let (b, d) = super::direct::pull_manifest(self, &by_digest, ACCEPT).await?;
             (b, d, Some(p))
         } else {
             (bytes, digest, None)

@@ -71,10 +71,7 @@ impl Limits {
         };
         Self {
             config: size("CD_MAX_CONFIG_SIZE", DEFAULT_MAX_CONFIG),
-            manifest: size(
-                "CD_MAX_MANIFEST_SIZE",
-                super::manifest::DEFAULT_MAX_MANIFEST,
-            ),
+            manifest: size("CD_MAX_MANIFEST_SIZE", super::direct::DEFAULT_MAX_MANIFEST),
         }
     }
 }

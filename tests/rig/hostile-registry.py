@@ -14,6 +14,8 @@ picks the crafted answer (GET /v2/<case>/manifests/<tag>):
   many-layers      a manifest listing 1000 layers
   endless-manifest a manifest that never ends (chunked)
   trickle          a valid image whose one layer arrives a byte a second
+  error-blob       a valid image whose layer answers HTTP 500 with an
+                   endless body
   wrong-blob       a valid image whose one layer's bytes do not hash to
                    the digest the manifest names
   realm            the manifest needs a token: 401 with a Bearer challenge
@@ -100,19 +102,21 @@ def many_layers():
 
 
 TRICKLE_DIGEST = "sha256:" + "be" * 32
+ERROR_DIGEST = "sha256:" + "e0" * 32
 
 
-def trickle():
+def one_layer(layer_digest):
     return json.dumps({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MT,
         "config": {"mediaType": CONFIG_MT, "digest": digest(GOOD_CONFIG), "size": len(GOOD_CONFIG)},
-        "layers": [{"mediaType": LAYER_MT, "digest": TRICKLE_DIGEST, "size": 1 << 20}],
+        "layers": [{"mediaType": LAYER_MT, "digest": layer_digest, "size": 1 << 20}],
     }).encode()
 
 
 CASES = {
-    "trickle": (MANIFEST_MT, trickle()),
+    "trickle": (MANIFEST_MT, one_layer(TRICKLE_DIGEST)),
+    "error-blob": (MANIFEST_MT, one_layer(ERROR_DIGEST)),
     "many-layers": (MANIFEST_MT, many_layers()),
     "wrong-blob": (MANIFEST_MT, wrong_blob()),
     "big-config": (MANIFEST_MT, manifest(200)),
@@ -144,8 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         realm = "http://127.0.0.2:%d/token" % STATE["realm_port"]
         return ("WWW-Authenticate", 'Bearer realm="%s",service="hostile"' % realm)
 
-    def endless(self):
-        self.send_response(200)
+    def endless(self, code=200):
+        self.send_response(code)
         self.send_header("Content-Type", MANIFEST_MT)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
@@ -188,6 +192,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, body, mt, [("Docker-Content-Digest", digest(body))])
         if kind == "blobs" and parts[4] == ENDLESS_DIGEST:
             return self.endless()
+        if kind == "blobs" and parts[4] == ERROR_DIGEST:
+            return self.endless(500)
         if kind == "blobs":
             BLOB_GETS[parts[4]] = BLOB_GETS.get(parts[4], 0) + 1
         if kind == "blobs" and parts[4] == TRICKLE_DIGEST:
@@ -215,6 +221,8 @@ def main():
     servers = [ThreadingHTTPServer((host, 0), Handler) for host in ("127.0.0.1", "127.0.0.2")]
     for s in servers:
         s.daemon_threads = True
+        # Clients hanging up on endless answers is the point, not an error.
+        s.handle_error = lambda request, address: None
         threading.Thread(target=s.serve_forever, daemon=True).start()
     STATE["realm_port"] = servers[1].server_address[1]
     print("port %d" % servers[0].server_address[1], flush=True)

@@ -1,0 +1,143 @@
+//! The registry requests we make ourselves rather than through oci-client,
+//! which reads manifests and error bodies whole: an endless or huge answer
+//! would grow the process without bound. Here every body is read as it
+//! streams, against a ceiling: manifests and indexes against
+//! `CD_MAX_MANIFEST_SIZE` (4 MiB, as the JSON of local image archives),
+//! error bodies against 64 KiB, blobs against their declared size (in
+//! `fetch`). oci-client still does the token handshake, once.
+
+use super::fetch::ImageSourceHandle;
+use super::{unless_interrupted, Error};
+use crate::store::blobs::digest_of;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Reference, RegistryOperation};
+
+/// Same default as `archive::image`'s limit on one JSON document.
+pub const DEFAULT_MAX_MANIFEST: u64 = 4 << 20;
+/// What is read of an error body, for its message.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+impl ImageSourceHandle {
+    /// `GET /v2/<repository>/<what>` of `reference`'s repository, with the
+    /// registry's token (or the Basic credentials of a Basic registry) and
+    /// `range` as a `Range` header. A non-success answer becomes an error
+    /// (401/403 unauthorized, 404 not found, else the registry's words).
+    pub(super) async fn get(
+        &self,
+        reference: &Reference,
+        what: &str,
+        accept: Option<&str>,
+        range: Option<u64>,
+    ) -> Result<reqwest::Response, Error> {
+        let registry = reference.registry().to_owned();
+        let handshake = || async {
+            let auth = self
+                .client
+                .auth(reference, &self.auth, RegistryOperation::Pull);
+            unless_interrupted(auth)
+                .await?
+                .map_err(|e| super::errors::map_error(reference, e))
+        };
+        let token = self.token.get_or_try_init(handshake).await?;
+        let url = format!(
+            "{}://{}/v2/{}/{what}{}",
+            if self.insecure { "http" } else { "https" },
+            reference.resolve_registry(),
+            reference.repository(),
+            reference
+                .namespace()
+                .map(|ns| format!("?ns={ns}"))
+                .unwrap_or_default()
+        );
+        let mut req = self.http.get(&url);
+        if let Some(a) = accept {
+            req = req.header(reqwest::header::ACCEPT, a);
+        }
+        if let Some(from) = range.filter(|n| *n > 0) {
+            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        req = match (token, &self.auth) {
+            (Some(t), _) => req.bearer_auth(t),
+            (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
+            _ => req,
+        };
+        let mut res = unless_interrupted(req.send())
+            .await?
+            .map_err(|e| network(&registry, e))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res);
+        }
+        let mut body = Vec::new();
+        while body.len() < MAX_ERROR_BODY {
+            match unless_interrupted(res.chunk()).await? {
+                Ok(Some(c)) => body.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        let image = reference.whole();
+        Err(match status.as_u16() {
+            401 | 403 => Error::Unauthorized { registry, image },
+            404 => Error::NotFound { image },
+            code => Error::Registry {
+                registry,
+                detail: format!(
+                    "HTTP {code}{}",
+                    super::errors::registry_message(&String::from_utf8_lossy(&body))
+                ),
+            },
+        })
+    }
+}
+
+/// A failed request or body read, as the user should read it.
+pub(super) fn network(registry: &str, e: reqwest::Error) -> Error {
+    Error::Network {
+        registry: registry.to_owned(),
+        detail: crate::ioerr::error_chain(&e),
+    }
+}
+
+/// The manifest `reference` names, and its digest (the registry's
+/// `Docker-Content-Digest`, else the body's own).
+pub(super) async fn pull_manifest(
+    h: &ImageSourceHandle,
+    reference: &Reference,
+    accept: &[&str],
+) -> Result<(Vec<u8>, String), Error> {
+    let what = format!(
+        "manifests/{}",
+        reference.digest().or(reference.tag()).unwrap_or("latest")
+    );
+    let mut res = h
+        .get(reference, &what, Some(&accept.join(", ")), None)
+        .await?;
+    let too_big = || Error::Manifest {
+        image: reference.whole(),
+        detail: format!(
+            "it is larger than {} bytes (CD_MAX_MANIFEST_SIZE)",
+            h.limits.manifest
+        ),
+    };
+    if res.content_length().is_some_and(|n| n > h.limits.manifest) {
+        return Err(too_big());
+    }
+    let header = res
+        .headers()
+        .get("Docker-Content-Digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    let registry = reference.registry();
+    while let Some(chunk) = unless_interrupted(res.chunk())
+        .await?
+        .map_err(|e| network(registry, e))?
+    {
+        if (body.len() + chunk.len()) as u64 > h.limits.manifest {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let digest = header.unwrap_or_else(|| digest_of(&body).to_string());
+    Ok((body, digest))
+}
