@@ -26,8 +26,8 @@ pub fn install_provider() {
 ///
 /// Without either, rustls-native-certs reads the bundle *and* every file of
 /// the hashed directory beside it (about 300 on Debian, the same
-/// certificates again), and oci-client builds two HTTP clients, so a
-/// registry install read some 600 files before its first request: 40 ms
+/// certificates again), once per HTTP client (oci-client built two), so
+/// a registry install read some 600 files before its first request: 40 ms
 /// with a cold page cache. The bundle alone holds the same roots wherever
 /// the directory is generated from it (update-ca-certificates,
 /// update-ca-trust, Termux's ca-certificates). Android proper has only a

@@ -1,16 +1,17 @@
-//! The registry requests we make ourselves rather than through oci-client,
-//! which reads manifests and error bodies whole: an endless or huge answer
-//! would grow the process without bound. Here every body is read as it
-//! streams, against a ceiling: manifests and indexes against
-//! `CD_MAX_MANIFEST_SIZE` (4 MiB, as the JSON of local image archives),
-//! error bodies against 64 KiB, blobs against their declared size (in
-//! `fetch`). oci-client still does the token handshake, once.
+//! Every registry request, made by us rather than by oci-client (which
+//! reads manifests and error bodies whole, so an endless or huge answer
+//! would grow the process without bound, and whose handshake would re-read
+//! a challenge we had checked). Every body is read as it streams, against
+//! a ceiling: manifests and indexes against `CD_MAX_MANIFEST_SIZE` (4 MiB,
+//! as the JSON of local image archives), configs and blobs against their
+//! declared size, error bodies against 64 KiB. One token per install,
+//! asked for again once when the registry says it expired.
 
 use super::fetch::ImageSourceHandle;
 use super::{unless_interrupted, Error};
 use crate::store::blobs::digest_of;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Reference, RegistryOperation};
+use oci_client::Reference;
 
 /// Same default as `archive::image`'s limit on one JSON document.
 pub const DEFAULT_MAX_MANIFEST: u64 = 4 << 20;
@@ -30,40 +31,42 @@ impl ImageSourceHandle {
         range: Option<u64>,
     ) -> Result<reqwest::Response, Error> {
         let registry = reference.registry().to_owned();
-        let handshake = || async {
-            let auth = self
-                .client
-                .auth(reference, &self.auth, RegistryOperation::Pull);
-            unless_interrupted(auth)
-                .await?
-                .map_err(|e| super::errors::map_error(reference, e))
-        };
-        let token = self.token.get_or_try_init(handshake).await?;
         let url = format!(
-            "{}://{}/v2/{}/{what}{}",
-            if self.insecure { "http" } else { "https" },
-            reference.resolve_registry(),
+            "{}/v2/{}/{what}{}",
+            self.base(reference),
             reference.repository(),
             reference
                 .namespace()
                 .map(|ns| format!("?ns={ns}"))
                 .unwrap_or_default()
         );
-        let mut req = self.http.get(&url);
-        if let Some(a) = accept {
-            req = req.header(reqwest::header::ACCEPT, a);
-        }
-        if let Some(from) = range.filter(|n| *n > 0) {
-            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
-        }
-        req = match (token, &self.auth) {
-            (Some(t), _) => req.bearer_auth(t),
-            (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
-            _ => req,
+        let mut used = None;
+        let mut res = loop {
+            let token = self.token(reference, used.as_ref()).await?;
+            let mut req = self.http.get(&url);
+            if let Some(a) = accept {
+                req = req.header(reqwest::header::ACCEPT, a);
+            }
+            if let Some(from) = range.filter(|n| *n > 0) {
+                req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+            }
+            req = match (&token, &self.auth) {
+                (Some(t), _) => req.bearer_auth(t),
+                (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
+                _ => req,
+            };
+            let res = unless_interrupted(req.send())
+                .await?
+                .map_err(|e| network(&registry, e))?;
+            // A token that expired mid-install (Docker Hub's last five
+            // minutes): one new handshake, then the answer stands.
+            let expired = res.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_some();
+            if expired && used.is_none() {
+                used = Some(token);
+                continue;
+            }
+            break res;
         };
-        let mut res = unless_interrupted(req.send())
-            .await?
-            .map_err(|e| network(&registry, e))?;
         let status = res.status();
         if status.is_success() {
             return Ok(res);
@@ -87,6 +90,54 @@ impl ImageSourceHandle {
                 ),
             },
         })
+    }
+
+    /// `scheme://host` of the registry's API.
+    fn base(&self, reference: &Reference) -> String {
+        let scheme = if self.insecure { "http" } else { "https" };
+        format!("{scheme}://{}", reference.resolve_registry())
+    }
+
+    /// The install's token, shared by every request; a new one when
+    /// `stale` is the one we hold.
+    async fn token(
+        &self,
+        reference: &Reference,
+        stale: Option<&Option<String>>,
+    ) -> Result<Option<String>, Error> {
+        let mut slot = self.token.lock().await;
+        match slot.as_ref() {
+            Some(held) if Some(held) != stale => return Ok(held.clone()),
+            _ => {}
+        }
+        let base = self.base(reference);
+        let fresh =
+            super::realm::token(&self.http, &base, reference, &self.auth, self.insecure).await?;
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The blob `digest` (a config), never more than `size` bytes of it.
+    pub(super) async fn small_blob(&self, digest: &str, size: u64) -> Result<Vec<u8>, Error> {
+        let what = format!("blobs/{digest}");
+        let mut res = self.get(&self.reference, &what, None, None).await?;
+        let registry = self.reference.registry();
+        let mut body = Vec::new();
+        while let Some(chunk) = unless_interrupted(res.chunk())
+            .await?
+            .map_err(|e| network(registry, e))?
+        {
+            if (body.len() + chunk.len()) as u64 > size {
+                return Err(Error::Verify {
+                    digest: digest.to_owned(),
+                    detail: format!(
+                        "the registry sent more bytes of config where its manifest declares {size}"
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::oci::Digest;
 use crate::store::blobs::{BlobCache, BlobWriter, VerifyError};
 use futures_util::StreamExt;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::Reference;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,19 +18,17 @@ use std::time::{Duration, Instant};
 /// (each one flushes the blob writer first).
 const GROW_STEP: u64 = 1 << 20;
 
-/// What the download tasks share: the client, reference and auth.
+/// What the download tasks share: the HTTP client, reference and auth.
 pub struct ImageSourceHandle {
-    pub(super) client: Client,
     pub(super) reference: Reference,
     pub(super) auth: RegistryAuth,
-    /// For what oci-client would read whole (manifests).
     pub(super) http: reqwest::Client,
     /// Plain HTTP to the registry (`--allow-insecure`).
     pub(super) insecure: bool,
     pub(super) limits: super::settings::Limits,
-    /// The registry's bearer token for our own requests, asked for once
-    /// (oci-client's `auth` does the whole handshake on every call).
-    pub(super) token: tokio::sync::OnceCell<Option<String>>,
+    /// The install's token, shared by every handle of one image source
+    /// (None inside: the registry wants none).
+    pub(super) token: Arc<tokio::sync::Mutex<Option<Option<String>>>>,
 }
 
 /// What [`download_layers`] reports while it works.
@@ -229,8 +227,7 @@ async fn stream_once(
     // final digest check spans prefix and rest. A server that ignores the
     // Range sends it all: its first `offset` bytes are skipped, not
     // rewritten, so what was reported as written never changes and the
-    // digest covers exactly the bytes in the file. (Our own request, not
-    // oci-client's, which reads an error body whole.)
+    // digest covers exactly the bytes in the file.
     let what = format!("blobs/{digest}");
     let res = src
         .get(&src.reference, &what, None, Some(offset))

@@ -1,6 +1,7 @@
-//! Pulling images from OCI registries: oci-client behind a thin wrapper
-//! that resolves platforms itself (variant-aware), verifies size and digest
-//! of every blob, retries with Range resume, and caches what it fetched.
+//! Pulling images from OCI registries with our own requests (`direct`:
+//! every body bounded, the token handshake ours, `realm`): resolves
+//! platforms itself (variant-aware), verifies size and digest of every
+//! blob, retries with Range resume, and caches what it fetched.
 
 pub mod auth;
 mod cache;

@@ -7,9 +7,8 @@ use crate::env::EnvSnapshot;
 use crate::oci::{self, Platform};
 use crate::store::blobs::BlobCache;
 use crate::store::{ImageConfig, ImageManifest};
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::Reference;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -20,6 +19,8 @@ pub struct ImageSource {
     auth: RegistryAuth,
     runtime: Arc<tokio::runtime::Runtime>,
     limits: super::settings::Limits,
+    /// The registry token, shared by resolution and downloads.
+    token: Arc<tokio::sync::Mutex<Option<Option<String>>>>,
 }
 
 /// One platform's image, ready to download.
@@ -66,6 +67,7 @@ impl ImageSource {
             auth,
             runtime: Arc::new(runtime),
             limits: super::settings::Limits::from_env(env),
+            token: Default::default(),
         })
     }
 
@@ -80,29 +82,26 @@ impl ImageSource {
         let lazy = self.client.clone();
         let lazy_insecure = lazy.insecure;
         let limits = self.limits;
+        let token = self.token.clone();
         let reference = self.reference.clone();
         let auth = self.auth.clone();
         let wanted = wanted.clone();
         let blobs = blobs.clone();
         Resolving(self.runtime.spawn(async move {
             let registry = reference.registry().to_owned();
-            let (client, http) = tokio::task::spawn_blocking(move || lazy.get(&registry))
+            let http = tokio::task::spawn_blocking(move || lazy.get(&registry))
                 .await
                 .map_err(|e| Error::Registry {
                     registry: reference.registry().to_owned(),
                     detail: e.to_string(),
                 })??;
-            if !matches!(auth, RegistryAuth::Anonymous) {
-                super::realm::check(&http, reference.resolve_registry(), lazy_insecure).await?;
-            }
             let handle = super::fetch::ImageSourceHandle {
-                client,
                 reference,
                 auth,
                 http,
                 insecure: lazy_insecure,
                 limits,
-                token: Default::default(),
+                token,
             };
             handle.resolve_online(&wanted, &blobs).await
         }))
@@ -171,54 +170,38 @@ impl ImageSource {
 impl ImageSource {
     /// What the download tasks share.
     pub fn handle(&self) -> Result<Arc<super::fetch::ImageSourceHandle>, Error> {
-        let (client, http) = self.client.get(self.reference.registry())?;
         Ok(Arc::new(super::fetch::ImageSourceHandle {
-            client,
             reference: self.reference.clone(),
             auth: self.auth.clone(),
-            http,
+            http: self.client.get(self.reference.registry())?,
             insecure: self.client.insecure,
             limits: self.limits,
-            token: Default::default(),
+            token: self.token.clone(),
         }))
     }
 }
 
-/// The registry's HTTP clients, made once, when first needed: oci-client's,
-/// and a plain one for what must not be read whole (manifests) and for
-/// the realm check.
+/// The registry's HTTP client, made once, when first needed (loading the
+/// trust store then overlaps the unpacker's start).
 struct LazyClient {
-    client: OnceLock<(Client, reqwest::Client)>,
+    client: OnceLock<reqwest::Client>,
     insecure: bool,
 }
 
 impl LazyClient {
-    fn get(&self, registry: &str) -> Result<(Client, reqwest::Client), Error> {
+    fn get(&self, registry: &str) -> Result<reqwest::Client, Error> {
         if let Some(c) = self.client.get() {
             return Ok(c.clone());
         }
-        let config = ClientConfig {
-            protocol: if self.insecure {
-                ClientProtocol::HttpsExcept(vec![registry.to_owned()])
-            } else {
-                ClientProtocol::Https
-            },
-            connect_timeout: Some(Duration::from_secs(20)),
-            read_timeout: Some(Duration::from_secs(60)),
-            ..Default::default()
-        };
         crate::tls::install_provider();
-        // try_from, not new: new() silently drops a bad configuration.
-        let failed = |e: &dyn std::fmt::Display| Error::Registry {
-            registry: registry.to_owned(),
-            detail: e.to_string(),
-        };
-        let client = Client::try_from(config).map_err(|e| failed(&e))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(20))
             .read_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| failed(&e))?;
-        Ok(self.client.get_or_init(|| (client, http)).clone())
+            .map_err(|e| Error::Registry {
+                registry: registry.to_owned(),
+                detail: e.to_string(),
+            })?;
+        Ok(self.client.get_or_init(|| http).clone())
     }
 }

@@ -2,13 +2,11 @@
 //! manifest (through an index when there is one), checked against its
 //! digest, and the config, from the blob cache when it is there.
 
-use super::errors::map_error;
 use super::pull::Resolved;
 use super::Error;
 use crate::oci::{self, Digest, Platform};
 use crate::store::blobs::{digest_of, BlobCache};
 use crate::store::{ImageConfig, ImageManifest};
-use oci_client::errors::OciDistributionError;
 use std::io::Write;
 
 const ACCEPT: &[&str] = &[
@@ -95,30 +93,16 @@ impl super::fetch::ImageSourceHandle {
                 return Ok(b);
             }
         }
-        let mut sink = Bounded {
-            buf: Vec::new(),
-            limit: size,
-            over: false,
-        };
-        let pulled = self
-            .client
-            .pull_blob(&self.reference, digest.as_str(), &mut sink)
-            .await;
-        if sink.over || pulled.is_ok() && sink.buf.len() as u64 != size {
-            let sent = if sink.over {
-                "more".to_owned()
-            } else {
-                sink.buf.len().to_string()
-            };
+        let buf = self.small_blob(digest.as_str(), size).await?;
+        if buf.len() as u64 != size {
             return Err(Error::Verify {
                 digest: digest.to_string(),
                 detail: format!(
-                    "the registry sent {sent} bytes of config where its manifest declares {size}"
+                    "the registry sent {} bytes of config where its manifest declares {size}",
+                    buf.len()
                 ),
             });
         }
-        pulled.map_err(|e| self.map_err(e))?;
-        let buf = sink.buf;
         let mut w = blobs.writer()?;
         w.write_all(&buf).map_err(|e| {
             crate::store::Error::Io(crate::ioerr::IoError::new("write", blobs.dir(), e))
@@ -136,48 +120,6 @@ impl super::fetch::ImageSourceHandle {
             image: self.reference.whole(),
             detail: e.to_string(),
         }
-    }
-
-    fn map_err(&self, e: OciDistributionError) -> Error {
-        map_error(&self.reference, e)
-    }
-}
-
-/// An in-memory sink that fails once more than `limit` bytes arrive: the
-/// registry client writes the blob into it as it streams, so an endless or
-/// oversized body stops there instead of growing without bound.
-struct Bounded {
-    buf: Vec<u8>,
-    limit: u64,
-    over: bool,
-}
-
-impl tokio::io::AsyncWrite for Bounded {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if (self.buf.len() + data.len()) as u64 > self.limit {
-            self.over = true;
-            return std::task::Poll::Ready(Err(std::io::Error::other("more than declared")));
-        }
-        self.buf.extend_from_slice(data);
-        std::task::Poll::Ready(Ok(data.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
     }
 }
 
