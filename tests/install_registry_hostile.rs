@@ -340,3 +340,21 @@ fn an_endless_error_body_is_read_only_in_part() {
     out.fails_with(1, "failed: HTTP 500");
     assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
 }
+
+/// Registries send blobs to their storage by redirect; credentials stay
+/// behind when the redirect leads to another host.
+#[test]
+fn credentials_never_follow_a_redirect_to_another_host() {
+    let reg = Hostile::start(&[]);
+    let (out, _) = install(
+        &reg,
+        "redirect-blob",
+        &[("CD_DOCKER_AUTH", "user:secret-password")],
+    );
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        reg.realm_log(),
+        "(none)\n",
+        "the other host received credentials"
+    );
+}

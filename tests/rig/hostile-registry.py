@@ -16,6 +16,9 @@ picks the crafted answer (GET /v2/<case>/manifests/<tag>):
   trickle          a valid image whose one layer arrives a byte a second
   error-blob       a valid image whose layer answers HTTP 500 with an
                    endless body
+  redirect-blob    a valid image whose layer redirects to
+                   http://127.0.0.2:PORT/landing, which records what it
+                   receives (as the realm does)
   wrong-blob       a valid image whose one layer's bytes do not hash to
                    the digest the manifest names
   realm            the manifest needs a token: 401 with a Bearer challenge
@@ -103,6 +106,7 @@ def many_layers():
 
 TRICKLE_DIGEST = "sha256:" + "be" * 32
 ERROR_DIGEST = "sha256:" + "e0" * 32
+REDIRECT_DIGEST = "sha256:" + "d0" * 32
 
 
 def one_layer(layer_digest):
@@ -117,6 +121,7 @@ def one_layer(layer_digest):
 CASES = {
     "trickle": (MANIFEST_MT, one_layer(TRICKLE_DIGEST)),
     "error-blob": (MANIFEST_MT, one_layer(ERROR_DIGEST)),
+    "redirect-blob": (MANIFEST_MT, one_layer(REDIRECT_DIGEST)),
     "many-layers": (MANIFEST_MT, many_layers()),
     "wrong-blob": (MANIFEST_MT, wrong_blob()),
     "big-config": (MANIFEST_MT, manifest(200)),
@@ -166,6 +171,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?")[0]
+        if path == "/landing":
+            REALM_HITS.append(self.headers.get("Authorization", "(none)"))
+            return self.send(200, WRONG_LAYER, "application/octet-stream")
         if path == "/token":
             REALM_HITS.append(self.headers.get("Authorization", "(none)"))
             return self.send(200, json.dumps({"token": "t"}).encode())
@@ -192,6 +200,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, body, mt, [("Docker-Content-Digest", digest(body))])
         if kind == "blobs" and parts[4] == ENDLESS_DIGEST:
             return self.endless()
+        if kind == "blobs" and parts[4] == REDIRECT_DIGEST:
+            landing = "http://127.0.0.2:%d/landing" % STATE["realm_port"]
+            return self.send(307, b"", headers=[("Location", landing)])
         if kind == "blobs" and parts[4] == ERROR_DIGEST:
             return self.endless(500)
         if kind == "blobs":
