@@ -359,3 +359,13 @@ fn credentials_never_follow_a_redirect_to_another_host() {
         "the other host received: {log}"
     );
 }
+
+#[test]
+fn a_schema1_manifest_is_named_as_such() {
+    let reg = Hostile::start(&[]);
+    let (out, _) = install(&reg, "schema1", &[]);
+    out.fails_with(
+        1,
+        "it is a Docker schema 1 manifest, retired in 2019 and not supported",
+    );
+}

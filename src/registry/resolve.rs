@@ -24,6 +24,12 @@ impl super::fetch::ImageSourceHandle {
     ) -> Result<(Resolved, Vec<u8>), Error> {
         let (bytes, digest) = super::direct::pull_manifest(self, &self.reference, ACCEPT).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(e))?;
+        if value["schemaVersion"] == 1 {
+            return Err(self.bad(
+                "it is a Docker schema 1 manifest, retired in 2019 and not supported: \
+                 push the image again with a current Docker, podman or skopeo",
+            ));
+        }
         let (bytes, digest, index_platform) = if value.get("manifests").is_some() {
             let (d, p) = pick(&value, wanted)?;
             let by_digest = self.reference.clone_with_digest(d);

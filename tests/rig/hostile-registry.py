@@ -21,6 +21,7 @@ picks the crafted answer (GET /v2/<case>/manifests/<tag>):
                    receives (as the realm does)
   wrong-blob       a valid image whose one layer's bytes do not hash to
                    the digest the manifest names
+  schema1          a Docker schema 1 manifest
   realm            the manifest needs a token: 401 with a Bearer challenge
                    whose realm is http://127.0.0.2:PORT/token (another host,
                    plain HTTP); the realm records what it receives
@@ -118,7 +119,11 @@ def one_layer(layer_digest):
     }).encode()
 
 
+SCHEMA1 = json.dumps({"schemaVersion": 1, "name": "schema1", "tag": "latest",
+                      "architecture": ARCH, "fsLayers": [], "history": []}).encode()
+
 CASES = {
+    "schema1": ("application/vnd.docker.distribution.manifest.v1+prettyjws", SCHEMA1),
     "trickle": (MANIFEST_MT, one_layer(TRICKLE_DIGEST)),
     "error-blob": (MANIFEST_MT, one_layer(ERROR_DIGEST)),
     "redirect-blob": (MANIFEST_MT, one_layer(REDIRECT_DIGEST)),
