@@ -26,5 +26,9 @@ pub mod ui;
 pub mod unpack;
 pub mod users;
 
+#[cfg(test)]
+#[path = "../tests/common/skip.rs"]
+mod testskip;
+
 /// Version of the program, shared by the applets and `info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -263,7 +263,7 @@ fn i386_programs_run_under_the_same_deny_list() {
         return;
     }
     if std::env::consts::ARCH != "x86_64" {
-        eprintln!("SKIP i386_programs_run_under_the_same_deny_list: only on x86_64 hosts");
+        support::skip::skip("i386 programs exist only on x86_64 hosts");
         return;
     }
     let rootfs = busybox("helper-i386");

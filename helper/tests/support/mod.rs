@@ -18,14 +18,13 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// True when we are root; otherwise says so loudly, and fails under CI.
+#[path = "../../../tests/common/skip.rs"]
+pub mod skip;
+
+/// True when we are root; otherwise a counted skip, and a failure under CI.
 pub fn require_root(what: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{what} needs root, and CI must run it as root");
-    eprintln!("\n*** NOT RUN: {what} needs root (run the suite as root) ***\n");
-    false
+    rustix::process::geteuid().is_root()
+        || skip::skip(&format!("{what} needs root (run the suite as root)"))
 }
 
 pub struct Rig {
