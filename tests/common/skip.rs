@@ -11,21 +11,14 @@ use std::io::Write;
 /// Reports the skip (or fails, under CI) and returns false, for
 /// `if !condition { return skip(...) }`-style early returns.
 pub fn skip(why: &str) -> bool {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("(unnamed test)")
-        .to_owned();
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test} could not run: {why}; CI must run it"
-    );
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("(unnamed test)");
+    let ci = std::env::var_os("CI").is_some();
+    assert!(!ci, "{test} could not run: {why}; CI must run it");
     eprintln!("\n*** NOT RUN: {test}: {why} ***\n");
     if let Some(log) = std::env::var_os("CD_TEST_SKIP_LOG") {
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(log);
-        if let Ok(mut f) = file {
+        let mut options = std::fs::OpenOptions::new();
+        if let Ok(mut f) = options.append(true).create(true).open(log) {
             let _ = writeln!(f, "{test}: {why}");
         }
     }
