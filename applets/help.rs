@@ -22,10 +22,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         return Ok(Exit::Ok);
     };
     let applet = table::find(word).ok_or_else(|| {
-        Failure::usage(format!(
-            "no such command '{word}' (closest: '{}')",
-            table::closest(word)
-        ))
+        Failure::usage(format!("no such command '{word}'")).with_hint(table::suggestion(word))
     })?;
     top.build();
     if let Some(sub) = top.find_subcommand_mut(applet.name) {

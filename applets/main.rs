@@ -86,10 +86,8 @@ fn dispatch(args: &[OsString], ctx: &Ctx) -> RunResult {
     match argv0.strip_prefix("cd-") {
         Some(name) => {
             let applet = table::find_canonical(name).ok_or_else(|| {
-                Failure::usage(format!(
-                    "unknown applet '{argv0}' (closest: 'cd-{}')",
-                    table::closest(name)
-                ))
+                Failure::usage(format!("unknown applet '{argv0}'"))
+                    .with_hint(table::suggestion(name))
             })?;
             let cmd = toplevel::prepare(applet.command(), ctx).bin_name(&argv0);
             let matches = match cmd.try_get_matches_from(args) {

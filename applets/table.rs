@@ -80,20 +80,75 @@ pub fn find_canonical(name: &str) -> Option<&'static Applet> {
     APPLETS.iter().find(|a| a.name == name)
 }
 
-/// The canonical name nearest to `word` (by edit distance over names and
-/// aliases), so an error can always suggest something.
-pub fn closest(word: &str) -> &'static str {
-    let mut best = ("help", f64::MIN);
+/// Commands that destroy or discard something: never suggested for a word
+/// merely spelled like them (`exec` is not a typo of `reset`), only for a
+/// one-letter slip of their own name or alias.
+const DESTRUCTIVE: &[&str] = &[
+    "remove",
+    "reset",
+    "restore",
+    "kill",
+    "unmount",
+    "clear-cache",
+];
+
+/// What people used to Docker or podman type, and what they mean here.
+const HABITS: &[(&str, &str)] = &[
+    (
+        "exec",
+        "to run a command in a container: chroot-distro login NAME -- COMMAND",
+    ),
+    ("attach", "to enter a container: chroot-distro login NAME"),
+    (
+        "start",
+        "to start a container's command: chroot-distro run NAME (run -d in the background)",
+    ),
+    (
+        "stop",
+        "to end a container's sessions: chroot-distro kill NAME",
+    ),
+    (
+        "pull",
+        "to download an image as a container: chroot-distro install IMAGE",
+    ),
+    (
+        "create",
+        "to make a container from an image: chroot-distro install IMAGE",
+    ),
+    ("images", "installed containers: chroot-distro list"),
+    (
+        "inspect",
+        "one container's details: chroot-distro list --json (and info for the host)",
+    ),
+    ("top", "running sessions: chroot-distro ps"),
+    ("rmi", "to delete a container: chroot-distro remove NAME"),
+];
+
+/// What to tell someone who typed the unknown command `word`: the meaning
+/// of a Docker habit, else the nearest command by spelling when it is near
+/// enough (and, for a destructive one, a mere slip), else the way to the
+/// list.
+pub fn suggestion(word: &str) -> String {
+    if let Some((_, meaning)) = HABITS.iter().find(|(w, _)| *w == word) {
+        return meaning.to_string();
+    }
+    let mut best: Option<(&str, f64)> = None;
     for applet in APPLETS {
         for cand in std::iter::once(&applet.name).chain(applet.aliases) {
-            let score =
-                strsim::jaro_winkler(word, cand) - 0.01 * strsim::levenshtein(word, cand) as f64;
-            if score > best.1 {
-                best = (applet.name, score);
+            let distance = strsim::levenshtein(word, cand);
+            if DESTRUCTIVE.contains(&applet.name) && distance > 1 {
+                continue;
+            }
+            let score = strsim::jaro_winkler(word, cand) - 0.01 * distance as f64;
+            if score >= 0.8 && best.is_none_or(|(_, s)| score > s) {
+                best = Some((applet.name, score));
             }
         }
     }
-    best.0
+    match best {
+        Some((name, _)) => format!("did you mean '{name}'?"),
+        None => "see 'chroot-distro help' for the commands".into(),
+    }
 }
 
 #[cfg(test)]
@@ -121,11 +176,40 @@ mod tests {
     }
 
     #[test]
-    fn closest_matches() {
-        assert_eq!(closest("lisst"), "list");
-        assert_eq!(closest("instal"), "install");
-        assert_eq!(closest("umnount"), "unmount");
-        assert_eq!(closest("bkup"), "backup");
-        assert!(!closest("zzzz").is_empty());
+    fn suggestions_never_lead_into_destruction() {
+        let did = |w: &str, name: &str| {
+            assert_eq!(suggestion(w), format!("did you mean '{name}'?"), "{w}");
+        };
+        did("lisst", "list");
+        did("instal", "install");
+        did("umnount", "unmount");
+        did("bkup", "backup");
+        did("rest", "reset");
+        did("remve", "remove");
+        // Docker words get their meaning, never a look-alike.
+        for (word, means) in [
+            ("exec", "login NAME -- COMMAND"),
+            ("stop", "kill NAME"),
+            ("pull", "install IMAGE"),
+            ("images", "list"),
+            ("inspect", "list --json"),
+        ] {
+            assert!(
+                suggestion(word).contains(means),
+                "{word}: {}",
+                suggestion(word)
+            );
+        }
+        // Spelled like a destructive command, but not a slip of it.
+        for word in ["reboot", "resort", "execute", "stopall"] {
+            let s = suggestion(word);
+            for d in DESTRUCTIVE {
+                assert!(!s.contains(&format!("'{d}'")), "{word} -> {s}");
+            }
+        }
+        assert_eq!(
+            suggestion("zzzz"),
+            "see 'chroot-distro help' for the commands"
+        );
     }
 }

@@ -67,10 +67,8 @@ pub fn command(ctx: &Ctx) -> Command {
 pub fn multi_call(args: &[OsString], ctx: &Ctx) -> RunResult {
     if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
         if !word.starts_with('-') && table::find(word).is_none() {
-            return Err(Failure::usage(format!(
-                "unknown command '{word}' (closest: '{}')",
-                table::closest(word)
-            )));
+            return Err(Failure::usage(format!("unknown command '{word}'"))
+                .with_hint(table::suggestion(word)));
         }
     }
     let mut top = command(ctx);

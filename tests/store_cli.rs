@@ -316,3 +316,34 @@ fn an_unreadable_store_is_a_one_line_error() {
         .run_as_user(&["rename", "deb", "x"])
         .fails_with(1, "Permission denied");
 }
+
+/// `remove a b c` removes each; one that fails is reported and the others
+/// are still removed, with a non-zero exit.
+#[test]
+fn remove_takes_several_names() {
+    let store = TestStore::new();
+    for n in ["a", "b", "c"] {
+        store.add_python_container(n, false);
+    }
+    let out = store.run(&["remove", "a", "b"]);
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "Removed container 'a'.\nRemoved container 'b'.\n"
+    );
+    assert!(!store.container_dir("a").exists() && !store.container_dir("b").exists());
+    store.add_python_container("d", false);
+    let out = store.run(&["remove", "c", "nope", "d"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("'nope'") && out.stderr.contains("not installed"),
+        "{out:#?}"
+    );
+    assert!(!store.container_dir("c").exists() && !store.container_dir("d").exists());
+    // A bad name anywhere removes nothing.
+    store.add_python_container("e", false);
+    store
+        .run(&["remove", "e", "../x"])
+        .fails_with(2, "invalid container name");
+    assert!(store.container_dir("e").exists());
+}
