@@ -17,6 +17,7 @@ mod kill;
 mod links;
 mod list;
 mod login;
+mod logs;
 mod progress;
 mod ps;
 mod push;

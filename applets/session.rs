@@ -305,8 +305,13 @@ fn through_helper(
 /// `run -d`: prints the background session's PID once it is registered.
 fn detach(paths: &StorePaths, name: &ContainerName) -> RunResult {
     match chroot_distro::launch::detach::start(paths, name) {
-        Ok((pid, _log)) => {
+        Ok((pid, log)) => {
+            // The PID alone on stdout, for scripts; the rest for people.
             println!("{pid}");
+            eprintln!(
+                "'{name}' runs in the background; its output goes to {}\n  follow it: chroot-distro logs {name} -f",
+                log.display()
+            );
             Ok(Exit::Ok)
         }
         Err((e, log)) => {

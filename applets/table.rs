@@ -51,6 +51,7 @@ pub static APPLETS: &[Applet] = &[
     Applet { name: "run", aliases: &[], command: run::command, status: Ready(run::run) },
     Applet { name: "list", aliases: &["li", "ls"], command: list::command, status: Ready(list::run) },
     Applet { name: "ps", aliases: &[], command: ps::command, status: Ready(ps::run) },
+    Applet { name: "logs", aliases: &[], command: logs::command, status: Ready(logs::run) },
     Applet { name: "search", aliases: &["find", "se"], command: search::command, status: Pending },
     Applet { name: "diff", aliases: &[], command: diff::command, status: Pending },
     Applet { name: "remove", aliases: &["rm"], command: remove::command, status: Ready(remove::run) },

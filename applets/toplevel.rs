@@ -140,10 +140,22 @@ pub fn clap_outcome(e: clap::Error, bin: &str) -> RunResult {
         }
         _ => {
             let (message, tip) = split_clap_error(&e.render().to_string());
+            let tip = tip.or_else(|| command_without_separator(&e, bin));
             Err(Failure::usage(message)
                 .with_hint(tip.unwrap_or_else(|| format!("see '{bin} --help'"))))
         }
     }
+}
+
+/// `login NAME cat /etc/hostname`: the command must come after `--`.
+fn command_without_separator(e: &clap::Error, bin: &str) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let session = bin.ends_with("login") || bin.ends_with(" run") || bin.ends_with("cd-run");
+    let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    (session && e.kind() == ErrorKind::UnknownArgument && !word.starts_with('-'))
+        .then(|| format!("put the command after '--': {bin} [OPTIONS] CONTAINER -- {word} ..."))
 }
 
 /// clap renders "error: what[\n  detail...]\n\n[  tip: ...]\n\nUsage: ...";

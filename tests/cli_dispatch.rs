@@ -16,6 +16,8 @@ const REFERENCE: &[(&str, &[&str])] = &[
     ("run", &[]),
     ("list", &["li", "ls"]),
     ("ps", &[]),
+    // Ours: Docker's `logs` for run -d sessions (not in the 3.2 table).
+    ("logs", &[]),
     ("search", &["find", "se"]),
     ("diff", &[]),
     ("remove", &["rm"]),

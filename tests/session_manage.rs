@@ -245,3 +245,72 @@ fn run_detached_shows_in_ps_and_ends_with_kill() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `run -d` says where its output goes; `logs NAME` prints it, and
+/// `logs NAME -f` follows it until the session ends.
+#[test]
+fn logs_prints_and_follows_a_background_session() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    store
+        .run(&["logs", "bb"])
+        .fails_with(1, "'bb' has no logs: only run -d sessions keep one");
+    let script = "echo one; sleep 1; echo two; sleep 1; echo three";
+    let out = store.run(&["run", "-d", "bb", "--", "sh", "-c", script]);
+    out.ok();
+    assert!(
+        out.stderr.contains("follow it: chroot-distro logs bb -f"),
+        "{out:#?}"
+    );
+    // Follows to the end: all three lines, then returns by itself.
+    let follow = store.run(&["logs", "bb", "-f"]);
+    follow.ok();
+    assert_eq!(follow.stdout, "one\ntwo\nthree\n", "{follow:#?}");
+    // Afterwards, without -f: the same log, at once.
+    assert_eq!(store.run(&["logs", "bb"]).stdout, "one\ntwo\nthree\n");
+    // A second run: logs shows the newest, --all both in order.
+    store.run(&["run", "-d", "bb", "--", "echo", "again"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.run(&["ps", "-q"]).stdout.is_empty() {
+        assert!(Instant::now() < deadline, "the second session did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.run(&["logs", "bb"]).stdout, "again\n");
+    assert_eq!(
+        store.run(&["logs", "bb", "--all"]).stdout,
+        "one\ntwo\nthree\nagain\n"
+    );
+}
+
+/// Ignored options are said to be ignored; a command given without `--`
+/// gets the way to write it.
+#[test]
+fn hostname_without_a_uts_namespace_and_a_missing_separator_are_explained() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let out = store.run(&["login", "bb", "--hostname", "box", "--get-chroot-cmd"]);
+    out.ok();
+    assert!(
+        out.stderr.contains("--hostname sets only $HOSTNAME here"),
+        "{out:#?}"
+    );
+    let out = store.run(&[
+        "login",
+        "bb",
+        "--isolated",
+        "--hostname",
+        "box",
+        "--get-chroot-cmd",
+    ]);
+    assert!(!out.stderr.contains("--hostname"), "{out:#?}");
+    let out = store.run(&["login", "bb", "cat", "/etc/hostname"]);
+    out.fails_with(2, "unexpected argument 'cat'");
+    assert!(
+        out.stderr.contains("hint: put the command after '--'"),
+        "{out:#?}"
+    );
+}

@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod detach;
+pub mod logs;
 pub mod mounts;
 pub mod netns;
 pub mod prepare;

@@ -201,6 +201,13 @@ pub fn prepare(
             namespaces = false;
         }
     }
+    if opts.hostname.is_some() && !namespaces {
+        warnings.push(
+            "--hostname sets only $HOSTNAME here: the host name itself needs a UTS namespace \
+             (--isolated or CD_USE_NS=1)"
+                .into(),
+        );
+    }
     let spec = LaunchSpec {
         rootfs,
         minimal: opts.minimal,
