@@ -14,7 +14,7 @@ fn background(store: &TestStore, script: &str) -> (Child, u32) {
     let before = store.run(&["ps", "-q"]).stdout;
     let mut child = store
         .cmd()
-        .args(["login", "bb", "--", script])
+        .args(["login", "bb", "--", "sh", "-c", script])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -142,7 +142,7 @@ fn concurrent_sessions_share_the_containers_namespaces() {
     let store = common::store_with_busybox();
     let (mut first, pid) = background(&store, "echo one > /tmp/mark; sleep 64");
     // The second session sees the first one's /tmp: one mount namespace.
-    let out = store.run(&["login", "bb", "--", "cat /tmp/mark"]);
+    let out = store.run(&["login", "bb", "--", "cat", "/tmp/mark"]);
     assert_eq!(out.ok().stdout, "one\n");
     let ns = |p: u32| std::fs::read_link(format!("/proc/{p}/ns/mnt")).unwrap();
     let (mut second, pid2) = background(&store, "sleep 65");
@@ -160,7 +160,15 @@ fn concurrent_sessions_share_the_containers_namespaces() {
     // Once every session ended, the next one starts afresh.
     assert_eq!(
         store
-            .run(&["login", "bb", "--isolated", "--", "ls /tmp | wc -l"])
+            .run(&[
+                "login",
+                "bb",
+                "--isolated",
+                "--",
+                "sh",
+                "-c",
+                "ls /tmp | wc -l"
+            ])
             .ok()
             .stdout
             .trim(),
@@ -271,7 +279,9 @@ fn logs_prints_and_follows_a_background_session() {
     // Afterwards, without -f: the same log, at once.
     assert_eq!(store.run(&["logs", "bb"]).stdout, "one\ntwo\nthree\n");
     // A second run: logs shows the newest, --all both in order.
-    store.run(&["run", "-d", "bb", "--", "echo", "again"]).ok();
+    store
+        .run(&["run", "-d", "bb", "--", "sh", "-c", "echo again; sleep 1"])
+        .ok();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !store.run(&["ps", "-q"]).stdout.is_empty() {
         assert!(Instant::now() < deadline, "the second session did not end");

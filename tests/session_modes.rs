@@ -67,6 +67,8 @@ fn debian_su_works_and_shadow_keeps_its_group() {
                 "login",
                 "deb",
                 "--",
+                "sh",
+                "-c",
                 "stat -c %G /etc/shadow; su nobody -s /bin/sh -c 'id -u'",
             ],
         );
@@ -82,7 +84,7 @@ fn a_foreign_architecture_runs_through_qemu_user() {
     for who in BOTH {
         let store = TestStore::for_who(who);
         let arch = common::install_foreign(&store, who);
-        let out = store.run_as(who, &["login", "foreign", "--", "uname -m"]);
+        let out = store.run_as(who, &["login", "foreign", "--", "sh", "-c", "uname -m"]);
         assert_eq!(out.ok().stdout.trim(), arch, "{who:?}");
     }
 }
@@ -109,6 +111,8 @@ fn isolated_sessions_get_their_own_pids_and_host_name() {
                 "--hostname",
                 "boxy",
                 "--",
+                "sh",
+                "-c",
                 &script,
             ],
         );
@@ -137,14 +141,24 @@ fn a_second_session_joins_the_first_ones_namespaces() {
             As::User => store.user_cmd(&user_bin()),
         };
         let mut first = first
-            .args(["login", "bb", "--", "echo one > /tmp/mark; exec sleep 30"])
+            .args([
+                "login",
+                "bb",
+                "--",
+                "sh",
+                "-c",
+                "echo one > /tmp/mark; exec sleep 30",
+            ])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
         // The container's /tmp is its own: seeing the mark means sharing.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let seen = loop {
-            let out = store.run_as(who, &["login", "bb", "--", "cat /tmp/mark 2>/dev/null"]);
+            let out = store.run_as(
+                who,
+                &["login", "bb", "--", "sh", "-c", "cat /tmp/mark 2>/dev/null"],
+            );
             if out.stdout == "one\n" || std::time::Instant::now() > deadline {
                 break out.stdout;
             }

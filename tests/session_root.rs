@@ -5,11 +5,12 @@ mod common;
 
 use common::{require_root, rig, Outcome, TestStore};
 use std::path::Path;
+use std::process::Command;
 
 fn sh(store: &TestStore, extra: &[&str], script: &str) -> Outcome {
     let mut args = vec!["login", "bb"];
     args.extend_from_slice(extra);
-    args.extend_from_slice(&["--", script]);
+    args.extend_from_slice(&["--", "sh", "-c", script]);
     store.run(&args)
 }
 
@@ -72,6 +73,8 @@ fn the_guest_environment_is_built_from_scratch() {
         "-w",
         "/etc",
         "--",
+        "sh",
+        "-c",
         "env; pwd",
     ]));
     out.ok();
@@ -252,7 +255,7 @@ fn get_chroot_cmd_reproduces_the_session_with_standard_tools() {
     ] {
         let mut args = vec!["login", "bb"];
         args.extend_from_slice(extra);
-        args.extend_from_slice(&["--", probe]);
+        args.extend_from_slice(&["--", "sh", "-c", probe]);
         let real = store.run(&args);
         real.ok();
         let mut print = args.clone();
@@ -284,7 +287,7 @@ fn a_disabled_emulator_gives_the_fix() {
     let entry = rig().get("CD_RIG_BINFMT_ENTRY").to_owned();
     let _guard = Reenable(entry.clone());
     std::fs::write(&entry, "0").unwrap();
-    let out = store.run(&["login", "foreign", "--", "uname -m"]);
+    let out = store.run(&["login", "foreign", "--", "uname", "-m"]);
     out.fails_with(1, "is disabled");
     assert!(out.stderr.contains("update-binfmts --enable"), "{out:#?}");
 }
@@ -309,6 +312,8 @@ fn shared_display_binds_only_the_display_sockets() {
                 "bb",
                 "--shared-display",
                 "--",
+                "sh",
+                "-c",
                 "test -S \"$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY\" && echo socket; ls \"$XDG_RUNTIME_DIR\"",
             ]),
     );
@@ -324,7 +329,14 @@ fn shared_display_binds_only_the_display_sockets() {
             .cmd()
             .env("XDG_RUNTIME_DIR", runtime.path())
             .env("WAYLAND_DISPLAY", "wayland-7")
-            .args(["login", "bb", "--", "echo \"[$WAYLAND_DISPLAY]\""]),
+            .args([
+                "login",
+                "bb",
+                "--",
+                "sh",
+                "-c",
+                "echo \"[$WAYLAND_DISPLAY]\"",
+            ]),
     );
     assert_eq!(out.ok().stdout, "[]\n");
 }
@@ -344,7 +356,42 @@ fn cd_use_ns_adds_namespaces_but_keeps_the_binds() {
         "-b",
         &bind,
         "--",
+        "sh",
+        "-c",
         "echo $$; hostname; cat /mnt/b/f",
     ]));
     assert_eq!(out.ok().stdout, "1\nbb\nkept\n", "{out:#?}");
+}
+
+/// `login NAME -- CMD ARG…` runs exactly that argument vector: quotes, `$`,
+/// globs, repeated spaces and empty words reach the command untouched, and
+/// its exit status comes back; `--get-chroot-cmd` replays the same argv.
+#[test]
+fn login_runs_exactly_the_words_after_the_separator() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let words = ["echo", "$HOME", "a  b", "*", "", "it's", "-n"];
+    let mut args = vec!["login", "bb", "--"];
+    args.extend_from_slice(&words);
+    let out = store.run(&args);
+    assert_eq!(out.ok().stdout, "$HOME a  b *  it's -n\n", "{out:#?}");
+    // The reference's own example, and an exit status through a shell.
+    let out = store.run(&["login", "bb", "--", "sh", "-c", "echo hello"]);
+    assert_eq!(out.ok().stdout, "hello\n");
+    assert_eq!(
+        store.run(&["login", "bb", "--", "sh", "-c", "exit 7"]).code,
+        7
+    );
+    // A word is never re-read as shell syntax.
+    let out = store.run(&["login", "bb", "--", "echo hi > /tmp/x"]);
+    assert_eq!(out.code, 127, "{out:#?}");
+    // The printed command line passes the same words.
+    let mut print = vec!["login", "bb", "--get-chroot-cmd", "--"];
+    print.extend_from_slice(&words);
+    let line = store.run(&print);
+    line.ok();
+    let replay = Outcome::of(Command::new("/bin/sh").args(["-c", line.stdout.trim()]));
+    assert_eq!(replay.ok().stdout, "$HOME a  b *  it's -n\n", "{line:#?}");
 }

@@ -19,7 +19,7 @@ fn user_store() -> Option<TestStore> {
 fn ush(store: &TestStore, extra: &[&str], script: &str) -> Outcome {
     let mut args = vec!["login", "bb"];
     args.extend_from_slice(extra);
-    args.extend_from_slice(&["--", script]);
+    args.extend_from_slice(&["--", "sh", "-c", script]);
     store.run_as_user(&args)
 }
 
@@ -100,7 +100,7 @@ fn rootless_get_chroot_cmd_reproduces_the_session() {
     let script = "id -u; id -g; test -c /dev/null && echo devnull; grep -c . /proc/self/uid_map";
     let direct = ush(&store, &[], script);
     direct.ok();
-    let line = store.run_as_user(&["login", "bb", "--get-chroot-cmd", "--", script]);
+    let line = store.run_as_user(&["login", "bb", "--get-chroot-cmd", "--", "sh", "-c", script]);
     line.ok();
     assert!(line.stdout.starts_with("unshare --map-auto"), "{line:#?}");
     let mut cmd = store.user_cmd(Path::new("/bin/sh"));

@@ -75,11 +75,19 @@ fn login_root_goes_through_the_helper_when_the_policy_allows_it() {
     }
     debian("client-deb");
     set_policy(REAL_ROOT);
-    let out = login(&["login", "client-deb", "--root", "--", "id -u; stat -c %U:%G /etc/shadow"]);
+    let out = login(&[
+        "login",
+        "client-deb",
+        "--root",
+        "--",
+        "sh",
+        "-c",
+        "id -u; stat -c %U:%G /etc/shadow",
+    ]);
     out.ok().no_leak();
     assert_eq!(out.stdout, "0\nroot:shadow\n", "{out:?}");
     // Exit codes pass through the helper.
-    assert_eq!(login(&["login", "client-deb", "--root", "--", "exit 5"]).code, 5);
+    assert_eq!(login(&["login", "client-deb", "--root", "--", "sh", "-c", "exit 5"]).code, 5);
     // info says what the policy grants (the helper found through PATH).
     let helper_dir = support::helper_bin().parent().unwrap().display().to_string();
     let bin = main_bin();
@@ -116,7 +124,10 @@ fn the_client_relays_files_and_directories_instead_of_passing_them() {
     // A directory on stdin: the session reads a pipe that ends at once.
     let [_, out, err] = piped();
     let root = std::fs::File::open("/").unwrap();
-    let o = login_with(&["login", "client-deb", "--root", "--", probe], [root.into(), out, err]);
+    let o = login_with(
+        &["login", "client-deb", "--root", "--", "sh", "-c", probe],
+        [root.into(), out, err],
+    );
     assert_eq!(o.code, 0, "{o:?}");
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert!(lines.len() == 3 && lines[0].starts_with("pipe:") && lines[2] == "done", "{o:?}");
@@ -142,6 +153,8 @@ fn the_client_relays_files_and_directories_instead_of_passing_them() {
             "client-deb",
             "--root",
             "--",
+            "sh",
+            "-c",
             "echo 1; echo 2 >&2; readlink /proc/self/fd/1; echo 3",
         ],
         [Stdio::null(), file.into(), copy.into()],
@@ -202,6 +215,8 @@ fn a_run_d_service_in_a_helper_session_is_reached_through_its_forwarded_port() {
         "client-net",
         "--root",
         "--",
+        "sh",
+        "-c",
         "readlink /proc/self/ns/net; ls /sys/class/net",
     ]);
     let lines: Vec<&str> = o.ok().stdout.lines().collect();
@@ -215,7 +230,7 @@ fn a_run_d_service_in_a_helper_session_is_reached_through_its_forwarded_port() {
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         run_as_user(Path::new("/usr/bin/env"), Groups::Init, &all)
     };
-    let o = no_pasta(&["login", "client-net", "--root", "--", "ls /sys/class/net"]);
+    let o = no_pasta(&["login", "client-net", "--root", "--", "ls", "/sys/class/net"]);
     assert_eq!(o.ok().stdout, "lo\n", "{o:?}");
     assert!(o.stderr.contains("pasta is not installed"), "{o:?}");
     let o = no_pasta(&["login", "client-net", "--root", "-p", "8080:80", "--", "true"]);

@@ -363,6 +363,11 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
     let prog = CString::new(program.as_os_str().as_bytes())
         .map_err(|_| (NOT_FOUND, Error::NotFound(program.display().to_string())))?;
     let err = execve(&prog, &argv, &envp).err();
+    // A path that names nothing is "not found" (127), as in a shell; an
+    // existing file that cannot run (no x bit, a missing #! interpreter) 126.
+    if err == Some(nix::errno::Errno::ENOENT) && std::fs::symlink_metadata(&program).is_err() {
+        return Err((NOT_FOUND, Error::NotFound(program.display().to_string())));
+    }
     Err((
         NOT_EXECUTABLE,
         Error::setup(

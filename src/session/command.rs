@@ -27,20 +27,19 @@ pub fn usable_shell(user: &GuestUser, exists: &dyn Fn(&Path) -> bool) -> PathBuf
 }
 
 /// The `login` command: the shell as a login shell (`-l`) without words;
-/// with words, the shell with `-c` and the words joined by single spaces,
-/// so quoting and redirections inside one word keep working
-/// (`-- 'echo hi > /tmp/x'`).
+/// with words, exactly those words as the argument vector, as `docker
+/// exec` and chroot-distro 3.2 run them: no re-splitting, no expansion
+/// (`-- sh -c 'echo hi > /tmp/x'` for shell syntax).
 pub fn login_command(
     user: &GuestUser,
     words: &[String],
     exists: &dyn Fn(&Path) -> bool,
 ) -> Vec<String> {
-    let shell = usable_shell(user, exists).to_string_lossy().into_owned();
-    if words.is_empty() {
-        vec![shell, "-l".into()]
-    } else {
-        vec![shell, "-c".into(), words.join(" ")]
+    if !words.is_empty() {
+        return words.to_vec();
     }
+    let shell = usable_shell(user, exists).to_string_lossy().into_owned();
+    vec![shell, "-l".into()]
 }
 
 /// An `exists` for [`login_command`]: `path` is a regular file inside the
@@ -137,18 +136,14 @@ mod tests {
     }
 
     #[test]
-    fn login_with_words_joins_them_into_one_c_argument() {
+    fn login_with_words_runs_exactly_those_words() {
         let u = user_with_shell(Some("/bin/bash"));
-        let words = v(&["echo", "a  b", "> /tmp/x"]);
-        assert_eq!(
-            login_command(&u, &words, &everything),
-            v(&["/bin/bash", "-c", "echo a  b > /tmp/x"])
-        );
+        let words = v(&["echo", "$HOME", "a  b", "*", "", "> /tmp/x"]);
+        assert_eq!(login_command(&u, &words, &everything), words);
     }
 
     #[test]
     fn nologin_false_and_missing_shells_fall_back_to_bin_sh() {
-        let words = v(&["id", "-u"]);
         for shell in [
             None,
             Some("/usr/sbin/nologin"),
@@ -157,11 +152,6 @@ mod tests {
             Some("/usr/bin/false"),
         ] {
             let u = user_with_shell(shell);
-            assert_eq!(
-                login_command(&u, &words, &everything),
-                v(&["/bin/sh", "-c", "id -u"]),
-                "{shell:?}"
-            );
             assert_eq!(
                 login_command(&u, &[], &everything),
                 v(&["/bin/sh", "-l"]),
@@ -174,10 +164,7 @@ mod tests {
     fn shell_absent_from_rootfs_falls_back() {
         let u = user_with_shell(Some("/bin/zsh"));
         let only_bash = |p: &Path| p == Path::new("/bin/bash");
-        assert_eq!(
-            login_command(&u, &v(&["true"]), &only_bash),
-            v(&["/bin/sh", "-c", "true"])
-        );
+        assert_eq!(login_command(&u, &[], &only_bash), v(&["/bin/sh", "-l"]));
         // A name merely ending in "false" is still a shell.
         let u = user_with_shell(Some("/bin/nofalse"));
         assert_eq!(usable_shell(&u, &everything), PathBuf::from("/bin/nofalse"));
