@@ -148,3 +148,135 @@ fn a_full_disk_is_one_error_and_no_leftovers() {
     let listing = out.stdout.lines().filter(|l| !l.starts_with("rc=")).count();
     assert_eq!(listing, 0, "leftovers on the full disk: {out:#?}");
 }
+
+/// Dot-names in `containers/` and anywhere in the cache: staging
+/// directories, partial blobs, temporary files of the caches.
+fn hidden_leftovers(store: &TestStore) -> Vec<String> {
+    let mut found: Vec<String> = leftovers(store)
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    let mut dirs = vec![store.cache_dir()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                found.push(entry.path().display().to_string());
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Kills an install `delay` after its staging directory is ready for the
+/// unpacker (its last subdirectory exists): the moment it forks the
+/// unpacker, which is the racy one.
+fn kill_after_staging(child: &mut std::process::Child, store: &TestStore, delay: Duration) {
+    let containers = store.runtime_dir().join("containers");
+    let ready = || {
+        leftovers(store).iter().any(|n| {
+            n.starts_with(".staging-") && containers.join(n).join(".layer-hashes").exists()
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !ready() {
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    std::thread::sleep(delay);
+    let _ = child.kill();
+}
+
+/// A small xorshift, seeded from the clock and printed, so a failure can
+/// be replayed by setting CD_TEST_SEED.
+fn rng() -> impl FnMut(u64) -> u64 {
+    let seed = std::env::var("CD_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("CD_TEST_SEED={seed}");
+    let mut x = seed;
+    move |below| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % below.max(1)
+    }
+}
+
+#[test]
+fn twenty_random_kill_9s_then_one_install_leave_one_container_and_no_leftovers() {
+    let mut random = rng();
+    // Each round is a fresh store; several, because only the kills close
+    // to the final install can outlive it.
+    for _ in 0..5 {
+        kill_twenty_then_install(&mut random);
+    }
+}
+
+fn kill_twenty_then_install(random: &mut impl FnMut(u64) -> u64) {
+    let image = common::rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    let store = TestStore::new();
+    let install = |name: &str| {
+        let mut cmd = store.cmd();
+        cmd.args(["install", image, "-n", name, "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    // The typical install time (layers cached, as for most of the kills)
+    // bounds the random delays.
+    store.run(&["install", image, "-n", "probe", "-q"]).ok();
+    store.run(&["remove", "probe"]).ok();
+    let started = std::time::Instant::now();
+    store.run(&["install", image, "-n", "probe", "-q"]).ok();
+    let typical = started.elapsed().as_micros() as u64;
+    store.run(&["remove", "probe"]).ok();
+    for round in 0..20u64 {
+        // Every fourth install downloads again, so kills hit downloads too.
+        if round % 4 == 0 {
+            let _ = std::fs::remove_dir_all(store.cache_dir().join("oci_layers"));
+        }
+        let mut child = install("c").spawn().unwrap();
+        if round % 2 == 0 {
+            std::thread::sleep(Duration::from_micros(random(typical)));
+            let _ = child.kill();
+        } else {
+            // Within a few ms of the unpacker's fork: before its exec it
+            // holds all of the installer's fds, after it, until it asks to
+            // die with its parent, it is on its own.
+            kill_after_staging(&mut child, &store, Duration::from_micros(random(3000)));
+        }
+        child.wait().unwrap();
+        // A kill after the final rename leaves a whole container; the
+        // next install would refuse the name.
+        if round < 19 && store.container_dir("c").exists() {
+            store.run(&["remove", "c"]).ok();
+        }
+    }
+    // A kill after the final rename left a whole container: that last
+    // kill missed the racy moment; make room.
+    if store.container_dir("c").exists() {
+        store.run(&["remove", "c"]).ok();
+    }
+    // Right away: the killed installs' children may still be about.
+    Outcome::of(store.cmd().args(["install", image, "-n", "c", "-q"])).ok();
+    let listed = store.run(&["list", "-q"]);
+    listed.ok();
+    assert_eq!(listed.stdout.trim(), "c");
+    let left = hidden_leftovers(&store);
+    assert!(left.is_empty(), "left after a successful install: {left:?}");
+}

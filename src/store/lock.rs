@@ -43,22 +43,38 @@ impl ContainerLock {
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .ctx("open lock file", path)?;
-        let res = match mode {
-            LockMode::Shared => file.try_lock_shared(),
-            LockMode::Exclusive => file.try_lock(),
-        };
-        match res {
-            Ok(()) => Ok(Self {
-                _file: file,
-                path: path.to_path_buf(),
-                mode,
-            }),
-            Err(TryLockError::WouldBlock) => Err(Error::Busy {
-                name: display_name.to_owned(),
-                pids: holders(path),
-            }),
-            Err(TryLockError::Error(e)) => {
-                Err(Error::Io(crate::ioerr::IoError::new("lock", path, e)))
+        let grace = std::time::Instant::now() + INHERITED_GRACE;
+        loop {
+            let res = match mode {
+                LockMode::Shared => file.try_lock_shared(),
+                LockMode::Exclusive => file.try_lock(),
+            };
+            match res {
+                Ok(()) => {
+                    return Ok(Self {
+                        _file: file,
+                        path: path.to_path_buf(),
+                        mode,
+                    })
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let pids = holders(path);
+                    // Every process that took it is gone: the lock lives on
+                    // only in a child one of them forked (a flock belongs to
+                    // the open file, shared until exec), and goes at its exec.
+                    let inherited = pids.iter().all(|pid| !pid_alive(*pid));
+                    if inherited && std::time::Instant::now() < grace {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                    return Err(Error::Busy {
+                        name: display_name.to_owned(),
+                        pids,
+                    });
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::Io(crate::ioerr::IoError::new("lock", path, e)))
+                }
             }
         }
     }
@@ -70,6 +86,14 @@ impl ContainerLock {
     pub fn mode(&self) -> LockMode {
         self.mode
     }
+}
+
+/// How long a lock held only through a dead process's forked child is
+/// waited for; its exec is a matter of milliseconds.
+const INHERITED_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// PIDs holding a flock on `path` (empty when the file is missing or unlocked).

@@ -127,13 +127,17 @@ pub fn prepare_for_mutation_with(paths: &StorePaths, remove: &Remover) -> Result
     Ok(())
 }
 
-/// Partial blobs (`oci_layers/.partial-<pid>-*`) and URL downloads
-/// (`downloads/<pid>-*`) whose process is gone: a `kill -9` mid-download
-/// leaves them, the next mutating command removes them.
+/// Partial blobs (`oci_layers/.partial-<pid>-*`), URL downloads
+/// (`downloads/<pid>-*`) and the temporary files the manifest and layer
+/// hash caches are written through (`.tmp-<pid>*`) whose process is gone:
+/// a `kill -9` mid-write leaves them, the next mutating command removes
+/// them. A reused PID only postpones that to a later command.
 fn clean_stale_downloads(paths: &StorePaths) {
     let dirs = [
         (paths.layer_cache(), ".partial-"),
         (paths.cache_dir.join("downloads"), ""),
+        (paths.manifest_cache(), ".tmp-"),
+        (paths.layer_hashes(), ".tmp-"),
     ];
     for (dir, prefix) in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else {

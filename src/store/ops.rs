@@ -4,7 +4,8 @@
 //! the file system says (existence, live mounts) and never leave a half
 //! container visible.
 
-use super::{ContainerLock, ContainerName, Error, LockMode, StorePaths, STAGING_PREFIX};
+use super::staging::Claim;
+use super::{ContainerLock, ContainerName, Error, LockMode, StorePaths};
 use crate::fsops::{du::disk_usage, mounts_under, remove_tree, walk_post_order};
 use crate::ioerr::{IoContext, IoError};
 use rustix::fs::{renameat_with, RenameFlags, CWD};
@@ -39,11 +40,10 @@ pub fn remove_container(
         return Err(Error::NotFound(name.to_string()));
     }
     refuse_if_mounted(name, &dir)?;
-    let doomed = paths.containers_dir().join(format!(
-        "{STAGING_PREFIX}{}-removing-{}",
-        std::process::id(),
-        name
-    ));
+    // Claimed like a staging directory, so no other sweep deletes it under
+    // us, and a crash leaves a leftover the next sweep recognises.
+    let claim = Claim::take(paths)?;
+    let doomed = paths.containers_dir().join(claim.name());
     std::fs::rename(&dir, &doomed).ctx("move aside", &dir)?;
     if let Some(log) = log {
         let rootfs = doomed.join("rootfs");
@@ -53,6 +53,7 @@ pub fn remove_container(
         });
     }
     remove(&doomed).ctx("remove", &doomed)?;
+    drop(claim);
     remove_tree(&paths.data_dir(name)).ctx("remove", paths.data_dir(name))?;
     Ok(())
 }

@@ -19,7 +19,9 @@ const UNPACKER_ADDRESS_SPACE: u64 = 2 << 30;
 
 /// Runs the job read from stdin; returns the process exit code.
 pub fn main() -> i32 {
-    confine::die_with_parent();
+    if !tied_to_parent() {
+        return 2;
+    }
     // Not locked for good: a fed job reads the rest on another thread.
     let input = std::io::stdin();
     let mut out = std::io::stdout().lock();
@@ -46,6 +48,19 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// Asks to die with the applet, and checks it is still there: killed
+/// before the request, it sent no signal, and an orphan would go on
+/// extracting the layers already fed into a staging directory whose claim
+/// died with the applet, while the next install deletes it.
+fn tied_to_parent() -> bool {
+    confine::die_with_parent();
+    let expected = std::env::var(super::spawn::PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok());
+    let actual = rustix::process::getppid().map(|p| p.as_raw_pid());
+    expected.is_none_or(|pid| actual == Some(pid))
 }
 
 fn send(out: &mut impl Write, event: &Event) {
@@ -79,6 +94,10 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
             rustix::process::Uid::ROOT,
         )
         .map_err(|e| format!("setresuid in the user namespace: {e}"))?;
+        // A change of credentials may clear the parent-death signal.
+        if !tied_to_parent() {
+            return Err("the installer is gone".into());
+        }
     } else if job.root {
         confine::keep_only_caps(confine::UNPACK_CAPS)?;
     }

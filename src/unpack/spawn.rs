@@ -16,6 +16,9 @@ use std::sync::mpsc::Receiver;
 /// Name of the hidden applet the child runs as.
 pub const CHILD_APPLET: &str = "__unpack";
 
+/// Our PID, for the child to check once it asked to die with us.
+pub(super) const PARENT_ENV: &str = "CD_UNPACK_PARENT";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error("cannot start the unpacker: {0}")]
@@ -165,6 +168,7 @@ impl Running {
         cmd.arg(CHILD_APPLET)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(PARENT_ENV, std::process::id().to_string())
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
