@@ -3,9 +3,11 @@
 //! the data again (sha256 was a fifth of a warm install's CPU).
 //!
 //! One small file per layer digest in the cache's `layer_hashes/`: a
-//! version line, the count, then per regular-file entry its size and
-//! sha256 (all zeros for an entry that was skipped), and a sha256 of all
-//! of that. The unpacker only reads memos (the cache is read-only to it);
+//! version line, the sha256 of the whole uncompressed stream (all zeros
+//! when it was not taken: it vouches for the layer's diff_id on later
+//! installs, which then need not hash the stream again), the count, then
+//! per regular-file entry its size and sha256 (all zeros for an entry
+//! that was skipped), and a sha256 of all of that. The unpacker only reads memos (the cache is read-only to it);
 //! a new one goes to the staging tree and the applet moves it into the
 //! cache once the install succeeded.
 //!
@@ -20,7 +22,7 @@ use std::io;
 use std::path::Path;
 
 /// The format; a change in what counts as a slot needs a new version.
-const MAGIC: &[u8] = b"chroot-distro layer hashes 1\n";
+const MAGIC: &[u8] = b"chroot-distro layer hashes 2\n";
 const SLOT: usize = 8 + 32;
 /// A memo this big describes more files than any layer holds.
 const MAX_SLOTS: u64 = 16 << 20;
@@ -29,6 +31,8 @@ pub(super) const NONE: [u8; 32] = [0; 32];
 
 /// Slots read from a memo, handed out one per regular-file entry.
 pub(super) struct Memo {
+    /// The uncompressed stream's sha256, when it was taken.
+    pub diff: Option<[u8; 32]>,
     slots: Vec<(u64, [u8; 32])>,
     next: usize,
     stale: bool,
@@ -46,6 +50,8 @@ impl Memo {
         if check.finalize().as_slice() != sum {
             return None;
         }
+        let (diff, body) = body.split_at_checked(32)?;
+        let diff: [u8; 32] = diff.try_into().ok()?;
         let (count, slots) = body.split_at_checked(8)?;
         let count = u64::from_le_bytes(count.try_into().ok()?);
         if count > MAX_SLOTS || slots.len() as u64 != count * SLOT as u64 {
@@ -62,6 +68,7 @@ impl Memo {
             })
             .collect();
         Some(Self {
+            diff: (diff != NONE).then_some(diff),
             slots,
             next: 0,
             stale: false,
@@ -93,9 +100,14 @@ impl Memo {
 }
 
 /// Writes a memo of `slots` to `path` (a new file).
-pub(super) fn write(path: &Path, slots: &[(u64, [u8; 32])]) -> io::Result<()> {
-    let mut out = Vec::with_capacity(MAGIC.len() + 8 + slots.len() * SLOT + 32);
+pub(super) fn write(
+    path: &Path,
+    diff: Option<[u8; 32]>,
+    slots: &[(u64, [u8; 32])],
+) -> io::Result<()> {
+    let mut out = Vec::with_capacity(MAGIC.len() + 32 + 8 + slots.len() * SLOT + 32);
     out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&diff.unwrap_or(NONE));
     out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
     for (size, hash) in slots {
         out.extend_from_slice(&size.to_le_bytes());
@@ -158,7 +170,7 @@ mod tests {
         let path = dir.path().join("m");
         let mut lying = slots.clone();
         lying[0].1 = [7; 32];
-        write(&path, &lying).unwrap();
+        write(&path, None, &lying).unwrap();
         let mut lend = Hashes::Lend(Memo::load(&path).unwrap(), Vec::new());
         let lent = apply(&tar, &mut lend);
         assert_eq!(lent[0].1, Some(hex::encode([7u8; 32])));
@@ -167,7 +179,7 @@ mod tests {
         // Sizes that do not fit this stream: nothing it lent stays.
         let mut wrong = lying.clone();
         wrong[2].0 += 1;
-        write(&path, &wrong).unwrap();
+        write(&path, None, &wrong).unwrap();
         let mut lend = Hashes::Lend(Memo::load(&path).unwrap(), Vec::new());
         assert_eq!(apply(&tar, &mut lend), truth);
         let Hashes::Lend(m, _) = lend else {
@@ -181,8 +193,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
         let slots = vec![(3, [1u8; 32]), (0, NONE), (9, [2u8; 32])];
-        write(&path, &slots).unwrap();
+        write(&path, Some([5; 32]), &slots).unwrap();
         let mut m = Memo::load(&path).unwrap();
+        assert_eq!(m.diff, Some([5; 32]));
         assert_eq!(m.take(3), Some([1; 32]));
         assert_eq!(m.take(0), None, "a skipped entry lends nothing");
         assert!(!m.fitted());

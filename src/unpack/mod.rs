@@ -10,6 +10,7 @@ pub mod fixups;
 mod follow;
 pub mod index;
 pub mod job;
+pub mod limits;
 mod memo;
 mod readahead;
 mod remove;
