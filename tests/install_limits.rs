@@ -144,3 +144,64 @@ fn a_config_listing_the_wrong_number_of_diff_ids_is_refused() {
     install_with(&store, &path, &[]).fails_with(1, "2 diff_id(s) for 1 layer(s)");
     store_untouched(&store);
 }
+
+/// A rootfs with one name over NAME_MAX and one path over PATH_MAX; the
+/// tar crate writes GNU long-name records for both.
+fn too_long_rootfs() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_600_000_000);
+        if name.ends_with('/') {
+            h.set_entry_type(tar::EntryType::Directory);
+        }
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    for d in ["bin/", "etc/", "usr/"] {
+        add(d, b"");
+    }
+    add("etc/os-release", b"ID=long\n");
+    add(&format!("usr/{}", "n".repeat(300)), b"long name");
+    let deep = (0..200).map(|i| format!("dir{i:027}")).collect::<Vec<_>>();
+    add(&format!("usr/{}/f", deep.join("/")), b"deep");
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn entries_too_long_for_the_file_system_are_reported_or_with_strict_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "long.tar", &too_long_rootfs());
+    let store = TestStore::new();
+    let out = store.run(&["install", path.to_str().unwrap(), "-n", "c", "--strict"]);
+    out.fails_with(1, "2 archive entries skipped");
+    assert!(out.stderr.contains("--strict"), "{out:#?}");
+    store_untouched(&store);
+
+    let out = install_with(&store, &path, &[]);
+    out.ok();
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one summary line: {out:#?}");
+    assert!(
+        warnings[0].contains("2 archive entries skipped"),
+        "{out:#?}"
+    );
+    assert!(
+        warnings[0].contains("usr/nnnn"),
+        "names the first: {out:#?}"
+    );
+    assert!(warnings[0].contains("usr/dir000"), "{out:#?}");
+    let rootfs = store.container_dir("c").join("rootfs");
+    assert_eq!(
+        std::fs::read(rootfs.join("etc/os-release")).unwrap(),
+        b"ID=long\n"
+    );
+}

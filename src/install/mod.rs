@@ -43,6 +43,8 @@ pub enum Error {
     NoImage(String),
     #[error("cannot read {}: {reason}", path.display())]
     Source { path: PathBuf, reason: String },
+    #[error("{0} (--strict)")]
+    Skipped(String),
     #[error("the image config lists {diff_ids} diff_id(s) for {layers} layer(s)")]
     DiffIds { diff_ids: usize, layers: usize },
 }
@@ -56,6 +58,9 @@ impl Error {
                 "remove it and install again: chroot-distro remove {n}"
             )),
             Error::Archive(e) => e.hint(),
+            Error::Skipped(_) => {
+                Some("without --strict, such entries are skipped with a warning".into())
+            }
             Error::DiffIds { .. } => Some("the image is broken; ask its publisher".into()),
             Error::Source { .. } => {
                 Some("local archives are paths starting with /, ./, ../ or ~".into())
@@ -98,6 +103,8 @@ pub struct Request<'a> {
     /// Registry credentials and `CD_DOWNLOAD_*` settings come from here.
     pub env: &'a crate::env::EnvSnapshot,
     pub allow_insecure: bool,
+    /// An entry the unpacker has to leave out fails the install.
+    pub strict: bool,
 }
 
 pub struct Installed {
@@ -260,6 +267,7 @@ pub(crate) struct Building {
     unpacker: spawn::Running,
     staging: Staging,
     memo_cache: PathBuf,
+    strict: bool,
 }
 
 /// Where in a staging tree the unpacker leaves new layer hash memos.
@@ -353,6 +361,7 @@ pub(crate) fn start_rootfs(
         unpacker,
         staging,
         memo_cache: req.paths.layer_hashes(),
+        strict: req.strict,
     })
 }
 
@@ -389,14 +398,16 @@ impl Building {
             unpacker,
             staging,
             memo_cache,
+            strict,
         } = self;
         let stats = unpacker.finish_extract(&mut on_event)?;
         adopt_memos(&staging.dir().join(MEMO_OUT), &memo_cache);
-        if stats.devices_skipped > 0 {
-            report.warn(&format!(
-                "{} device node(s) skipped (not permitted here)",
-                stats.devices_skipped
-            ));
+        let skipped = stats.skipped();
+        if strict && !skipped.is_empty() {
+            return Err(Error::Skipped(skipped.join("; ")));
+        }
+        for line in skipped {
+            report.warn(&line);
         }
         Ok(Built { staging, stats })
     }
