@@ -7,7 +7,7 @@ use super::extract::{ExtractOptions, Extractor, Ownership};
 use super::follow::{Feeder, FollowReader, Next};
 use super::job::{Event, Job, Layer, MemoDirs, Op, Source};
 use super::limits::{Limits, Meter};
-use super::memo::Memo;
+use super::memo::{Memo, MemoWriter};
 use super::resolve::ResolveMode;
 use crate::sandbox::confine;
 use std::io::Write;
@@ -202,7 +202,8 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
                 let file = std::fs::File::create(path)
                     .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
                 let mut w = std::io::BufWriter::new(file);
-                let paths = super::index::write(root.as_fd(), &hashes, &mut w)
+                let spill = path.parent().unwrap_or(std::path::Path::new("."));
+                let paths = super::index::write(root.as_fd(), &hashes, spill, &mut w)
                     .and_then(|n| w.flush().map(|_| n))
                     .map_err(|e| format!("cannot write the install index: {e}"))?;
                 stats.paths = paths as u64;
@@ -311,12 +312,17 @@ fn apply_reader(
     }
     // Best effort, as the memo only saves time.
     match (new_memo, hashes) {
-        (Some(path), Hashes::Gather(slots)) => {
+        (Some(path), Hashes::Gather(memo)) => {
             let diff = match vouched {
                 Vouch::Digest => layer.diff_id.as_ref().and_then(digest_bytes),
                 _ => tally.sha256,
             };
-            let _ = super::memo::write(&path, diff, &slots);
+            // A memo that could not be created (the same layer twice in
+            // one image) is not ours to remove; a half-written one never
+            // loads (its checksum is missing).
+            if memo.is_some_and(|m| m.finish(diff).is_err()) {
+                let _ = std::fs::remove_file(&path);
+            }
         }
         (Some(path), Hashes::Lend(m, _)) if !m.fitted() => {
             let _ = std::fs::write(path.with_extension("stale"), b"");
@@ -403,7 +409,7 @@ fn memo_for(layer: &Layer, memos: Option<&MemoDirs>) -> (Hashes, Option<std::pat
             let name = digest.file_name();
             let hashes = match Memo::load(&dirs.cache.join(&name)) {
                 Some(m) => Hashes::Lend(m, Vec::new()),
-                None => Hashes::Gather(Vec::new()),
+                None => Hashes::Gather(MemoWriter::create(&dirs.out.join(&name)).ok()),
             };
             (hashes, Some(dirs.out.join(&name)))
         }

@@ -17,6 +17,7 @@ mod remove;
 pub mod resolve;
 pub mod spawn;
 mod special;
+mod spill;
 pub mod stats;
 mod whiteout;
 
