@@ -43,6 +43,12 @@ pub fn command() -> Command {
                 .long("allow-insecure")
                 .action(ArgAction::SetTrue)
                 .help("Allow plain-http registries"),
+        )
+        .arg(
+            Arg::new("strict")
+                .long("strict")
+                .action(ArgAction::SetTrue)
+                .help("Fail instead of skipping archive entries that cannot be created here (names too long or too deep, invalid names, device nodes)"),
         );
     output_level(cmd, false)
 }
@@ -99,6 +105,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         force_walk: ctx.env.is_truthy("CD_FORCE_OPENAT2_FALLBACK"),
         env: &ctx.env,
         allow_insecure: flag(m, "allow-insecure"),
+        strict: flag(m, "strict"),
     };
     let result = install::install(&req, &mut progress);
     progress.finish();

@@ -17,6 +17,12 @@ pub fn command() -> Command {
                     .long("allow-insecure")
                     .action(ArgAction::SetTrue)
                     .help("Allow a plain-http registry if layers must be downloaded again"),
+            )
+            .arg(
+                Arg::new("strict")
+                    .long("strict")
+                    .action(ArgAction::SetTrue)
+                    .help("Fail instead of skipping archive entries that cannot be created here"),
             ),
         false,
     )
@@ -43,6 +49,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         force_walk: ctx.env.is_truthy("CD_FORCE_OPENAT2_FALLBACK"),
         env: &ctx.env,
         allow_insecure: flag(m, "allow-insecure"),
+        strict: flag(m, "strict"),
     };
     let result = install::reset(&req, &mut progress);
     progress.finish();

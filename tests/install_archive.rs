@@ -467,7 +467,14 @@ fn the_install_index_describes_the_installed_tree_exactly() {
         let root = std::fs::File::open(dir.join("rootfs")).unwrap();
         let mut fresh = Vec::new();
         use std::os::fd::AsFd;
-        chroot_distro::unpack::index::write(root.as_fd(), &Default::default(), &mut fresh).unwrap();
+        let spill = tempfile::tempdir().unwrap();
+        chroot_distro::unpack::index::write(
+            root.as_fd(),
+            &Default::default(),
+            spill.path(),
+            &mut fresh,
+        )
+        .unwrap();
         assert_eq!(stored, String::from_utf8(fresh).unwrap(), "{name}");
         let entries = chroot_distro::unpack::index::read(&stored).unwrap();
         let hosts = entries

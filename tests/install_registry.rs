@@ -618,7 +618,8 @@ fn warm_installs_take_content_hashes_from_the_layer_memo() {
     // checksum made to match) lends nothing that stays, and is dropped.
     let mut stale = good.clone();
     let magic = stale.iter().position(|&b| b == b'\n').unwrap() + 1;
-    stale[magic + 8] ^= 1;
+    // The first slot's size.
+    stale[magic] ^= 1;
     let body = stale.len() - 32;
     let sum = {
         use sha2::Digest;

@@ -149,6 +149,8 @@ mod tests {
             oci: true,
             strip: 0,
             label: format!("layer {i}"),
+            size: None,
+            diff_id: None,
         }
     }
 

@@ -43,6 +43,10 @@ pub enum Error {
     NoImage(String),
     #[error("cannot read {}: {reason}", path.display())]
     Source { path: PathBuf, reason: String },
+    #[error("{0} (--strict)")]
+    Skipped(String),
+    #[error("the image config lists {diff_ids} diff_id(s) for {layers} layer(s)")]
+    DiffIds { diff_ids: usize, layers: usize },
 }
 
 impl Error {
@@ -54,6 +58,10 @@ impl Error {
                 "remove it and install again: chroot-distro remove {n}"
             )),
             Error::Archive(e) => e.hint(),
+            Error::Skipped(_) => {
+                Some("without --strict, such entries are skipped with a warning".into())
+            }
+            Error::DiffIds { .. } => Some("the image is broken; ask its publisher".into()),
             Error::Source { .. } => {
                 Some("local archives are paths starting with /, ./, ../ or ~".into())
             }
@@ -95,6 +103,8 @@ pub struct Request<'a> {
     /// Registry credentials and `CD_DOWNLOAD_*` settings come from here.
     pub env: &'a crate::env::EnvSnapshot,
     pub allow_insecure: bool,
+    /// An entry the unpacker has to leave out fails the install.
+    pub strict: bool,
 }
 
 pub struct Installed {
@@ -173,6 +183,8 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
                 oci: false,
                 strip,
                 label: path.display().to_string(),
+                size: None,
+                diff_id: None,
             };
             (vec![layer], vec![OwnedFd::from(file)], None)
         }
@@ -194,11 +206,8 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let image = archive::resolve(&found, &cache, &req.platform, &fallback)?;
-            let layers = image
-                .layers
-                .iter()
-                .map(|l| Layer::cached(cache.path(&l.digest), &l.digest))
-                .collect();
+            let sizes: Vec<u64> = image.manifest.layers.iter().map(|d| d.size).collect();
+            let layers = image_layers(&image.layers, &sizes, &image.config, &cache)?;
             let manifest = ContainerManifest {
                 image_ref: image.image_ref,
                 arch: image.platform.native_name().to_owned(),
@@ -211,6 +220,38 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
     };
     let total = layers.len();
     extract_and_commit(req, layers, fds, manifest, None, total, report)
+}
+
+/// The unpacker's view of an image's layers: each blob in the cache, with
+/// its size (from the manifest) and the diff_id its config names.
+pub(crate) fn image_layers(
+    refs: &[archive::LayerRef],
+    sizes: &[u64],
+    config: &store::ImageConfig,
+    cache: &BlobCache,
+) -> Result<Vec<Layer>, Error> {
+    let diff_ids = match config.diff_ids() {
+        Some(ids) if ids.len() != refs.len() => {
+            return Err(Error::DiffIds {
+                diff_ids: ids.len(),
+                layers: refs.len(),
+            })
+        }
+        Some(ids) => ids,
+        None => vec![None; refs.len()],
+    };
+    Ok(refs
+        .iter()
+        .zip(diff_ids)
+        .enumerate()
+        .map(|(i, (l, diff_id))| {
+            let layer = Layer::cached(cache.path(&l.digest), &l.digest);
+            match sizes.get(i) {
+                Some(size) => layer.described(*size, diff_id),
+                None => Layer { diff_id, ..layer },
+            }
+        })
+        .collect())
 }
 
 /// What a new rootfs is built from.
@@ -226,6 +267,7 @@ pub(crate) struct Building {
     unpacker: spawn::Running,
     staging: Staging,
     memo_cache: PathBuf,
+    strict: bool,
 }
 
 /// Where in a staging tree the unpacker leaves new layer hash memos.
@@ -295,7 +337,7 @@ pub(crate) fn start_rootfs(
         op: Op::Extract {
             rootfs: rootfs.clone(),
             layers,
-            fixups: Some(Fixups::for_host(termux)),
+            fixups: Some(Box::new(Fixups::for_host(termux))),
             squash: matches!(req.privilege, Privilege::Squash { .. }),
             index: Some(staging.dir().join(store::INDEX_FILE)),
             follow: feed.is_some(),
@@ -303,6 +345,7 @@ pub(crate) fn start_rootfs(
                 cache: req.paths.layer_hashes(),
                 out: memo_out.clone(),
             }),
+            limits: crate::unpack::limits::Limits::from_env(req.env),
         },
         userns: req.privilege.is_userns(),
         root: matches!(req.privilege, Privilege::Root),
@@ -318,6 +361,7 @@ pub(crate) fn start_rootfs(
         unpacker,
         staging,
         memo_cache: req.paths.layer_hashes(),
+        strict: req.strict,
     })
 }
 
@@ -354,14 +398,16 @@ impl Building {
             unpacker,
             staging,
             memo_cache,
+            strict,
         } = self;
         let stats = unpacker.finish_extract(&mut on_event)?;
         adopt_memos(&staging.dir().join(MEMO_OUT), &memo_cache);
-        if stats.devices_skipped > 0 {
-            report.warn(&format!(
-                "{} device node(s) skipped (not permitted here)",
-                stats.devices_skipped
-            ));
+        let skipped = stats.skipped();
+        if strict && !skipped.is_empty() {
+            return Err(Error::Skipped(skipped.join("; ")));
+        }
+        for line in skipped {
+            report.warn(&line);
         }
         Ok(Built { staging, stats })
     }

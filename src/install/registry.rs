@@ -44,7 +44,7 @@ pub(super) fn install_image(
     let (tx, rx) = mpsc::channel::<Feed>();
     let building = start_rootfs(req, Vec::new(), Vec::new(), Some(rx), report)?;
     if let Some(g) = &guess {
-        for layer in layers_of(g, &blobs) {
+        for layer in layers_of(g, &blobs)? {
             let _ = tx.send(Feed::Layer { layer });
         }
     }
@@ -105,7 +105,7 @@ fn download_and_commit(
     let sink = report.download_sink(&to_fetch);
     let runtime = source.runtime();
     let abort_tx = tx.clone();
-    let sequencer = Sequencer::new(tx, layers_of(&resolved, blobs), resolved.sizes.clone());
+    let sequencer = Sequencer::new(tx, layers_of(&resolved, blobs)?, resolved.sizes.clone());
     let download = {
         let handle = source.handle()?;
         let resolved = resolved.clone();
@@ -164,10 +164,6 @@ fn commit_built(
 }
 
 /// The unpacker's view of each layer: its path in the cache.
-fn layers_of(resolved: &Resolved, blobs: &BlobCache) -> Vec<Layer> {
-    resolved
-        .layers
-        .iter()
-        .map(|l| Layer::cached(blobs.path(&l.digest), &l.digest))
-        .collect()
+fn layers_of(resolved: &Resolved, blobs: &BlobCache) -> Result<Vec<Layer>, Error> {
+    super::image_layers(&resolved.layers, &resolved.sizes, &resolved.config, blobs)
 }

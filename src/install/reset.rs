@@ -5,7 +5,6 @@ use super::{build_rootfs, Error, Installed, Reporter, Request};
 use crate::registry::{download_layers, AllLayers, DownloadSettings, ImageSource, Resolved};
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerLock, ContainerManifest, LockMode};
-use crate::unpack::job::Layer;
 
 pub fn reset(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Error> {
     let _lock = super::lock_for_change(req, true)?;
@@ -20,7 +19,6 @@ pub fn reset(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Erro
         "the download cache",
         LockMode::Shared,
     )?;
-    let mut layers = Vec::new();
     let mut refs = Vec::new();
     let mut sizes = Vec::new();
     for l in &manifest.manifest.layers {
@@ -30,13 +28,13 @@ pub fn reset(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Erro
                 req.name
             ))
         })?;
-        layers.push(Layer::cached(blobs.path(&digest), &digest));
         refs.push(crate::archive::LayerRef {
             digest,
             media_type: l.media_type.clone(),
         });
         sizes.push(l.size);
     }
+    let layers = super::image_layers(&refs, &sizes, &manifest.image_config, &blobs)?;
     if refs.iter().any(|r| !blobs.contains(&r.digest)) {
         fetch_missing(req, &manifest, refs, sizes, &blobs, report)?;
     }

@@ -98,6 +98,20 @@ pub struct RuntimeConfig {
     pub extra: Map<String, Value>,
 }
 
+impl ImageConfig {
+    /// `rootfs.diff_ids`, when the config lists them: per layer, the
+    /// sha256 of its uncompressed tar stream (one that is not a sha256
+    /// digest is `None`, and goes unchecked).
+    pub fn diff_ids(&self) -> Option<Vec<Option<crate::oci::Digest>>> {
+        let list = self.extra.get("rootfs")?.get("diff_ids")?.as_array()?;
+        Some(
+            list.iter()
+                .map(|v| v.as_str().and_then(crate::oci::Digest::parse))
+                .collect(),
+        )
+    }
+}
+
 impl ContainerManifest {
     pub fn read(path: &Path) -> Result<Self, Error> {
         let bytes = std::fs::read(path).ctx("read", path)?;

@@ -6,7 +6,8 @@ use super::extract::Hashes;
 use super::extract::{ExtractOptions, Extractor, Ownership};
 use super::follow::{Feeder, FollowReader, Next};
 use super::job::{Event, Job, Layer, MemoDirs, Op, Source};
-use super::memo::Memo;
+use super::limits::{Limits, Meter};
+use super::memo::{Memo, MemoWriter};
 use super::resolve::ResolveMode;
 use crate::sandbox::confine;
 use std::io::Write;
@@ -150,8 +151,13 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
             index,
             follow,
             memos,
+            limits,
         } => {
-            let memos = memos.as_ref();
+            let mut shared = Shared {
+                memos: memos.as_ref(),
+                limits: *limits,
+                inflated: 0,
+            };
             let root: OwnedFd = std::fs::File::open(rootfs)
                 .map_err(|e| format!("cannot open {}: {e}", rootfs.display()))?
                 .into();
@@ -169,14 +175,16 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
             };
             let mut extractor = Extractor::new(root, opts);
             for (i, layer) in layers.iter().enumerate() {
-                apply_layer(&mut extractor, i, layer, memos, out)?;
+                apply_layer(&mut extractor, i, layer, &mut shared, out)?;
             }
             if *follow {
                 let feeder = Feeder::start();
                 let mut n = layers.len();
                 loop {
                     match feeder.next()? {
-                        Next::Layer(layer) => apply_layer(&mut extractor, n, &layer, memos, out)?,
+                        Next::Layer(layer) => {
+                            apply_layer(&mut extractor, n, &layer, &mut shared, out)?
+                        }
                         Next::Stream {
                             layer,
                             partial,
@@ -184,7 +192,15 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
                         } => {
                             let file = open_growing(&partial, &layer)?;
                             let reader = FollowReader::new(file, growing.clone());
-                            apply_reader(&mut extractor, n, &layer, reader, memos, out)?;
+                            let size = layer.size;
+                            apply_reader(
+                                &mut extractor,
+                                n,
+                                &layer,
+                                (reader, size),
+                                &mut shared,
+                                out,
+                            )?;
                             growing.verified()?;
                         }
                         Next::End => break,
@@ -205,7 +221,8 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
                 let file = std::fs::File::create(path)
                     .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
                 let mut w = std::io::BufWriter::new(file);
-                let paths = super::index::write(root.as_fd(), &hashes, &mut w)
+                let spill = path.parent().unwrap_or(std::path::Path::new("."));
+                let paths = super::index::write(root.as_fd(), &hashes, spill, &mut w)
                     .and_then(|n| w.flush().map(|_| n))
                     .map_err(|e| format!("cannot write the install index: {e}"))?;
                 stats.paths = paths as u64;
@@ -216,11 +233,20 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
     }
 }
 
+/// What the layers of one job share.
+struct Shared<'a> {
+    /// Where layers' hash memos are read and written.
+    memos: Option<&'a MemoDirs>,
+    limits: Limits,
+    /// Uncompressed bytes the layers so far took.
+    inflated: u64,
+}
+
 fn apply_layer(
     extractor: &mut Extractor,
     index: usize,
     layer: &Layer,
-    memos: Option<&MemoDirs>,
+    shared: &mut Shared,
     out: &mut impl Write,
 ) -> Result<(), String> {
     let file = match &layer.source {
@@ -230,7 +256,8 @@ fn apply_layer(
             std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?
         }
     };
-    apply_reader(extractor, index, layer, file, memos, out)
+    let size = layer.size.or_else(|| file.metadata().ok().map(|m| m.len()));
+    apply_reader(extractor, index, layer, (file, size), shared, out)
 }
 
 /// The partial file of a download, or (verified and renamed meanwhile)
@@ -246,20 +273,28 @@ fn open_growing(partial: &std::path::Path, layer: &Layer) -> Result<std::fs::Fil
     }
 }
 
+/// Applies one layer from `input` (and its compressed size, when known):
+/// decoded, metered against the job's limits, its stream hashed for the
+/// diff_id unless a memo or the blob digest already vouches for it.
 fn apply_reader(
     extractor: &mut Extractor,
     index: usize,
     layer: &Layer,
-    input: impl std::io::Read + Send + 'static,
-    memos: Option<&MemoDirs>,
+    (input, compressed): (impl std::io::Read + Send + 'static, Option<u64>),
+    shared: &mut Shared,
     out: &mut impl Write,
 ) -> Result<(), String> {
     let (kind, reader) =
         super::decompress::open(input).map_err(|e| format!("{}: {e}", layer.label))?;
+    let ceiling = shared.limits.for_layer(compressed, shared.inflated);
+    let (mut hashes, new_memo) = memo_for(layer, shared.memos);
+    let vouched = vouched_for(layer, &hashes);
+    let want = layer.diff_id.as_ref().filter(|_| vouched == Vouch::No);
+    let (meter, tally) = Meter::new(reader, ceiling, want.is_some());
     // Compressed layers inflate on a second thread while this one writes.
-    let reader: Box<dyn std::io::Read> = match kind {
-        super::decompress::Compression::None => reader,
-        _ => Box::new(super::readahead::ReadAhead::new(reader)),
+    let mut reader: Box<dyn std::io::Read> = match kind {
+        super::decompress::Compression::None => Box::new(meter),
+        _ => Box::new(super::readahead::ReadAhead::new(Box::new(meter))),
     };
     let mut last = Instant::now();
     let mut progress = |p: &super::stats::Progress| {
@@ -275,32 +310,127 @@ fn apply_reader(
             );
         }
     };
-    // A cached layer's memo lends its hashes; without one, they are
-    // gathered for a new memo.
-    let mut new_memo = None;
-    let mut hashes = match memos.zip(layer.digest.as_ref()) {
-        None => Hashes::Plain,
-        Some((dirs, digest)) => {
-            let name = digest.file_name();
-            new_memo = Some(dirs.out.join(&name));
-            match Memo::load(&dirs.cache.join(&name)) {
-                Some(m) => Hashes::Lend(m, Vec::new()),
-                None => Hashes::Gather(Vec::new()),
-            }
-        }
-    };
-    extractor
-        .apply_hashed(reader, layer.oci, &mut progress, &mut hashes)
-        .map_err(|e| format!("{}: {e}", layer.label))?;
+    let applied = extractor
+        .apply_hashed(&mut reader, layer.oci, &mut progress, &mut hashes)
+        // The diff_id covers the stream to its end, past the tar trailer.
+        .and_then(|()| match want {
+            Some(_) => std::io::copy(&mut reader, &mut std::io::sink())
+                .map(drop)
+                .map_err(super::stats::Error::tar),
+            None => Ok(()),
+        });
+    drop(reader);
+    let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+    shared.inflated += tally.bytes;
+    if let Some(bound) = tally.tripped {
+        return Err(format!("{}: {bound}", layer.label));
+    }
+    applied.map_err(|e| format!("{}: {e}", layer.label))?;
+    if let Some(want) = want {
+        check_diff_id(layer, want, tally.sha256)?;
+    }
     // Best effort, as the memo only saves time.
     match (new_memo, hashes) {
-        (Some(path), Hashes::Gather(slots)) => {
-            let _ = super::memo::write(&path, &slots);
+        (Some(path), Hashes::Gather(memo)) => {
+            let diff = match vouched {
+                Vouch::Digest => layer.diff_id.as_ref().and_then(digest_bytes),
+                _ => tally.sha256,
+            };
+            // A memo that could not be created (the same layer twice in
+            // one image) is not ours to remove; a half-written one never
+            // loads (its checksum is missing).
+            if memo.is_some_and(|m| m.finish(diff).is_err()) {
+                let _ = std::fs::remove_file(&path);
+            }
         }
         (Some(path), Hashes::Lend(m, _)) if !m.fitted() => {
             let _ = std::fs::write(path.with_extension("stale"), b"");
+            // The memo vouched for a stream it turned out not to describe.
+            if vouched == Vouch::Memo {
+                rehash(layer, ceiling)?;
+            }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// Checks a cached layer's diff_id with a second read, for when the memo
+/// that vouched for it turned out stale (rare: a memo is keyed by the
+/// blob's digest).
+fn rehash(layer: &Layer, ceiling: Option<super::limits::Ceiling>) -> Result<(), String> {
+    let (Source::Path { path }, Some(want)) = (&layer.source, &layer.diff_id) else {
+        return Err(format!(
+            "{}: its diff_id could not be checked: install again",
+            layer.label
+        ));
+    };
+    let fail = |e: std::io::Error| format!("{}: {e}", layer.label);
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let (_, reader) = super::decompress::open(file).map_err(fail)?;
+    let (mut meter, tally) = Meter::new(reader, ceiling, true);
+    std::io::copy(&mut meter, &mut std::io::sink()).map_err(fail)?;
+    let got = tally.lock().unwrap_or_else(|p| p.into_inner()).sha256;
+    check_diff_id(layer, want, got)
+}
+
+fn check_diff_id(
+    layer: &Layer,
+    want: &crate::oci::Digest,
+    got: Option<[u8; 32]>,
+) -> Result<(), String> {
+    let got = got.map(hex::encode).unwrap_or_default();
+    if got == want.hex() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: its uncompressed content does not match the image config's diff_id \
+         (expected {want}, got sha256:{got}): the image is corrupt or was tampered with",
+        layer.label
+    ))
+}
+
+/// Who, if anyone, already checked a layer's diff_id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vouch {
+    No,
+    /// An uncompressed blob: its digest, verified by the cache, is it.
+    Digest,
+    /// Its memo recorded the stream's sha256 when it was first hashed.
+    Memo,
+}
+
+fn vouched_for(layer: &Layer, hashes: &Hashes) -> Vouch {
+    let Some(diff_id) = &layer.diff_id else {
+        return Vouch::No;
+    };
+    if layer.digest.as_ref() == Some(diff_id) {
+        return Vouch::Digest;
+    }
+    match hashes {
+        Hashes::Lend(m, _) if m.diff.map(hex::encode).as_deref() == Some(diff_id.hex()) => {
+            Vouch::Memo
+        }
+        _ => Vouch::No,
+    }
+}
+
+fn digest_bytes(d: &crate::oci::Digest) -> Option<[u8; 32]> {
+    hex::decode(d.hex()).ok()?.try_into().ok()
+}
+
+/// A cached layer's memo lends its hashes; without one, they are gathered
+/// for a new memo (at the returned path).
+fn memo_for(layer: &Layer, memos: Option<&MemoDirs>) -> (Hashes, Option<std::path::PathBuf>) {
+    match memos.zip(layer.digest.as_ref()) {
+        None => (Hashes::Plain, None),
+        Some((dirs, digest)) => {
+            let name = digest.file_name();
+            let hashes = match Memo::load(&dirs.cache.join(&name)) {
+                Some(m) => Hashes::Lend(m, Vec::new()),
+                None => Hashes::Gather(MemoWriter::create(&dirs.out.join(&name)).ok()),
+            };
+            (hashes, Some(dirs.out.join(&name)))
+        }
+    }
 }

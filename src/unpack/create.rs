@@ -91,15 +91,18 @@ impl Extractor {
             None => lent.unwrap_or_default(),
         };
         self.took = Some((st.st_ino, hash, lent.is_some()));
-        // futimens set exactly this mtime: the index compares it with a stat.
-        self.hashes.insert(
-            st.st_ino,
-            super::index::Hashed {
-                size: done,
-                mtime: meta.mtime.tv_sec,
-                hash,
-            },
-        );
+        // futimens set exactly this mtime: the index compares it with a
+        // stat. An empty file's hash needs no record: the index knows it.
+        if done > 0 {
+            self.hashes.insert(
+                st.st_ino,
+                super::index::Hashed {
+                    size: done,
+                    mtime: meta.mtime.tv_sec,
+                    hash,
+                },
+            );
+        }
         Ok(())
     }
 

@@ -113,8 +113,9 @@ pub struct Extractor {
 pub(super) enum Hashes {
     /// Nothing beyond the index (a plain tarball: there is no memo).
     Plain,
-    /// Gathers one slot per regular-file entry, for a new memo.
-    Gather(Vec<(u64, [u8; 32])>),
+    /// Writes one slot per regular-file entry to a new memo, as the
+    /// layer streams (`None` once that failed: a memo is best effort).
+    Gather(Option<super::memo::MemoWriter>),
     /// Takes them from a memo instead of hashing; the inodes they went to.
     Lend(Memo, Vec<u64>),
 }
@@ -189,8 +190,11 @@ impl Extractor {
                 self.cache = None;
             }
             match (hashes as &mut Hashes, self.took) {
-                (Hashes::Gather(slots), took) if regular => {
-                    slots.push((size, took.map_or(super::memo::NONE, |t| t.1)))
+                (Hashes::Gather(memo), took) if regular => {
+                    let hash = took.map_or(super::memo::NONE, |t| t.1);
+                    if memo.as_mut().is_some_and(|m| m.push(size, &hash).is_err()) {
+                        *memo = None;
+                    }
                 }
                 (Hashes::Lend(_, inodes), Some((ino, _, true))) => inodes.push(ino),
                 _ => {}

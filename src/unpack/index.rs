@@ -14,7 +14,10 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
+
+use super::spill::Sorter;
 
 /// A content hash with what the file looked like when it was taken: an
 /// inode number reused by a later file must not lend it its hash.
@@ -48,23 +51,47 @@ pub struct Entry {
 }
 
 /// Walks the tree beneath `root` (never following symlinks, never leaving
-/// its file system) and writes the index to `out`.
+/// its file system) and writes the index to `out`; a big tree's entries
+/// are sorted in runs spilled to `spill` (a writable directory).
 pub fn write(
     root: BorrowedFd,
     hashes: &HashMap<u64, Hashed>,
+    spill: &Path,
     out: &mut impl Write,
 ) -> io::Result<usize> {
     let root_st = rustix::fs::fstat(root)?;
-    let mut entries = vec![entry(Vec::new(), &root_st, None, None)];
-    entries.extend(walk(root, root_st.st_dev, hashes)?);
-    // The raw name too: two names that differ only in invalid UTF-8 share
-    // a lossy path, and the walk's order is not fixed.
-    entries.sort_by(|a, b| (&a.path, &a.raw).cmp(&(&b.path, &b.raw)));
-    for e in &entries {
-        serde_json::to_writer(&mut *out, e)?;
-        out.write_all(b"\n")?;
+    let sorter = Mutex::new(Sorter::new(spill, super::spill::BUDGET));
+    add(&sorter, &mut vec![entry(Vec::new(), &root_st, None, None)])?;
+    walk(root, root_st.st_dev, hashes, &sorter)?;
+    sorter
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .finish(out)
+}
+
+/// Hands `entries` to the sorter as JSON lines keyed by (path, raw): the
+/// raw name too, as two names that differ only in invalid UTF-8 share a
+/// lossy path, and the walk's order is not fixed. A path holds no NUL, so
+/// the separator keeps a prefix first.
+fn add(sorter: &Mutex<Sorter>, entries: &mut Vec<Entry>) -> io::Result<()> {
+    let mut lines = Vec::with_capacity(entries.len());
+    for e in entries.drain(..) {
+        let mut key = Vec::with_capacity(e.path.len() + 2);
+        key.extend_from_slice(e.path.as_bytes());
+        key.push(0);
+        if let Some(raw) = &e.raw {
+            key.push(1);
+            key.extend_from_slice(raw.as_bytes());
+        }
+        let mut line = serde_json::to_vec(&e)?;
+        line.push(b'\n');
+        lines.push((key, line));
     }
-    Ok(entries.len())
+    let mut s = sorter.lock().unwrap_or_else(|p| p.into_inner());
+    for (key, line) in lines {
+        s.push(key, line)?;
+    }
+    Ok(())
 }
 
 /// A directory to list: its name in a parent kept open only while some of
@@ -82,16 +109,21 @@ struct Pending {
 /// Everything beneath `root`, unsorted. A few threads share the
 /// directories: the walk is stat calls, and it is the last thing an
 /// install waits for, when the decompressor's core is idle.
-fn walk(root: BorrowedFd, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Result<Vec<Entry>> {
+fn walk(
+    root: BorrowedFd,
+    dev: u64,
+    hashes: &HashMap<u64, Hashed>,
+    sorter: &Mutex<Sorter>,
+) -> io::Result<()> {
     let top = Arc::new(openat(root, ".", DIR_FLAGS, Mode::empty())?);
     let pending = Pending {
         state: Mutex::new((vec![(top, OsString::from("."), Vec::new())], 0)),
         more: Condvar::new(),
     };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
-    let results: Vec<io::Result<Vec<Entry>>> = std::thread::scope(|s| {
+    let results: Vec<io::Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| s.spawn(|| walker(&pending, dev, hashes)))
+            .map(|_| s.spawn(|| walker(&pending, dev, hashes, sorter)))
             .collect();
         handles
             .into_iter()
@@ -101,11 +133,7 @@ fn walk(root: BorrowedFd, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Result
             })
             .collect()
     });
-    let mut all = Vec::new();
-    for r in results {
-        all.extend(r?);
-    }
-    Ok(all)
+    results.into_iter().collect()
 }
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -113,7 +141,12 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW)
     .union(OFlags::CLOEXEC);
 
-fn walker(pending: &Pending, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Result<Vec<Entry>> {
+fn walker(
+    pending: &Pending,
+    dev: u64,
+    hashes: &HashMap<u64, Hashed>,
+    sorter: &Mutex<Sorter>,
+) -> io::Result<()> {
     let mut out = Vec::new();
     loop {
         let (parent, name, prefix) = {
@@ -124,14 +157,15 @@ fn walker(pending: &Pending, dev: u64, hashes: &HashMap<u64, Hashed>) -> io::Res
                     break next;
                 }
                 if s.1 == 0 {
-                    return Ok(out);
+                    return Ok(());
                 }
                 s = pending.more.wait(s).unwrap_or_else(|p| p.into_inner());
             }
         };
         let listed = openat(&*parent, name.as_os_str(), DIR_FLAGS, Mode::empty())
             .map_err(io::Error::from)
-            .and_then(|dir| list(Arc::new(dir), &prefix, dev, hashes, &mut out));
+            .and_then(|dir| list(Arc::new(dir), &prefix, dev, hashes, &mut out))
+            .and_then(|subdirs| add(sorter, &mut out).map(|()| subdirs));
         drop(parent);
         let mut s = pending.state.lock().unwrap_or_else(|p| p.into_inner());
         s.1 -= 1;
@@ -201,6 +235,11 @@ fn file_hash(
     st: &rustix::fs::Stat,
     hashes: &HashMap<u64, Hashed>,
 ) -> io::Result<String> {
+    // Empty files are common (a million of them must not cost a million
+    // recorded hashes) and all hash alike.
+    if st.st_size == 0 {
+        return Ok(hex::encode(Sha256::digest(b"")));
+    }
     if let Some(h) = hashes.get(&st.st_ino) {
         if h.size == st.st_size as u64 && h.mtime == st.st_mtime {
             return Ok(hex::encode(h.hash));
@@ -305,7 +344,11 @@ mod tests {
             },
         );
         let mut out = Vec::new();
-        assert_eq!(write(root.as_fd(), &hashes, &mut out).unwrap(), 6);
+        let spill = tempfile::tempdir().unwrap();
+        assert_eq!(
+            write(root.as_fd(), &hashes, spill.path(), &mut out).unwrap(),
+            6
+        );
         let entries = read(std::str::from_utf8(&out).unwrap()).unwrap();
         let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
@@ -345,8 +388,9 @@ mod tests {
         want.sort();
         let root = std::fs::File::open(r).unwrap();
         let mut out = Vec::new();
+        let spill = tempfile::tempdir().unwrap();
         assert_eq!(
-            write(root.as_fd(), &HashMap::new(), &mut out).unwrap(),
+            write(root.as_fd(), &HashMap::new(), spill.path(), &mut out).unwrap(),
             want.len()
         );
         let got: Vec<String> = read(std::str::from_utf8(&out).unwrap())

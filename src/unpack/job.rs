@@ -28,7 +28,7 @@ pub enum Op {
     Extract {
         rootfs: PathBuf,
         layers: Vec<Layer>,
-        fixups: Option<Fixups>,
+        fixups: Option<Box<Fixups>>,
         squash: bool,
         index: Option<PathBuf>,
         /// More layers follow on stdin as [`Feed`] lines (registry installs
@@ -38,6 +38,9 @@ pub enum Op {
         /// Where layers' hash memos are read from and new ones written to.
         #[serde(default)]
         memos: Option<MemoDirs>,
+        /// How far the layers may inflate.
+        #[serde(default)]
+        limits: super::limits::Limits,
     },
     /// Delete a tree (a rootless store's files belong to subordinate ids).
     Remove { path: PathBuf },
@@ -95,6 +98,13 @@ pub struct Layer {
     pub strip: usize,
     /// Shown in messages.
     pub label: String,
+    /// The blob's size, when known before it is complete (a streamed
+    /// download); else the unpacker measures its input.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// The image config's diff_id: the sha256 of the uncompressed stream.
+    #[serde(default)]
+    pub diff_id: Option<crate::oci::Digest>,
 }
 
 impl Layer {
@@ -106,6 +116,18 @@ impl Layer {
             oci: true,
             strip: 0,
             label: format!("layer {}", &digest.hex()[..12]),
+            size: None,
+            diff_id: None,
+        }
+    }
+
+    /// The same layer, with what the manifest and the image config say
+    /// of it.
+    pub fn described(self, size: u64, diff_id: Option<crate::oci::Digest>) -> Self {
+        Self {
+            size: Some(size),
+            diff_id,
+            ..self
         }
     }
 }

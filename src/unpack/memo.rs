@@ -3,11 +3,18 @@
 //! the data again (sha256 was a fifth of a warm install's CPU).
 //!
 //! One small file per layer digest in the cache's `layer_hashes/`: a
-//! version line, the count, then per regular-file entry its size and
-//! sha256 (all zeros for an entry that was skipped), and a sha256 of all
-//! of that. The unpacker only reads memos (the cache is read-only to it);
-//! a new one goes to the staging tree and the applet moves it into the
-//! cache once the install succeeded.
+//! version line, per regular-file entry its size and sha256 (all zeros
+//! for an entry that was skipped), then the sha256 of the whole
+//! uncompressed stream (all zeros when it was not taken: it vouches for
+//! the layer's diff_id on later installs, which then need not hash the
+//! stream again), the count, and a sha256 of all of that. The count and
+//! the stream's hash come last so a memo is written as the layer streams
+//! and read slot by slot: memory stays flat however many files a layer
+//! holds.
+//!
+//! The unpacker only reads memos (the cache is read-only to it); a new
+//! one goes to the staging tree and the applet moves it into the cache
+//! once the install succeeded.
 //!
 //! Every regular-file entry of the stream takes one slot, whatever became
 //! of it, so the slots line up on any host. A size that disagrees, or a
@@ -16,12 +23,15 @@
 //! and the memo is reported stale.
 
 use sha2::{Digest, Sha256};
-use std::io;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// The format; a change in what counts as a slot needs a new version.
-const MAGIC: &[u8] = b"chroot-distro layer hashes 1\n";
-const SLOT: usize = 8 + 32;
+const MAGIC: &[u8] = b"chroot-distro layer hashes 2\n";
+const SLOT: u64 = 8 + 32;
+/// The stream's hash and the count.
+const TRAILER: u64 = 32 + 8;
 /// A memo this big describes more files than any layer holds.
 const MAX_SLOTS: u64 = 16 << 20;
 
@@ -29,40 +39,53 @@ pub(super) const NONE: [u8; 32] = [0; 32];
 
 /// Slots read from a memo, handed out one per regular-file entry.
 pub(super) struct Memo {
-    slots: Vec<(u64, [u8; 32])>,
-    next: usize,
+    /// The uncompressed stream's sha256, when it was taken.
+    pub diff: Option<[u8; 32]>,
+    slots: BufReader<File>,
+    count: u64,
+    next: u64,
     stale: bool,
 }
 
 impl Memo {
     /// The memo at `path`; `None` when missing, truncated or corrupt.
     pub(super) fn load(path: &Path) -> Option<Self> {
-        let bytes = std::fs::read(path).ok()?;
-        let body = bytes.strip_prefix(MAGIC)?;
-        let (body, sum) = body.split_at_checked(body.len().checked_sub(32)?)?;
+        let mut file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        let magic = MAGIC.len() as u64;
+        let body = len.checked_sub(magic + TRAILER + 32)?;
+        if body % SLOT != 0 || body / SLOT > MAX_SLOTS {
+            return None;
+        }
+        // The checksum first, streamed: nothing is lent from a memo that
+        // is not whole.
         let mut check = Sha256::new();
-        check.update(MAGIC);
-        check.update(body);
+        let mut head = (&mut file).take(len - 32);
+        io::copy(&mut head, &mut check).ok()?;
+        let mut sum = [0u8; 32];
+        file.read_exact(&mut sum).ok()?;
         if check.finalize().as_slice() != sum {
             return None;
         }
-        let (count, slots) = body.split_at_checked(8)?;
-        let count = u64::from_le_bytes(count.try_into().ok()?);
-        if count > MAX_SLOTS || slots.len() as u64 != count * SLOT as u64 {
+        file.seek(SeekFrom::Start(magic + body)).ok()?;
+        let mut diff = [0u8; 32];
+        let mut count = [0u8; 8];
+        file.read_exact(&mut diff).ok()?;
+        file.read_exact(&mut count).ok()?;
+        let count = u64::from_le_bytes(count);
+        if count != body / SLOT {
             return None;
         }
-        let slots = slots
-            .chunks_exact(SLOT)
-            .map(|s| {
-                let mut size = [0u8; 8];
-                let mut hash = [0u8; 32];
-                size.copy_from_slice(&s[..8]);
-                hash.copy_from_slice(&s[8..]);
-                (u64::from_le_bytes(size), hash)
-            })
-            .collect();
+        let mut magic_read = vec![0u8; MAGIC.len()];
+        file.seek(SeekFrom::Start(0)).ok()?;
+        file.read_exact(&mut magic_read).ok()?;
+        if magic_read != MAGIC {
+            return None;
+        }
         Some(Self {
-            slots,
+            diff: (diff != NONE).then_some(diff),
+            slots: BufReader::with_capacity(64 << 10, file),
+            count,
             next: 0,
             stale: false,
         })
@@ -74,9 +97,17 @@ impl Memo {
         if self.stale {
             return None;
         }
-        match self.slots.get(self.next) {
-            Some(&(s, hash)) if s == size => {
+        let slot = (self.next < self.count)
+            .then(|| {
+                let mut s = [0u8; SLOT as usize];
+                self.slots.read_exact(&mut s).ok().map(|()| s)
+            })
+            .flatten();
+        match slot {
+            Some(s) if s[..8] == size.to_le_bytes() => {
                 self.next += 1;
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(&s[8..]);
                 (hash != NONE).then_some(hash)
             }
             _ => {
@@ -88,22 +119,63 @@ impl Memo {
 
     /// Whether the memo described the whole stream (call at its end).
     pub(super) fn fitted(&self) -> bool {
-        !self.stale && self.next == self.slots.len()
+        !self.stale && self.next == self.count
     }
 }
 
-/// Writes a memo of `slots` to `path` (a new file).
-pub(super) fn write(path: &Path, slots: &[(u64, [u8; 32])]) -> io::Result<()> {
-    let mut out = Vec::with_capacity(MAGIC.len() + 8 + slots.len() * SLOT + 32);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
-    for (size, hash) in slots {
-        out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(hash);
+/// A memo written as the layer streams (a new file at `path`).
+pub(super) struct MemoWriter {
+    out: BufWriter<File>,
+    sum: Sha256,
+    count: u64,
+}
+
+impl MemoWriter {
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = File::options().write(true).create_new(true).open(path)?;
+        let mut w = Self {
+            out: BufWriter::with_capacity(64 << 10, file),
+            sum: Sha256::new(),
+            count: 0,
+        };
+        w.put(MAGIC)?;
+        Ok(w)
     }
-    let sum = Sha256::digest(&out);
-    out.extend_from_slice(&sum);
-    std::fs::write(path, out)
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sum.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    pub fn push(&mut self, size: u64, hash: &[u8; 32]) -> io::Result<()> {
+        self.count += 1;
+        self.put(&size.to_le_bytes())?;
+        self.put(hash)
+    }
+
+    /// Seals the memo with the stream's hash, when it was taken.
+    pub fn finish(mut self, diff: Option<[u8; 32]>) -> io::Result<()> {
+        self.put(&diff.unwrap_or(NONE))?;
+        self.put(&self.count.to_le_bytes())?;
+        let sum = self.sum.clone().finalize();
+        self.out.write_all(&sum)?;
+        self.out.flush()
+    }
+}
+
+/// Writes a memo of `slots` to `path` (replacing one there).
+#[cfg(test)]
+pub(super) fn write(
+    path: &Path,
+    diff: Option<[u8; 32]>,
+    slots: &[(u64, [u8; 32])],
+) -> io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut w = MemoWriter::create(path)?;
+    for (size, hash) in slots {
+        w.push(*size, hash)?;
+    }
+    w.finish(diff)
 }
 
 #[cfg(test)]
@@ -123,12 +195,26 @@ mod tests {
         ex.finish().unwrap();
         let root = std::fs::File::open(&fx.root).unwrap();
         let mut out = Vec::new();
-        super::super::index::write(root.as_fd(), &kept, &mut out).unwrap();
+        let spill = tempfile::tempdir().unwrap();
+        super::super::index::write(root.as_fd(), &kept, spill.path(), &mut out).unwrap();
         super::super::index::read(std::str::from_utf8(&out).unwrap())
             .unwrap()
             .into_iter()
             .filter(|e| e.kind == 'f')
             .map(|e| (e.path, e.sha256))
+            .collect()
+    }
+
+    fn read_slots(path: &Path) -> Vec<(u64, [u8; 32])> {
+        let mut m = Memo::load(path).unwrap();
+        (0..m.count)
+            .map(|_| {
+                let mut s = [0u8; SLOT as usize];
+                m.slots.read_exact(&mut s).unwrap();
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(&s[8..]);
+                (u64::from_le_bytes(s[..8].try_into().unwrap()), hash)
+            })
             .collect()
     }
 
@@ -140,11 +226,16 @@ mod tests {
             .file(b".", b"names the root: skipped, yet it takes a slot")
             .file(b"etc/b", b"bravo")
             .finish();
-        let mut gather = Hashes::Gather(Vec::new());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        let gathered = dir.path().join("gathered");
+        let mut gather = Hashes::Gather(MemoWriter::create(&gathered).ok());
         let truth = apply(&tar, &mut gather);
-        let Hashes::Gather(slots) = gather else {
+        let Hashes::Gather(Some(w)) = gather else {
             unreachable!()
         };
+        w.finish(None).unwrap();
+        let slots = read_slots(&gathered);
         assert_eq!(slots.len(), 3, "one slot per regular-file entry");
         assert_eq!(slots[1].1, NONE, "the skipped entry's slot is empty");
         assert_eq!(
@@ -154,11 +245,9 @@ mod tests {
 
         // A memo whose hashes differ but whose sizes fit: they are used,
         // which shows the data was not hashed again.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m");
         let mut lying = slots.clone();
         lying[0].1 = [7; 32];
-        write(&path, &lying).unwrap();
+        write(&path, None, &lying).unwrap();
         let mut lend = Hashes::Lend(Memo::load(&path).unwrap(), Vec::new());
         let lent = apply(&tar, &mut lend);
         assert_eq!(lent[0].1, Some(hex::encode([7u8; 32])));
@@ -167,7 +256,7 @@ mod tests {
         // Sizes that do not fit this stream: nothing it lent stays.
         let mut wrong = lying.clone();
         wrong[2].0 += 1;
-        write(&path, &wrong).unwrap();
+        write(&path, None, &wrong).unwrap();
         let mut lend = Hashes::Lend(Memo::load(&path).unwrap(), Vec::new());
         assert_eq!(apply(&tar, &mut lend), truth);
         let Hashes::Lend(m, _) = lend else {
@@ -181,8 +270,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
         let slots = vec![(3, [1u8; 32]), (0, NONE), (9, [2u8; 32])];
-        write(&path, &slots).unwrap();
+        write(&path, Some([5; 32]), &slots).unwrap();
         let mut m = Memo::load(&path).unwrap();
+        assert_eq!(m.diff, Some([5; 32]));
         assert_eq!(m.take(3), Some([1; 32]));
         assert_eq!(m.take(0), None, "a skipped entry lends nothing");
         assert!(!m.fitted());

@@ -10,12 +10,14 @@ pub mod fixups;
 mod follow;
 pub mod index;
 pub mod job;
+pub mod limits;
 mod memo;
 mod readahead;
 mod remove;
 pub mod resolve;
 pub mod spawn;
 mod special;
+mod spill;
 pub mod stats;
 mod whiteout;
 

@@ -42,14 +42,59 @@ pub struct Stats {
 }
 
 const MAX_EXAMPLES: usize = 8;
+/// Names in examples are cut here: a skipped name may be kilobytes long.
+const MAX_EXAMPLE_NAME: usize = 80;
+/// Examples a summary line shows.
+const SHOWN: usize = 3;
 
 impl Stats {
     pub(crate) fn invalid(&mut self, raw_name: &[u8], reason: &str) {
         self.skipped_invalid += 1;
         if self.invalid_examples.len() < MAX_EXAMPLES {
             let name = String::from_utf8_lossy(raw_name);
+            let name = match name.char_indices().nth(MAX_EXAMPLE_NAME) {
+                Some((cut, _)) => format!("{}...", &name[..cut]),
+                None => name.into_owned(),
+            };
             self.invalid_examples.push(format!("{name}: {reason}"));
         }
+    }
+
+    /// What the extraction left out, one line per kind (entries refused,
+    /// device nodes not created): warnings, or with `--strict` the error.
+    pub fn skipped(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.skipped_invalid > 0 {
+            let shown: Vec<&str> = self
+                .invalid_examples
+                .iter()
+                .take(SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = self.skipped_invalid - shown.len() as u64;
+            lines.push(format!(
+                "{} archive entr{} skipped ({}{})",
+                self.skipped_invalid,
+                if self.skipped_invalid == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                shown.join("; "),
+                if more > 0 {
+                    format!("; {more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if self.devices_skipped > 0 {
+            lines.push(format!(
+                "{} device node(s) skipped (not permitted here)",
+                self.devices_skipped
+            ));
+        }
+        lines
     }
 
     pub(crate) fn progress(&self) -> Progress {
@@ -106,6 +151,23 @@ mod tests {
         assert_eq!(
             (s.skipped_invalid, s.invalid_examples.len()),
             (20, MAX_EXAMPLES)
+        );
+        s.devices_skipped = 2;
+        assert_eq!(
+            s.skipped(),
+            [
+                "20 archive entries skipped (../x: escapes; ../x: escapes; ../x: escapes; 17 more)",
+                "2 device node(s) skipped (not permitted here)"
+            ]
+        );
+        let mut s = Stats::default();
+        s.invalid(&[b'a'; 300], "name too long");
+        assert_eq!(
+            s.skipped(),
+            [format!(
+                "1 archive entry skipped ({}...: name too long)",
+                "a".repeat(80)
+            )]
         );
     }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
+use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fs::{openat, Mode, OFlags};
 use rustix::io::Errno;
@@ -75,18 +76,29 @@ pub(crate) fn classify(path: &Path, layer: bool) -> Kind<'_> {
 
 /// Paths the current layer wrote, with their ancestors: the layer's own
 /// entries survive its whiteouts and opaque markers, whatever their order.
+/// Held as 128-bit keyed hashes, not paths: a layer of a million files
+/// would otherwise hold a million paths. The keys are random per run, so
+/// an archive cannot aim for a collision (which would at worst spare a
+/// lower layer's file from a whiteout).
 #[derive(Debug, Default)]
 pub(crate) struct Written {
     on: bool,
-    set: HashSet<PathBuf>,
+    keys: (RandomState, RandomState),
+    set: HashSet<u128>,
 }
 
 impl Written {
     pub fn new(layer: bool) -> Self {
         Self {
             on: layer,
-            set: HashSet::new(),
+            ..Default::default()
         }
+    }
+
+    fn key(&self, path: &Path) -> u128 {
+        let bytes = path.as_os_str().as_bytes();
+        let (a, b) = (self.keys.0.hash_one(bytes), self.keys.1.hash_one(bytes));
+        (u128::from(a) << 64) | u128::from(b)
     }
 
     pub fn add(&mut self, path: &Path) {
@@ -95,13 +107,13 @@ impl Written {
         }
         let mut p = path;
         // Once an ancestor is present, all of its ancestors are too.
-        while !p.as_os_str().is_empty() && self.set.insert(p.to_owned()) {
+        while !p.as_os_str().is_empty() && self.set.insert(self.key(p)) {
             p = p.parent().unwrap_or(Path::new(""));
         }
     }
 
     fn contains(&self, path: &Path) -> bool {
-        self.set.contains(path)
+        self.on && self.set.contains(&self.key(path))
     }
 }
 

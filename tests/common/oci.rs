@@ -11,20 +11,48 @@ fn hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
+pub const MT_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
 /// The files of a one-manifest image layout: uncompressed `layers`, and
 /// `config` as the image config's `config` section, for the host platform.
 pub fn layout(layers: &[Vec<u8>], config: serde_json::Value) -> Vec<(String, Vec<u8>)> {
+    let diff_ids = layers
+        .iter()
+        .map(|l| format!("sha256:{}", hex(l)))
+        .collect();
+    layout_with(layers, false, diff_ids, config)
+}
+
+/// `tar` gzipped.
+pub fn gzip(tar: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// [`layout`] with the layers gzipped when `gz`, and the config's
+/// `rootfs.diff_ids` as given (right or wrong).
+pub fn layout_with(
+    layers: &[Vec<u8>],
+    gz: bool,
+    diff_ids: Vec<String>,
+    config: serde_json::Value,
+) -> Vec<(String, Vec<u8>)> {
     let mut files = vec![(
         "oci-layout".to_owned(),
         br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
     )];
     let mut descs = Vec::new();
-    let mut diff_ids = Vec::new();
     for l in layers {
-        let h = hex(l);
-        descs.push(serde_json::json!({"mediaType": MT_LAYER_TAR, "digest": format!("sha256:{h}"), "size": l.len()}));
-        diff_ids.push(format!("sha256:{h}"));
-        files.push((format!("blobs/sha256/{h}"), l.clone()));
+        let (blob, mt) = if gz {
+            (gzip(l), MT_LAYER_GZIP)
+        } else {
+            (l.clone(), MT_LAYER_TAR)
+        };
+        let h = hex(&blob);
+        descs.push(serde_json::json!({"mediaType": mt, "digest": format!("sha256:{h}"), "size": blob.len()}));
+        files.push((format!("blobs/sha256/{h}"), blob));
     }
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": chroot_distro::oci::Platform::host().architecture, "os": "linux",
