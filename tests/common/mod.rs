@@ -6,6 +6,7 @@ pub mod fixture;
 pub mod oci;
 pub mod registry;
 pub mod tarbuild;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
