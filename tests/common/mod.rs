@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod masks;
 pub mod oci;
 pub mod registry;
 pub mod tarbuild;
