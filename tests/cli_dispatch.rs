@@ -103,13 +103,21 @@ fn every_command_and_alias_dispatches_both_ways() {
 
 #[test]
 fn a_hard_link_dispatches_too() {
-    let dir = tempfile::tempdir().unwrap();
+    // Beside the binary, so that the link is on its file system: a copy
+    // would dispatch just the same and prove nothing about links.
+    let dir = tempfile::tempdir_in(bin().parent().unwrap()).unwrap();
     let target = dir.path().join("cd-list");
-    // A hard link needs the same file system; fall back to a copy, which
-    // dispatches by argv[0] just the same.
-    if std::fs::hard_link(bin(), &target).is_err() {
-        std::fs::copy(bin(), &target).unwrap();
-    }
+    std::fs::hard_link(bin(), &target).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (
+        std::fs::metadata(bin()).unwrap(),
+        std::fs::metadata(&target).unwrap(),
+    );
+    assert_eq!(
+        (a.dev(), a.ino()),
+        (b.dev(), b.ino()),
+        "one file, two names"
+    );
     let store = TestStore::new();
     store.add_python_container("deb", true);
     let out = Outcome::of(store.cmd_with(&target).arg("-q"));

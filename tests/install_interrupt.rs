@@ -39,6 +39,7 @@ fn kill_9_at_any_point_leaves_no_container_after_the_next_command() {
     let dir = tempfile::tempdir().unwrap();
     let archive = big_archive(dir.path(), 3000);
     let mut mid_install_kills = 0;
+    let mut kills_with_leftovers = 0;
     for (i, delay_ms) in [2u64, 10, 25, 45, 70, 100].into_iter().enumerate() {
         let store = TestStore::new();
         let name = format!("k{i}");
@@ -69,6 +70,11 @@ fn kill_9_at_any_point_leaves_no_container_after_the_next_command() {
             continue;
         }
         mid_install_kills += 1;
+        // What the kill left: a staging dir once the install got that far
+        // (`list` above mutates nothing).
+        if leftovers(&store).iter().any(|n| n.starts_with(".staging-")) {
+            kills_with_leftovers += 1;
+        }
         // The next mutating command clears the leftovers.
         store
             .run(&["remove", "nothing-here"])
@@ -79,6 +85,11 @@ fn kill_9_at_any_point_leaves_no_container_after_the_next_command() {
     assert!(
         mid_install_kills >= 3,
         "the archive installs too fast to interrupt"
+    );
+    // Otherwise "no leftovers" would hold without any cleaning.
+    assert!(
+        kills_with_leftovers >= 2,
+        "only {kills_with_leftovers} kill(s) left a staging dir to clean"
     );
 }
 

@@ -605,6 +605,37 @@ fn warm_installs_take_content_hashes_from_the_layer_memo() {
     store.run(&["install", image, "-n", "warm"]).ok();
     assert_eq!(indexed_hashes(&store, "warm"), truth);
 
+    // The memo is really read: one hash changed in an otherwise fitting
+    // memo (checksum made to match) shows up in the index, where hashing
+    // the data again would have put the true one.
+    let mut forged = good.clone();
+    let slots = forged.iter().position(|&b| b == b'\n').unwrap() + 1 + 8;
+    let hash_at = (slots..forged.len() - 32)
+        .step_by(40)
+        .map(|slot| slot + 8)
+        .find(|&h| forged[h..h + 32] != [0; 32])
+        .expect("a slot with a hash");
+    forged[hash_at] ^= 0xff;
+    let body = forged.len() - 32;
+    let sum = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&forged[..body])
+    };
+    forged[body..].copy_from_slice(&sum);
+    std::fs::write(&memo, &forged).unwrap();
+    store.run(&["install", image, "-n", "forged"]).ok();
+    let lent = indexed_hashes(&store, "forged");
+    let differ: Vec<_> = lent.iter().filter(|e| !truth.contains(e)).collect();
+    let forged_hex: String = forged[hash_at..hash_at + 32]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        differ.len() == 1 && differ[0].1 == forged_hex,
+        "the forged hash is not in the index: {differ:?}"
+    );
+    std::fs::write(&memo, &good).unwrap();
+
     // A damaged memo is ignored and made anew.
     let mut bad = good.clone();
     let at = bad.len() - 1;

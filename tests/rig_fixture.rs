@@ -41,7 +41,14 @@ fn the_auth_registry_wants_credentials() {
     let rig = rig();
     let src = format!("docker://{}", rig.get("CD_RIG_FIXTURE_BUSYBOX_AUTH"));
     let denied = skopeo(&["inspect", "--no-creds", &src]);
+    // Refused for want of credentials, not for any other reason.
     assert_ne!(denied.code, 0, "anonymous access must fail: {denied:#?}");
+    assert!(
+        denied
+            .stderr
+            .contains("unauthorized: authentication required"),
+        "{denied:#?}"
+    );
     let creds = format!(
         "{}:{}",
         rig.get("CD_RIG_AUTH_USER"),

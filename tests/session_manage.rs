@@ -109,18 +109,38 @@ fn unmount_ends_every_session_of_a_container() {
         return;
     }
     let store = common::store_with_busybox();
-    let (mut a, _) = background(&store, "sleep 61");
-    let (mut b, _) = background(&store, "trap '' TERM; sleep 62");
+    let (a, pid_a) = background(&store, "sleep 61");
+    let (b, pid_b) = background(&store, "trap '' TERM; sleep 62");
     let before = store.run(&["ps"]);
+    let procs = common::descendants(pid_a)
+        .into_iter()
+        .chain(common::descendants(pid_b))
+        .collect::<Vec<_>>();
+    assert!(procs.len() >= 4, "holders, shells, sleeps: {procs:?}");
     let out = store.run(&["unmount", "bb"]);
     out.ok();
     assert!(
         out.stdout.contains("2 session(s) ended"),
         "{out:#?} {before:#?}"
     );
-    assert!(a.wait().unwrap().code().is_some());
-    // The one that ignored SIGTERM was killed after the grace period.
-    let _ = b.wait().unwrap();
+    // When unmount returns, nothing of either session runs any more (a
+    // zombie only waits for its parent, the client, to reap it).
+    let running: Vec<u32> = procs
+        .iter()
+        .copied()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                s.rsplit_once(") ")
+                    .is_some_and(|(_, r)| !r.starts_with('Z'))
+            })
+        })
+        .collect();
+    assert!(running.is_empty(), "still running: {running:?}");
+    // The first ended on SIGTERM; the one that ignored it was killed after
+    // the grace period. The clients report the commands' deaths as 128+N.
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(a.status.code(), Some(128 + libc::SIGTERM), "{a:?}");
+    assert_eq!(b.status.code(), Some(128 + libc::SIGKILL), "{b:?}");
     assert_eq!(store.run(&["ps", "-q"]).stdout, "");
     store
         .run(&["unmount", "ghost"])

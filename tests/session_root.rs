@@ -98,7 +98,7 @@ fn the_guest_environment_is_built_from_scratch() {
     );
     store
         .run(&["login", "bb", "-w", "relative", "--", "true"])
-        .fails_with(1, "");
+        .fails_with(1, "work directory 'relative' is not an absolute path");
 }
 
 #[test]
@@ -140,17 +140,19 @@ fn mounts_are_fresh_hardened_and_private() {
         &store,
         &[],
         "echo x > /proc/sys/kernel/hostname 2>&1 || echo ro; test -c /dev/null && echo devnull; \
-         test -c /dev/pts/ptmx && echo devpts; touch /tmp/mark && echo tmp; \
-         head -c 4 /proc/kcore | wc -c",
+         test -c /dev/pts/ptmx && echo devpts; touch /tmp/mark && echo tmp",
     );
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
         out.stdout.contains("Read-only") || lines.contains(&"ro"),
         "{out:#?}"
     );
-    for want in ["devnull", "devpts", "tmp", "0"] {
+    for want in ["devnull", "devpts", "tmp"] {
         assert!(lines.contains(&want), "missing {want}: {out:#?}");
     }
+    // Root could read kcore or write /proc/sys only if the mounts let it;
+    // the mounts themselves, on the masked paths this kernel has.
+    common::masks::check(&sh(&store, &[], &common::masks::probe()).stdout);
     // /tmp is fresh per session and nothing was written to the rootfs's tmp.
     assert_eq!(sh(&store, &[], "ls /tmp | wc -l").ok().stdout.trim(), "0");
     assert!(!store.container_dir("bb").join("rootfs/tmp/mark").exists());

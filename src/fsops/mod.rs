@@ -119,6 +119,32 @@ mod tests {
         assert!(mounts_under(Path::new("/")).contains(&std::path::PathBuf::from("/")));
     }
 
+    /// Runs `f` in a forked child without the capabilities that bypass
+    /// permission bits, so root meets the same 000 modes a user does (with
+    /// them, the first removal just succeeds and the code under test never
+    /// runs). Returns the child's exit code: `f`'s, or 101 if it panicked.
+    fn without_dac_override(f: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the child only drops capabilities, runs `f` and `_exit`s;
+        // glibc keeps malloc usable after fork.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                use caps::{CapSet, Capability as C};
+                for cap in [C::CAP_DAC_OVERRIDE, C::CAP_DAC_READ_SEARCH, C::CAP_FOWNER] {
+                    caps::drop(None, CapSet::Effective, cap).unwrap();
+                }
+                f()
+            }))
+            .unwrap_or(101);
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        libc::WEXITSTATUS(status)
+    }
+
     #[test]
     fn removes_chmod_000_subtrees() {
         let dir = tempfile::tempdir().unwrap();
@@ -127,8 +153,18 @@ mod tests {
         std::fs::write(root.join("a/b/c/f"), b"x").unwrap();
         std::fs::set_permissions(root.join("a/b"), std::fs::Permissions::from_mode(0o000)).unwrap();
         std::fs::set_permissions(root.join("a"), std::fs::Permissions::from_mode(0o500)).unwrap();
-        remove_tree(&root).unwrap();
+        let code = without_dac_override(|| {
+            // The tree really is out of reach without the fix-ups.
+            assert_eq!(
+                std::fs::read_dir(root.join("a/b")).unwrap_err().kind(),
+                std::io::ErrorKind::PermissionDenied
+            );
+            remove_tree(&root).unwrap();
+            assert!(!root.exists());
+            remove_tree(&root).unwrap();
+            0
+        });
+        assert_eq!(code, 0, "removal as a process without CAP_DAC_OVERRIDE");
         assert!(!root.exists());
-        remove_tree(&root).unwrap();
     }
 }

@@ -230,16 +230,42 @@ mod tests {
     }
 
     #[test]
-    fn kernel_probes_answer() {
-        // This host's answers vary; each probe must give one and not disturb us.
+    fn kernel_probes_answer_what_the_kernel_does() {
+        // Each probe's answer is held to the same question asked another
+        // way, outside a probe child; and it must not disturb us.
         let before = std::fs::read_link("/proc/self/ns/user").ok();
-        let _ = userns(
+        let answer = userns(
             rustix::process::getuid().as_raw(),
             rustix::process::getgid().as_raw(),
-        );
+        )
+        .unwrap();
         assert_eq!(std::fs::read_link("/proc/self/ns/user").ok(), before);
-        assert!(landlock_abi().is_ok());
-        assert!(openat2().is_ok());
+        let unshare = std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "true"])
+            .status()
+            .unwrap();
+        assert_eq!(answer.is_none(), unshare.success(), "{answer:?}");
+
+        // The version query has no side effect: ask it here directly.
+        // SAFETY: NULL attr, size 0, the version flag.
+        let abi = unsafe {
+            libc::syscall(
+                SYS_LANDLOCK_CREATE_RULESET,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+                LANDLOCK_CREATE_RULESET_VERSION,
+            )
+        };
+        match landlock_abi().unwrap() {
+            Ok(v) => assert_eq!(i64::from(v), abi as i64),
+            Err(why) => assert!(abi < 0, "{why}, yet ABI {abi}"),
+        }
+
+        use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let direct = rustix::fs::openat2(CWD, c"/", flags, Mode::empty(), ResolveFlags::IN_ROOT);
+        assert_eq!(openat2().unwrap().is_ok(), direct.is_ok(), "{direct:?}");
+
         #[cfg(target_arch = "x86_64")]
         assert_eq!(accepts_linux32(), Ok(true));
     }

@@ -72,6 +72,27 @@ fn send(out: &mut impl Write, event: &Event) {
     }
 }
 
+/// Everything after the user namespace: a root job's capabilities,
+/// `no_new_privs`, the address-space cap and Landlock. Returns whether the
+/// kernel enforces Landlock.
+fn confine_self(job: &Job) -> Result<bool, String> {
+    if job.root && !job.userns {
+        confine::keep_only_caps(confine::UNPACK_CAPS)?;
+    }
+    confine::no_new_privs()?;
+    // The tar crate buffers PAX and GNU long-name records whole, at the
+    // size the header claims: cap what a hostile header can make us map.
+    confine::limit_address_space(UNPACKER_ADDRESS_SPACE)?;
+    let rw: Vec<&std::path::Path> = job.rw.iter().map(|p| p.as_path()).collect();
+    let ro: Vec<&std::path::Path> = job
+        .ro
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| p.as_path())
+        .collect();
+    confine::landlock(&rw, &ro)
+}
+
 fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), String> {
     if job.userns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
@@ -99,21 +120,8 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
         if !tied_to_parent() {
             return Err("the installer is gone".into());
         }
-    } else if job.root {
-        confine::keep_only_caps(confine::UNPACK_CAPS)?;
     }
-    confine::no_new_privs()?;
-    // The tar crate buffers PAX and GNU long-name records whole, at the
-    // size the header claims: cap what a hostile header can make us map.
-    confine::limit_address_space(UNPACKER_ADDRESS_SPACE)?;
-    let rw: Vec<&std::path::Path> = job.rw.iter().map(|p| p.as_path()).collect();
-    let ro: Vec<&std::path::Path> = job
-        .ro
-        .iter()
-        .filter(|p| p.exists())
-        .map(|p| p.as_path())
-        .collect();
-    let landlocked = confine::landlock(&rw, &ro)?;
+    let landlocked = confine_self(job)?;
     send(
         out,
         &Event::Confined {
@@ -432,5 +440,87 @@ fn memo_for(layer: &Layer, memos: Option<&MemoDirs>) -> (Hashes, Option<std::pat
             };
             (hashes, Some(dirs.out.join(&name)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// What a write at `path` gives: 0, or the errno.
+    fn write_errno(path: &Path) -> i32 {
+        match std::fs::write(path, b"x") {
+            Ok(()) => 0,
+            Err(e) => e.raw_os_error().unwrap_or(-1),
+        }
+    }
+
+    /// The unpacker's own confinement, applied in a forked child to a job
+    /// shaped like an install's (staging writable, cache read-only): the
+    /// kernel lets it write only beneath the staging dir. The report's
+    /// `landlock true` says only that a ruleset was applied; this shows what
+    /// the ruleset lets through.
+    #[test]
+    fn the_confined_unpacker_writes_only_beneath_its_staging_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staging, cache, outside) = (
+            dir.path().join("staging"),
+            dir.path().join("cache"),
+            dir.path().join("elsewhere"),
+        );
+        for d in [&staging, &cache, &outside] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(cache.join("layer"), b"blob").unwrap();
+        let job = Job {
+            op: Op::Remove {
+                path: staging.clone(),
+            },
+            userns: false,
+            root: rustix::process::geteuid().is_root(),
+            rw: vec![staging.clone()],
+            ro: vec![cache.clone()],
+            force_walk: false,
+        };
+        // SAFETY: the child makes system calls and small allocations only
+        // (glibc keeps malloc usable after fork) and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let code = match confine_self(&job) {
+                Ok(true) => {
+                    // Each probe: 0 when allowed, else the errno.
+                    let probes = [
+                        write_errno(&staging.join("inside")),
+                        write_errno(&outside.join("escape")),
+                        write_errno(&cache.join("layer")),
+                        write_errno(&dir.path().join("beside")),
+                        i32::from(std::fs::read(cache.join("layer")).is_err()),
+                    ];
+                    let _ = std::fs::write(
+                        staging.join("probes"),
+                        probes.map(|p| p.to_string()).join(" "),
+                    );
+                    0
+                }
+                Ok(false) => 2,
+                Err(_) => 3,
+            };
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(
+            status, 0,
+            "confinement failed or Landlock is not enforced here"
+        );
+        let probes = std::fs::read_to_string(staging.join("probes")).unwrap();
+        let eacces = libc::EACCES.to_string();
+        let expect = ["0", &eacces, &eacces, &eacces, "0"].join(" ");
+        assert_eq!(probes, expect, "inside, outside, cache, beside, read cache");
+        assert!(staging.join("inside").exists());
+        assert!(!outside.join("escape").exists() && !dir.path().join("beside").exists());
+        assert_eq!(std::fs::read(cache.join("layer")).unwrap(), b"blob");
     }
 }

@@ -85,6 +85,13 @@ impl Resolver {
         }
     }
 
+    /// Whether openat2 is still in use (not a walk from the start, nor
+    /// given up on a kernel without it).
+    #[cfg(test)]
+    pub(crate) fn uses_openat2(&self) -> bool {
+        !self.no_openat2.get()
+    }
+
     /// The directory `rel` (normalised) beneath `root` as an O_PATH fd.
     /// With `create`, missing directories are made (0755) and counted in
     /// `created`.

@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod masks;
 pub mod oci;
 pub mod registry;
 pub mod tarbuild;
+pub mod watch;
 
 pub mod skip;
 use std::collections::HashMap;

@@ -306,3 +306,46 @@ pub fn session(name: &str, extra: &[&str], cmd: &[&str]) -> Out {
     let args = session_args(rig, name, extra, cmd);
     run_as_user(&helper_bin(), Groups::Init, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
+
+/// Shell commands whose output tells a real-root session from a rootless
+/// one that also says `id -u` = 0: the uid map of the user namespace, the
+/// effective capabilities, and the name of the PID namespace's init.
+pub const REAL_ROOT_PROBE: &str =
+    "cat /proc/self/uid_map; grep '^CapEff:' /proc/self/status; cat /proc/1/comm";
+
+/// Docker's default capability set, written out here rather than taken
+/// from the helper, so that a change to the helper's list shows up.
+/// As a mask: 0xa80425fb, what `docker run` shows in CapEff.
+const DOCKER_DEFAULT: &[caps::Capability] = {
+    use caps::Capability as C;
+    &[
+        C::CAP_CHOWN,
+        C::CAP_DAC_OVERRIDE,
+        C::CAP_FSETID,
+        C::CAP_FOWNER,
+        C::CAP_MKNOD,
+        C::CAP_NET_RAW,
+        C::CAP_SETGID,
+        C::CAP_SETUID,
+        C::CAP_SETFCAP,
+        C::CAP_SETPCAP,
+        C::CAP_NET_BIND_SERVICE,
+        C::CAP_SYS_CHROOT,
+        C::CAP_KILL,
+        C::CAP_AUDIT_WRITE,
+    ]
+};
+
+/// Checks the output of [`REAL_ROOT_PROBE`]: the initial user namespace
+/// (so uid 0 is the host's root, not a mapped caller), exactly Docker's
+/// capabilities, and the helper as PID 1 (its init: the session went
+/// through the helper, which always makes a PID namespace).
+pub fn assert_real_root(probe: &[&str]) {
+    assert_eq!(probe.len(), 3, "{probe:?}");
+    let map: Vec<&str> = probe[0].split_whitespace().collect();
+    assert_eq!(map, ["0", "0", "4294967295"], "uid_map: {probe:?}");
+    let mask = DOCKER_DEFAULT.iter().fold(0u64, |m, c| m | c.bitmask());
+    assert_eq!(mask, 0xa80425fb, "Docker's set");
+    assert_eq!(probe[1], format!("CapEff:\t{mask:016x}"), "{probe:?}");
+    assert_eq!(probe[2], "cd-mount-helper", "PID 1: {probe:?}");
+}
