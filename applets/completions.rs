@@ -53,6 +53,24 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
 
 /// Writes `chroot-distro.1`, `chroot-distro-<applet>.1` for every applet,
 /// and `cd-<applet>.1` pointing at the latter.
+/// clap_mangen renders no option aliases, which `--help` shows as
+/// `[aliases: …]`: the man page gets them in the option's text instead.
+fn with_alias_notes(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let aliases: Vec<String> = arg
+            .get_visible_aliases()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| format!("--{a}"))
+            .collect();
+        if aliases.is_empty() {
+            return arg;
+        }
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        arg.help(format!("{help} (alias: {})", aliases.join(", ")))
+    })
+}
+
 pub fn generate_man(dir: &Path, ctx: &Ctx) -> RunResult {
     let fail = |what: &Path, e: std::io::Error| {
         Failure::failed(format!("cannot write {}: {e}", what.display()))
@@ -74,7 +92,7 @@ pub fn generate_man(dir: &Path, ctx: &Ctx) -> RunResult {
             .unwrap_or_else(|| applet.command());
         let path = dir.join(format!("{page}.1"));
         let mut buf = Vec::new();
-        clap_mangen::Man::new(sub.name(page.clone()))
+        clap_mangen::Man::new(with_alias_notes(sub).name(page.clone()))
             .title(page.to_uppercase())
             .render(&mut buf)
             .map_err(|e| fail(&path, e))?;

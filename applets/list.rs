@@ -17,6 +17,14 @@ pub fn command() -> Command {
                     .action(ArgAction::SetTrue)
                     .conflicts_with("json")
                     .help("Print only container names, one per line"),
+            )
+            .arg(
+                Arg::new("verbose")
+                    .short('v')
+                    .long("verbose")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("quiet")
+                    .help("Accepted as chroot-distro 3.2 accepts it; the listing is the same"),
             ),
     )
 }

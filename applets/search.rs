@@ -20,4 +20,11 @@ pub fn command() -> Command {
                 .value_parser(value_parser!(u16).range(1..=100))
                 .help("Show at most N results (1-100)"),
         )
+        .arg(
+            Arg::new("quiet")
+                .short('q')
+                .long("quiet")
+                .action(clap::ArgAction::SetTrue)
+                .help("Reserved, as in chroot-distro 3.2"),
+        )
 }

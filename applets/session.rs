@@ -114,13 +114,14 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
     };
     let opts = Options {
         user: m.get_one::<String>("user").cloned(),
-        isolated: flag(m, "isolated"),
+        isolated: flag(m, "isolated") || ctx.env.is_truthy("CD_USE_ISOLATION"),
         use_ns: ctx.env.is_truthy("CD_USE_NS"),
         minimal: flag(m, "minimal"),
         shared_home: flag(m, "shared-home"),
         shared_tmp: flag(m, "shared-tmp"),
         shared_display: flag(m, "shared-display"),
         privileged: flag(m, "privileged"),
+        no_new_privs: flag(m, "no-new-privs") || ctx.env.is_truthy("CD_NO_NEW_PRIVS"),
         binds: strings(m, "bind"),
         hostname: m.get_one::<String>("hostname").cloned(),
         work_dir: m.get_one::<String>("work-dir").cloned(),

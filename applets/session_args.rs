@@ -17,7 +17,7 @@ pub fn add(cmd: Command) -> Command {
                 .long("isolated")
                 .action(ArgAction::SetTrue)
                 .conflicts_with("minimal")
-                .help("New mount/PID/UTS/IPC/cgroup namespaces and no host binds at all"),
+                .help("New mount/PID/UTS/IPC/cgroup namespaces and no host binds at all (also CD_USE_ISOLATION=1)"),
         )
         .arg(
             Arg::new("minimal")
@@ -26,6 +26,12 @@ pub fn add(cmd: Command) -> Command {
                 .help(
                     "Only /dev, /proc, /sys (and /run, /dev/pts, /dev/shm) and a bare environment",
                 ),
+        )
+        .arg(
+            Arg::new("no-new-privs")
+                .long("no-new-privs")
+                .action(ArgAction::SetTrue)
+                .help("Set-user-ID programs in the guest cannot gain privileges (breaks su and sudo; also CD_NO_NEW_PRIVS=1)"),
         )
         .arg(
             Arg::new("shared-home")
@@ -44,7 +50,7 @@ pub fn add(cmd: Command) -> Command {
                 .long("shared-display")
                 .visible_alias("shared-x11")
                 .action(ArgAction::SetTrue)
-                .help("Share X11/Wayland, PulseAudio/PipeWire and D-Bus session sockets (alias: --shared-x11)"),
+                .help("Share X11/Wayland, PulseAudio/PipeWire and D-Bus session sockets"),
         )
         .arg(
             Arg::new("bind")

@@ -329,3 +329,20 @@ fn colours_only_on_a_tty_and_never_with_no_color() {
         assert!(out.stdout.contains("deb"));
     }
 }
+
+/// Options chroot-distro 3.2 accepts: `list -v` (not with `-q`),
+/// `search -q`; and help names an alias once.
+#[test]
+fn options_3_2_accepts_are_ours_too() {
+    run(&bin(), &["list", "-v"]).ok();
+    run(&bin(), &["list", "-v", "-q"]).fails_with(2, "cannot be used with");
+    let help = run(&bin(), &["login", "--help"]);
+    assert_eq!(
+        help.ok().stdout.matches("shared-x11").count(),
+        1,
+        "{}",
+        help.stdout
+    );
+    let help = run(&bin(), &["search", "--help"]);
+    assert!(help.ok().stdout.contains("--quiet"), "{}", help.stdout);
+}

@@ -397,3 +397,51 @@ fn login_runs_exactly_the_words_after_the_separator() {
     let replay = Outcome::of(Command::new("/bin/sh").args(["-c", line.stdout.trim()]));
     assert_eq!(replay.ok().stdout, "$HOME a  b *  it's -n\n", "{line:#?}");
 }
+
+/// chroot-distro 3.2's `--no-new-privs` (and `CD_NO_NEW_PRIVS=1`) and
+/// `CD_USE_ISOLATION=1` (the variable form of `--isolated`).
+#[test]
+fn no_new_privs_and_use_isolation_as_in_3_2() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let nnp = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["login", "bb"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "grep", "NoNewPrivs", "/proc/self/status"]);
+        let out = Outcome::of(store.cmd().envs(env.iter().copied()).args(&args));
+        out.ok()
+            .stdout
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(nnp(&[], &[]), "0");
+    assert_eq!(nnp(&["--no-new-privs"], &[]), "1");
+    assert_eq!(nnp(&[], &[("CD_NO_NEW_PRIVS", "1")]), "1");
+    let out = store.run(&[
+        "login",
+        "bb",
+        "--no-new-privs",
+        "--get-chroot-cmd",
+        "--",
+        "true",
+    ]);
+    assert!(
+        out.ok().stdout.contains("setpriv --no-new-privs"),
+        "{out:#?}"
+    );
+    let pid1 = |env: &[(&str, &str)]| {
+        let out = Outcome::of(
+            store
+                .cmd()
+                .envs(env.iter().copied())
+                .args(["login", "bb", "--", "sh", "-c", "echo $$"]),
+        );
+        out.ok().stdout.trim().to_owned()
+    };
+    assert_eq!(pid1(&[("CD_USE_ISOLATION", "1")]), "1");
+    assert_ne!(pid1(&[]), "1");
+}

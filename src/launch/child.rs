@@ -339,6 +339,10 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
     setuid(Uid::from_raw(spec.uid)).map_err(|e| setup(Error::setup("set the user", e)))?;
     // Credentials changed, which clears it: the command dies with its holder.
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if spec.no_new_privs {
+        crate::sandbox::confine::no_new_privs()
+            .map_err(|e| setup(Error::setup("set no_new_privs", e)))?;
+    }
     // After chroot every path is inside the rootfs; a missing work dir
     // falls back to / as login(1) does.
     if std::env::set_current_dir(&spec.cwd).is_err() {

@@ -38,6 +38,9 @@ pub struct LaunchSpec {
     /// Full root: every capability, writable /sys, no masked paths.
     #[serde(default)]
     pub privileged: bool,
+    /// PR_SET_NO_NEW_PRIVS for the command (`--no-new-privs`).
+    #[serde(default)]
+    pub no_new_privs: bool,
     /// Host path → absolute guest path.
     pub binds: Vec<(PathBuf, PathBuf)>,
     pub uid: u32,

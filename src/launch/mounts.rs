@@ -455,6 +455,7 @@ mod tests {
             hostname: None,
             shared_tmp: false,
             privileged: false,
+            no_new_privs: false,
             binds: vec![("/srv/data".into(), "/data".into())],
             uid: 0,
             gid: 0,

@@ -22,6 +22,9 @@ pub struct Options {
     pub shared_tmp: bool,
     pub shared_display: bool,
     pub privileged: bool,
+    /// `--no-new-privs` / `CD_NO_NEW_PRIVS`: set-user-ID programs in the
+    /// guest cannot raise privileges.
+    pub no_new_privs: bool,
     pub binds: Vec<String>,
     pub hostname: Option<String>,
     pub work_dir: Option<String>,
@@ -216,6 +219,7 @@ pub fn prepare(
         hostname: Some(hostname),
         shared_tmp: opts.shared_tmp && !opts.isolated,
         privileged: opts.privileged,
+        no_new_privs: opts.no_new_privs,
         binds,
         uid: user.uid,
         gid: user.gid,

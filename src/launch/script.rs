@@ -124,6 +124,9 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
             .collect();
         exec.push(format!("setpriv --bounding-set -all,{} --", caps.join(",")));
     }
+    if spec.no_new_privs {
+        exec.push("setpriv --no-new-privs --".into());
+    }
     let g: Vec<String> = spec.groups.iter().map(u32::to_string).collect();
     let groups = format!(" --groups={}", g.join(","));
     exec.push(format!(
