@@ -609,8 +609,10 @@ fn warm_installs_take_content_hashes_from_the_layer_memo() {
     // memo (checksum made to match) shows up in the index, where hashing
     // the data again would have put the true one.
     let mut forged = good.clone();
-    let slots = forged.iter().position(|&b| b == b'\n').unwrap() + 1 + 8;
-    let hash_at = (slots..forged.len() - 32)
+    // Format 2 (src/unpack/memo.rs): a version line, 40-byte slots (size,
+    // sha256), then the stream's hash and the count, then the checksum.
+    let slots = forged.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let hash_at = (slots..forged.len() - 32 - 40)
         .step_by(40)
         .map(|slot| slot + 8)
         .find(|&h| forged[h..h + 32] != [0; 32])
