@@ -63,6 +63,12 @@ use chroot_distro::ui::human_size;
 use clap::ArgMatches;
 use std::path::Path;
 
+/// What a fresh rootfs holds, said the same way by install and reset.
+pub fn summary(s: &chroot_distro::unpack::stats::Stats) -> String {
+    let paths = if s.paths > 0 { s.paths } else { s.entries };
+    format!("{paths} paths, {} of file data", human_size(s.bytes))
+}
+
 pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     let arg = m
         .get_one::<String>("source")
@@ -121,11 +127,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     };
     if !quiet {
         let s = &installed.stats;
-        println!(
-            "Installed '{name}': {} paths, {} of file data.",
-            if s.paths > 0 { s.paths } else { s.entries },
-            human_size(s.bytes)
-        );
+        println!("Installed '{name}': {}.", summary(s));
         println!("  Start a shell:  chroot-distro login {name}");
         let has_entrypoint = installed
             .manifest

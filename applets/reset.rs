@@ -56,7 +56,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     match result {
         Ok(done) => {
             if !quiet {
-                println!("Reset '{name}': {} entries.", done.stats.entries);
+                println!("Reset '{name}': {}.", crate::install::summary(&done.stats));
             }
             Ok(Exit::Ok)
         }

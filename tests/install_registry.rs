@@ -666,3 +666,26 @@ fn warm_installs_take_content_hashes_from_the_layer_memo() {
     store.run(&["install", image, "-n", "again"]).ok();
     assert_eq!(std::fs::read(&memo).unwrap(), good);
 }
+
+/// install and reset say what a rootfs holds the same way.
+#[test]
+fn install_and_reset_count_the_same_paths() {
+    let store = TestStore::new();
+    let image = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    let installed = store.run(&["install", image, "-n", "same"]);
+    let first = installed
+        .ok()
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let counted = first.trim_start_matches("Installed 'same': ").to_owned();
+    assert!(counted.contains(" paths, "), "{installed:#?}");
+    let reset = store.run(&["reset", "same"]);
+    assert_eq!(
+        reset.ok().stdout.trim(),
+        format!("Reset 'same': {counted}"),
+        "{reset:#?}"
+    );
+}

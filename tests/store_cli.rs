@@ -390,3 +390,18 @@ fn remove_takes_several_names() {
         .fails_with(2, "invalid container name");
     assert!(store.container_dir("e").exists());
 }
+
+/// Name errors say the rule as it is (ASCII), and a name clash points at
+/// the way each command takes a new name.
+#[test]
+fn name_errors_say_the_ascii_rule_and_how_to_pick_another() {
+    let store = TestStore::new();
+    let out = store.run(&["rename", "ünï", "x"]);
+    out.fails_with(2, "it must start with an ASCII letter or digit");
+    let out = store.run(&["rename", "aé", "x"]);
+    out.fails_with(2, "only ASCII letters, digits");
+    store.add_python_container("a", false);
+    store.add_python_container("b", false);
+    let out = store.run(&["rename", "a", "b"]);
+    assert!(out.stderr.contains("rename OLD NEW"), "{out:#?}");
+}

@@ -69,14 +69,14 @@ impl Error {
         match self {
             Error::NoHome { .. } => Some("set HOME or XDG_DATA_HOME to an absolute path".into()),
             Error::InvalidName { .. } => Some(
-                "names start with a letter or digit, e.g. 'ubuntu', 'my-alpine', 'deb12.test'"
+                "names are ASCII letters, digits, '_', '.' and '-', starting with a letter or digit, e.g. 'ubuntu', 'my-alpine', 'deb12.test'"
                     .into(),
             ),
             Error::NotFound(_) => {
                 Some("'chroot-distro list' shows the installed containers".into())
             }
             Error::Exists(_) => {
-                Some("pick another name with --name, or remove the old one first".into())
+                Some("pick another name (install -n NAME, rename OLD NEW), or remove the old one first".into())
             }
             Error::Busy { name, .. } => Some(format!(
                 "wait for it to finish, or end its sessions with 'chroot-distro unmount {name}'"

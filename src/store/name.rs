@@ -22,7 +22,7 @@ impl ContainerName {
         };
         let first = name.chars().next().ok_or_else(|| invalid("it is empty"))?;
         if !first.is_ascii_alphanumeric() {
-            return Err(invalid("it must start with a letter or digit"));
+            return Err(invalid("it must start with an ASCII letter or digit"));
         }
         if name.len() > MAX_LEN {
             return Err(invalid("it is longer than 128 characters"));
@@ -32,7 +32,7 @@ impl ContainerName {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
             return Err(invalid(
-                "only letters, digits, '_', '.' and '-' are allowed",
+                "only ASCII letters, digits, '_', '.' and '-' are allowed",
             ));
         }
         Ok(Self(name.to_owned()))
