@@ -14,6 +14,9 @@ pub enum Status {
     Pending,
 }
 
+/// How a command not built yet is marked.
+pub const PENDING: &str = "[not yet built]";
+
 pub struct Applet {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
@@ -22,13 +25,23 @@ pub struct Applet {
 }
 
 impl Applet {
-    /// The clap command with the table's aliases attached.
+    /// The clap command with the table's aliases attached; a command not
+    /// built yet says so in its summary, which `--help`, `help CMD`, man
+    /// pages and completions all show.
     pub fn command(&self) -> Command {
-        (self.command)().visible_aliases(self.aliases.iter().copied())
+        let cmd = (self.command)().visible_aliases(self.aliases.iter().copied());
+        match self.status {
+            Status::Ready(_) => cmd,
+            Status::Pending => {
+                let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+                cmd.about(format!("{PENDING} {about}"))
+            }
+        }
     }
 
+    /// The one-line summary, marked when the command is not built yet.
     pub fn summary(&self) -> String {
-        (self.command)()
+        self.command()
             .get_about()
             .map(|s| s.to_string())
             .unwrap_or_default()

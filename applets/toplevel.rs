@@ -104,10 +104,6 @@ fn list_applets() -> RunResult {
     let rows: Vec<Vec<String>> = APPLETS
         .iter()
         .map(|a| {
-            let state = match a.status {
-                table::Status::Ready(_) => "",
-                table::Status::Pending => " (not implemented yet)",
-            };
             vec![
                 a.name.to_owned(),
                 if a.aliases.is_empty() {
@@ -115,7 +111,7 @@ fn list_applets() -> RunResult {
                 } else {
                     a.aliases.join(",")
                 },
-                format!("{}{state}", a.summary()),
+                a.summary(),
             ]
         })
         .collect();

@@ -346,3 +346,48 @@ fn options_3_2_accepts_are_ours_too() {
     let help = run(&bin(), &["search", "--help"]);
     assert!(help.ok().stdout.contains("--quiet"), "{}", help.stdout);
 }
+
+/// A command not built yet says so wherever commands are listed or
+/// described: --help, help CMD, --list-applets, man pages, completions.
+#[test]
+fn commands_not_built_yet_are_marked_everywhere() {
+    let marked = "[not yet built]";
+    let top = run(&bin(), &["--help"]);
+    let line = |text: &str, cmd: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(cmd))
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(
+        line(&top.ok().stdout, "build ").contains(marked),
+        "{}",
+        top.stdout
+    );
+    assert!(
+        !line(&top.stdout, "install ").contains(marked),
+        "{}",
+        top.stdout
+    );
+    assert!(run(&bin(), &["help", "push"])
+        .ok()
+        .stdout
+        .starts_with(marked));
+    let list = run(&bin(), &["--list-applets"]);
+    assert!(
+        line(&list.ok().stdout, "search ").contains(marked),
+        "{}",
+        list.stdout
+    );
+    let fish = run(&bin(), &["completions", "fish"]);
+    assert!(
+        fish.ok().stdout.contains(marked),
+        "fish completions describe commands"
+    );
+    let zsh = run(&bin(), &["completions", "zsh"]);
+    assert!(zsh.ok().stdout.contains(r"\[not yet built\]"), "zsh too");
+    let dir = tempfile::tempdir().unwrap();
+    run(&bin(), &["--generate-man", dir.path().to_str().unwrap()]).ok();
+    let page = std::fs::read_to_string(dir.path().join("chroot-distro-build.1")).unwrap();
+    assert!(page.contains("not yet built"), "{page}");
+}
