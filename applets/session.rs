@@ -101,6 +101,7 @@ fn elevate(m: &ArgMatches, ctx: &Ctx, run: bool, need: &str) -> Failure {
             };
         }
     };
+    ctx.warn(&plan.notice(need));
     Failure::failed(elevate::exec(&plan).to_string())
 }
 

@@ -170,6 +170,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The line printed before the tool takes over the terminal, so that no
+    /// password prompt comes out of nowhere: why, which program asks, and
+    /// for whose password.
+    pub fn notice(&self, need: &str) -> String {
+        let whose = match self.tool {
+            Tool::Sudo | Tool::Doas => "your own password",
+            Tool::Pkexec => "an administrator's password (polkit)",
+            Tool::Su => "root's password",
+        };
+        format!(
+            "{need} needs privilege: running this command again through {}, which may ask for {whose} \
+             (--no-elevate or CHROOT_DISTRO_NO_ELEVATE=1 turns this off)",
+            self.tool.name()
+        )
+    }
+
     /// Removes the secrets file when the plan will not run after all.
     pub fn discard(&self) {
         if let Some(p) = &self.secrets_file {

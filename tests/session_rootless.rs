@@ -160,6 +160,11 @@ fn real_root_for_a_user_elevates_through_sudo_unless_told_not_to() {
         &["login", "bb", "--root", "--", "true"],
     );
     assert_eq!(out.code, 42, "{out:#?}");
+    // Never a bare password prompt: why, which program, whose password.
+    assert!(
+        out.stderr.contains("real root in the container (--root) needs privilege: running this command again through sudo, which may ask for your own password"),
+        "{out:#?}"
+    );
     let args = std::fs::read_to_string(&record).unwrap();
     let lines: Vec<&str> = args.lines().collect();
     for want in [

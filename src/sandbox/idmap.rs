@@ -82,7 +82,10 @@ impl IdMap {
                 .into_iter()
                 .next()
                 .map(SubRange::from)
-                .ok_or(format!("{} has no range in {file}", user.name))
+                .ok_or(format!(
+                    "{0} has no range in {file} (add one: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {0})",
+                    user.name
+                ))
         };
         let subuid = first("/etc/subuid")?;
         let subgid = first("/etc/subgid")?;
