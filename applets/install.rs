@@ -63,6 +63,37 @@ use chroot_distro::ui::human_size;
 use clap::ArgMatches;
 use std::path::Path;
 
+/// Catches the two ways a local path is easy to get wrong: a bare file name
+/// (read as an image reference, as in the reference tool) that names a
+/// file here, and a directory, which is no archive.
+fn check_source(source: &InstallSource, arg: &str) -> Result<(), Failure> {
+    match source {
+        InstallSource::Image(_) if looks_like_archive(arg) && std::path::Path::new(arg).is_file() => Err(Failure::usage(
+            format!("'{arg}' is read as an image name, but a file of that name is here"),
+        )
+        .with_hint(format!("to install the file: chroot-distro install ./{arg}"))),
+        InstallSource::Path(p) if p.is_dir() => Err(Failure::usage(format!(
+            "{} is a directory; install takes a rootfs archive (.tar, .tar.gz, .tar.xz, .tar.zst), an image archive or an image name",
+            p.display()
+        ))
+        .with_hint(format!(
+            "to make one: tar -C {} -czf rootfs.tar.gz . && chroot-distro install ./rootfs.tar.gz",
+            p.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A name no image is likely to have: an archive's file name.
+fn looks_like_archive(arg: &str) -> bool {
+    let lower = arg.to_ascii_lowercase();
+    [
+        ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tzst", ".tar.bz2", ".tbz2",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
+}
+
 /// What a fresh rootfs holds, said the same way by install and reset.
 pub fn summary(s: &chroot_distro::unpack::stats::Stats) -> String {
     let paths = if s.paths > 0 { s.paths } else { s.entries };
@@ -75,6 +106,7 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         .map(String::as_str)
         .unwrap_or_default();
     let source = InstallSource::parse(arg, &ctx.env);
+    check_source(&source, arg)?;
     let chosen = m
         .get_one::<String>("name")
         .or(m.get_one::<String>("override-alias"))

@@ -405,3 +405,26 @@ fn name_errors_say_the_ascii_rule_and_how_to_pick_another() {
     let out = store.run(&["rename", "a", "b"]);
     assert!(out.stderr.contains("rename OLD NEW"), "{out:#?}");
 }
+
+/// A bare archive name that is a file here is read as an image name, as in
+/// the reference tool: say so and how to mean the file; a directory is no
+/// archive.
+#[test]
+fn install_explains_a_local_file_named_like_an_image_and_a_directory() {
+    let store = TestStore::new();
+    let here = tempfile::tempdir().unwrap();
+    std::fs::write(here.path().join("trunc.tar.gz"), b"").unwrap();
+    std::fs::create_dir(here.path().join("tree")).unwrap();
+    let run = |args: &[&str]| Outcome::of(store.cmd().current_dir(here.path()).args(args));
+    let out = run(&["install", "trunc.tar.gz"]);
+    out.fails_with(
+        2,
+        "'trunc.tar.gz' is read as an image name, but a file of that name is here",
+    );
+    assert!(
+        out.stderr.contains("chroot-distro install ./trunc.tar.gz"),
+        "{out:#?}"
+    );
+    let out = run(&["install", "./tree"]);
+    out.fails_with(2, "./tree is a directory; install takes a rootfs archive");
+}
