@@ -9,7 +9,7 @@ pub fn command() -> Command {
             Arg::new("target")
                 .value_name("CONTAINER|PID")
                 .required(true)
-                .help("Container name, or the PID of one of its sessions (see ps)"),
+                .help("Container name, or the PID of one of its sessions (as ps or an 'in use' error shows it)"),
         )
 }
 
@@ -26,9 +26,11 @@ pub fn sessions_of(
     let paths = ctx.store_paths()?;
     let live = registry::live(&paths);
     let container = match word.parse::<u32>() {
+        // The session's PID as ps shows it, or its applet's, which "in use
+        // by PID N" names.
         Ok(pid) => live
             .iter()
-            .find(|s| s.pid == pid)
+            .find(|s| s.pid == pid || registry::children_of(pid).contains(&s.pid))
             .map(|s| s.container.clone())
             .ok_or_else(|| {
                 Failure::failed(format!("PID {pid} is not a chroot-distro session"))

@@ -344,3 +344,33 @@ fn hostname_without_a_uts_namespace_and_a_missing_separator_are_explained() {
         "{out:#?}"
     );
 }
+
+/// "in use by PID N" names the applet holding the container; `kill N`
+/// takes that PID as well as the session's own from `ps`.
+#[test]
+fn kill_takes_the_pid_an_in_use_error_names() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    let mut session = store
+        .cmd()
+        .args(["login", "bb", "--", "sleep", "60"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.run(&["ps", "-q"]).stdout.is_empty() {
+        assert!(Instant::now() < deadline, "the session never registered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let busy = store.run(&["remove", "bb"]);
+    let applet = session.id().to_string();
+    assert!(
+        busy.stderr.contains(&applet),
+        "the applet's PID is named: {busy:#?}"
+    );
+    store.run(&["kill", &applet]).ok();
+    let status = session.wait().unwrap();
+    assert!(!status.success(), "the session was ended: {status:?}");
+}
