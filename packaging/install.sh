@@ -84,7 +84,16 @@ say "installing man pages and completions"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$bin/chroot-distro" --generate-man "$out"
-install -m 0644 "$out"/*.1 "$share/man/man1/"
+# A cd-<applet> page only beside a cd-<applet> link of ours: where the name
+# is another program's (cd-info), its own page stays.
+for page in "$out"/*.1; do
+  name=${page##*/}
+  name=${name%.1}
+  if [[ $name == cd-* ]] && ! [[ -L $bin/$name && $(readlink "$bin/$name") == chroot-distro ]]; then
+    continue
+  fi
+  install -m 0644 "$page" "$share/man/man1/"
+done
 "$bin/chroot-distro" completions bash >"$share/bash-completion/completions/chroot-distro"
 "$bin/chroot-distro" completions zsh >"$share/zsh/site-functions/_chroot-distro"
 "$bin/chroot-distro" completions fish >"$share/fish/vendor_completions.d/chroot-distro.fish"
@@ -121,11 +130,15 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
 tar --numeric-owner -czf "$demo/busybox-rootfs.tar.gz" -C "$r" .
 
-say "chroot-distro install busybox-rootfs.tar.gz --name demo"
-"$bin/chroot-distro" remove -q demo 2>/dev/null || true
-"$bin/chroot-distro" install "$demo/busybox-rootfs.tar.gz" --name demo
+# Never at the cost of a 'demo' the user already has (a re-run keeps it).
+if "$bin/chroot-distro" list -q | grep -qx demo; then
+  say "a container named demo exists: kept as it is (chroot-distro remove demo, then re-run, to make it anew)"
+else
+  say "chroot-distro install busybox-rootfs.tar.gz --name demo"
+  "$bin/chroot-distro" install "$demo/busybox-rootfs.tar.gz" --name demo
+fi
 say "chroot-distro list"
 "$bin/chroot-distro" list
 say "chroot-distro login demo -- ..."
-"$bin/chroot-distro" login demo -- 'echo "hello from $HOSTNAME: $(id -un) in $(pwd), $(busybox | head -1)"'
+"$bin/chroot-distro" login demo -- sh -c 'echo "hello from $HOSTNAME: $(id -un) in $(pwd), $(busybox | head -1)"'
 say "done: try 'chroot-distro login demo'"
