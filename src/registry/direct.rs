@@ -121,24 +121,35 @@ impl ImageSourceHandle {
     pub(super) async fn small_blob(&self, digest: &str, size: u64) -> Result<Vec<u8>, Error> {
         let what = format!("blobs/{digest}");
         let mut res = self.get(&self.reference, &what, None, None).await?;
-        let registry = self.reference.registry();
-        let mut body = Vec::new();
-        while let Some(chunk) = unless_interrupted(res.chunk())
+        read_capped(&mut res, self.reference.registry(), size)
             .await?
-            .map_err(|e| network(registry, e))?
-        {
-            if (body.len() + chunk.len()) as u64 > size {
-                return Err(Error::Verify {
-                    digest: digest.to_owned(),
-                    detail: format!(
-                        "the registry sent more bytes of config where its manifest declares {size}"
-                    ),
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+            .ok_or_else(|| Error::Verify {
+                digest: digest.to_owned(),
+                detail: format!(
+                    "the registry sent more bytes of config where its manifest declares {size}"
+                ),
+            })
     }
+}
+
+/// The body of `res`, read as it streams; None once it passes `limit`
+/// bytes (the rest is never read).
+pub(super) async fn read_capped(
+    res: &mut reqwest::Response,
+    registry: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = unless_interrupted(res.chunk())
+        .await?
+        .map_err(|e| network(registry, e))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// A failed request or body read, as the user should read it.
@@ -178,17 +189,9 @@ pub(super) async fn pull_manifest(
         .get("Docker-Content-Digest")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut body = Vec::new();
-    let registry = reference.registry();
-    while let Some(chunk) = unless_interrupted(res.chunk())
+    let body = read_capped(&mut res, reference.registry(), h.limits.manifest)
         .await?
-        .map_err(|e| network(registry, e))?
-    {
-        if (body.len() + chunk.len()) as u64 > h.limits.manifest {
-            return Err(too_big());
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .ok_or_else(too_big)?;
     let digest = header.unwrap_or_else(|| digest_of(&body).to_string());
     Ok((body, digest))
 }

@@ -15,7 +15,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 
 /// Token answers are small JSON documents.
-const MAX_TOKEN_BODY: usize = 1 << 20;
+const MAX_TOKEN_BODY: u64 = 1 << 20;
 
 /// What the registry asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,13 +65,9 @@ pub(super) async fn token(
     }
     let mut res = unless_interrupted(req.send()).await?.map_err(network)?;
     let status = res.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = unless_interrupted(res.chunk()).await?.map_err(network)? {
-        if body.len() + chunk.len() > MAX_TOKEN_BODY {
-            return Err(bad_token(registry, "the token answer is larger than 1 MiB"));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = super::direct::read_capped(&mut res, registry, MAX_TOKEN_BODY)
+        .await?
+        .ok_or_else(|| bad_token(registry, "the token answer is larger than 1 MiB"))?;
     if matches!(status.as_u16(), 401 | 403) {
         return Err(Error::Unauthorized {
             registry: registry.to_owned(),
