@@ -76,7 +76,7 @@ impl Ctx {
         let landlocked = chroot_distro::sandbox::confine::confine_root_applet(&writable)
             .map_err(|e| Failure::failed(format!("cannot confine the installer: {e}")))?;
         if self.env.is_truthy("CD_DEBUG") {
-            let report = chroot_distro::sandbox::confine::report(false, landlocked);
+            let report = chroot_distro::sandbox::confine::report(false, landlocked, &writable);
             eprintln!(
                 "debug: applet confined: {}",
                 serde_json::to_string(&report).unwrap_or_default()

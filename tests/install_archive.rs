@@ -339,6 +339,24 @@ fn rootless_install_uses_subordinate_ids_and_removes_cleanly() {
     assert!(staging_leftovers(&store).is_empty());
 }
 
+/// `unpack::child`'s tests show what a ruleset lets through; this holds
+/// the install call site to the ruleset it hands the unpacker: one
+/// writable tree, the staging dir of this container in this store.
+fn assert_writes_only_its_staging_dir(line: &str, store: &TestStore) {
+    let list = line
+        .split("writable [")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("no writable list: {line}"));
+    let trees: Vec<&str> = list.split(',').collect();
+    assert_eq!(trees.len(), 1, "{line}");
+    let staging = Path::new(trees[0]);
+    let containers = store.runtime_dir().join("containers");
+    assert_eq!(staging.parent(), Some(containers.as_path()), "{line}");
+    let name = staging.file_name().unwrap().to_string_lossy();
+    assert!(name.starts_with(".staging-"), "{line}");
+}
+
 fn confinement_line(out: &Outcome) -> String {
     out.stderr
         .lines()
@@ -382,6 +400,7 @@ fn the_unpacker_is_confined_as_root() {
     // and `unpack::child`'s tests show what its rules let through.
     let line = confinement_line(&out);
     assert!(line.contains("no_new_privs true landlock true"), "{line}");
+    assert_writes_only_its_staging_dir(&line, &store);
 }
 
 #[test]
@@ -430,6 +449,7 @@ fn the_unpacker_is_confined_rootless() {
         line.contains("userns true no_new_privs true landlock true"),
         "{line}"
     );
+    assert_writes_only_its_staging_dir(&line, &store);
 }
 
 #[test]

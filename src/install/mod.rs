@@ -383,13 +383,14 @@ impl Building {
             } => report.extract(*layer, total_layers, *entries, *bytes),
             Event::Warning { message } => report.warn(message),
             Event::Confined { report: r } => report.debug(&format!(
-                "unpacker confined: euid {} userns {} no_new_privs {} landlock {} caps [{}] bounding {}",
+                "unpacker confined: euid {} userns {} no_new_privs {} landlock {} caps [{}] bounding {} writable [{}]",
                 r.euid,
                 r.user_namespace,
                 r.no_new_privs,
                 r.landlock,
                 r.effective.join(","),
-                r.bounding
+                r.bounding,
+                r.writable.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",")
             )),
             _ => {}
         }

@@ -113,9 +113,13 @@ pub struct Report {
     pub effective: Vec<String>,
     /// Bounding-set size: what an exec could still regain.
     pub bounding: usize,
+    /// The trees Landlock lets it write: what the caller asked for, so a
+    /// test catches a call site that widens them.
+    #[serde(default)]
+    pub writable: Vec<std::path::PathBuf>,
 }
 
-pub fn report(user_namespace: bool, landlock: bool) -> Report {
+pub fn report(user_namespace: bool, landlock: bool, writable: &[&Path]) -> Report {
     let names = |set| {
         let mut v: Vec<String> = caps::read(None, set)
             .unwrap_or_default()
@@ -134,6 +138,7 @@ pub fn report(user_namespace: bool, landlock: bool) -> Report {
         bounding: caps::read(None, CapSet::Bounding)
             .map(|s| s.len())
             .unwrap_or(0),
+        writable: writable.iter().map(|p| p.to_path_buf()).collect(),
     }
 }
 

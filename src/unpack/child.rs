@@ -125,7 +125,11 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
     send(
         out,
         &Event::Confined {
-            report: confine::report(job.userns, landlocked),
+            report: confine::report(
+                job.userns,
+                landlocked,
+                &job.rw.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+            ),
         },
     );
     let mode = if job.force_walk {
