@@ -4,3 +4,4 @@ pub mod context;
 #[cfg(test)]
 mod context_tests;
 pub mod ignore;
+pub mod run;

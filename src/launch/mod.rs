@@ -136,6 +136,28 @@ pub fn run(
     idmap: Option<&crate::sandbox::idmap::IdMap>,
     on_ready: &mut dyn FnMut(u32),
 ) -> Result<i32, Error> {
+    start_and_wait(exe, spec, idmap, on_ready, None)
+}
+
+/// As [`run`], for a command with no input whose output (stdout and
+/// stderr both) goes to `output`: build steps, which show it only on
+/// failure or with `-v`.
+pub fn run_unattended(
+    exe: &std::path::Path,
+    spec: &LaunchSpec,
+    idmap: Option<&crate::sandbox::idmap::IdMap>,
+    output: std::os::fd::OwnedFd,
+) -> Result<i32, Error> {
+    start_and_wait(exe, spec, idmap, &mut |_| {}, Some(output))
+}
+
+fn start_and_wait(
+    exe: &std::path::Path,
+    spec: &LaunchSpec,
+    idmap: Option<&crate::sandbox::idmap::IdMap>,
+    on_ready: &mut dyn FnMut(u32),
+    output: Option<std::os::fd::OwnedFd>,
+) -> Result<i32, Error> {
     use std::io::{BufRead, Write};
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -145,6 +167,14 @@ pub fn run(
     let raw = theirs.as_raw_fd();
     let mut cmd = std::process::Command::new(exe);
     cmd.arg(CHILD_APPLET).env_clear();
+    if let Some(out) = output {
+        let err = out
+            .try_clone()
+            .map_err(|e| Error::setup("duplicate the output pipe", e))?;
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
+    }
     // SAFETY: only dup2 and prctl (async-signal-safe) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
