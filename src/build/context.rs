@@ -524,3 +524,34 @@ impl io::Read for ExactReader<'_> {
         Ok(n)
     }
 }
+
+/// The stage's rootfs as COPY's destination, every path resolved inside
+/// it (a symlink in the image means what it means to the guest).
+pub struct Rootfs(OwnedFd);
+
+impl Rootfs {
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| IoError::new("open", path, e.into()))?;
+        Ok(Self(fd))
+    }
+
+    fn stat(&self, rel: &Path) -> Option<rustix::fs::Stat> {
+        let fd = open_in_root(self.0.as_fd(), rel, ResolveMode::Auto).ok()?;
+        rustix::fs::fstat(&fd).ok()
+    }
+}
+
+impl Destination for Rootfs {
+    fn is_dir(&self, path: &Path) -> bool {
+        self.stat(path)
+            .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.stat(path).is_some()
+    }
+}
