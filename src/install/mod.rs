@@ -134,8 +134,38 @@ pub(crate) fn lock_for_change(req: &Request, exists: bool) -> Result<ContainerLo
 
 pub fn install(req: &Request, report: &mut dyn Reporter) -> Result<Installed, Error> {
     let _lock = lock_for_change(req, false)?;
+    prepare(req, report)?.commit(req)
+}
+
+/// A rootfs built from an image in a staging directory of the store, not
+/// yet a container: `install` commits it under its name, `build` runs its
+/// steps in it first. Dropped, it is removed.
+pub struct Prepared {
+    pub staging: crate::store::Staging,
+    pub manifest: Option<ContainerManifest>,
+    pub stats: Stats,
+}
+
+impl Prepared {
+    /// Writes manifest.json beside the rootfs and moves it into place as
+    /// `req.name` (whose lock the caller holds).
+    pub fn commit(self, req: &Request) -> Result<Installed, Error> {
+        if let Some(m) = &self.manifest {
+            m.write(&self.staging.manifest())?;
+        }
+        let dir = self.staging.commit(req.paths, &req.name)?;
+        Ok(Installed {
+            dir,
+            manifest: self.manifest,
+            stats: self.stats,
+        })
+    }
+}
+
+/// Builds `req.source` into a staging rootfs (see [`Prepared`]).
+pub fn prepare(req: &Request, report: &mut dyn Reporter) -> Result<Prepared, Error> {
     match req.source {
-        InstallSource::Image(r) => registry::install_image(req, r, report),
+        InstallSource::Image(r) => registry::prepare_image(req, r, report),
         InstallSource::Path(p) => install_file(req, p, report),
         InstallSource::Url(u) => {
             let dl = req.paths.cache_dir.join("downloads");
@@ -157,7 +187,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result<Installed, Error> {
+fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result<Prepared, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::Source {
         path: path.to_path_buf(),
         reason: crate::ioerr::os_reason(&e),
@@ -219,7 +249,12 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
         }
     };
     let total = layers.len();
-    extract_and_commit(req, layers, fds, manifest, None, total, report)
+    let Built { staging, stats } = build_rootfs(req, layers, fds, None, total, report)?;
+    Ok(Prepared {
+        staging,
+        manifest,
+        stats,
+    })
 }
 
 /// The unpacker's view of an image's layers: each blob in the cache, with
@@ -424,25 +459,4 @@ pub(crate) fn build_rootfs(
     report: &mut dyn Reporter,
 ) -> Result<Built, Error> {
     start_rootfs(req, layers, fds, feed, report)?.finish(total_layers, report)
-}
-
-fn extract_and_commit(
-    req: &Request,
-    layers: Vec<Layer>,
-    fds: Vec<OwnedFd>,
-    manifest: Option<ContainerManifest>,
-    feed: Option<std::sync::mpsc::Receiver<crate::unpack::job::Feed>>,
-    total: usize,
-    report: &mut dyn Reporter,
-) -> Result<Installed, Error> {
-    let Built { staging, stats } = build_rootfs(req, layers, fds, feed, total, report)?;
-    if let Some(m) = &manifest {
-        m.write(&staging.manifest())?;
-    }
-    let dir = staging.commit(req.paths, &req.name)?;
-    Ok(Installed {
-        dir,
-        manifest,
-        stats,
-    })
 }

@@ -12,18 +12,18 @@
 //! at all once cached.
 
 use super::feed::Sequencer;
-use super::{start_rootfs, Building, Error, Installed, Reporter, Request};
+use super::{start_rootfs, Building, Error, Prepared, Reporter, Request};
 use crate::registry::{download_layers, DownloadSettings, ImageSource, Resolved};
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerLock, ContainerManifest, LockMode};
 use crate::unpack::job::{Feed, Layer};
 use std::sync::mpsc;
 
-pub(super) fn install_image(
+pub(super) fn prepare_image(
     req: &Request,
     text: &str,
     report: &mut dyn Reporter,
-) -> Result<Installed, Error> {
+) -> Result<Prepared, Error> {
     let source = ImageSource::new(text, req.env, req.allow_insecure)?;
     let blobs = BlobCache::new(req.paths.layer_cache());
     let _cache_lock = ContainerLock::try_acquire(
@@ -63,10 +63,10 @@ pub(super) fn install_image(
     if confirmed {
         report.step(&format!("{} layer(s), all cached", resolved.layers.len()));
         let _ = tx.send(Feed::End);
-        return commit(req, building, resolved, report);
+        return finish(building, resolved, report);
     }
     if guess.is_none() {
-        return download_and_commit(req, &source, building, tx, resolved, &blobs, report);
+        return download_and_finish(req, &source, building, tx, resolved, &blobs, report);
     }
     // The tag moved since the layers were cached: what was extracted is
     // not this image. Killed and removed before the new attempt starts.
@@ -74,12 +74,12 @@ pub(super) fn install_image(
     drop(building);
     let (tx, rx) = mpsc::channel::<Feed>();
     let building = start_rootfs(req, Vec::new(), Vec::new(), Some(rx), report)?;
-    download_and_commit(req, &source, building, tx, resolved, &blobs, report)
+    download_and_finish(req, &source, building, tx, resolved, &blobs, report)
 }
 
 /// Downloads what the cache lacks while the unpacker takes each layer in
-/// order, then commits.
-fn download_and_commit(
+/// order.
+fn download_and_finish(
     req: &Request,
     source: &ImageSource,
     building: Building,
@@ -87,7 +87,7 @@ fn download_and_commit(
     resolved: Resolved,
     blobs: &BlobCache,
     report: &mut dyn Reporter,
-) -> Result<Installed, Error> {
+) -> Result<Prepared, Error> {
     let to_fetch: Vec<(usize, u64)> = resolved
         .layers
         .iter()
@@ -128,25 +128,20 @@ fn download_and_commit(
         Err(join) => return Err(Error::Download(join.to_string())),
         Ok(Ok(())) => {}
     }
-    commit_built(req, built?, resolved)
+    Ok(prepared(built?, resolved))
 }
 
-fn commit(
-    req: &Request,
+fn finish(
     building: Building,
     resolved: Resolved,
     report: &mut dyn Reporter,
-) -> Result<Installed, Error> {
+) -> Result<Prepared, Error> {
     let built = building.finish(resolved.layers.len(), report)?;
-    commit_built(req, built, resolved)
+    Ok(prepared(built, resolved))
 }
 
-/// Writes manifest.json beside the new rootfs and moves it into place.
-fn commit_built(
-    req: &Request,
-    built: super::Built,
-    resolved: Resolved,
-) -> Result<Installed, Error> {
+/// The rootfs with the manifest.json it will be committed with.
+fn prepared(built: super::Built, resolved: Resolved) -> Prepared {
     let manifest = ContainerManifest {
         image_ref: resolved.image_ref,
         arch: resolved.platform.native_name().to_owned(),
@@ -154,13 +149,11 @@ fn commit_built(
         image_config: resolved.config,
         extra: Default::default(),
     };
-    manifest.write(&built.staging.manifest())?;
-    let dir = built.staging.commit(req.paths, &req.name)?;
-    Ok(Installed {
-        dir,
+    Prepared {
+        staging: built.staging,
         manifest: Some(manifest),
         stats: built.stats,
-    })
+    }
 }
 
 /// The unpacker's view of each layer: its path in the cache.
