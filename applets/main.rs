@@ -7,6 +7,7 @@ mod backup;
 mod build;
 mod clear_cache;
 mod cli;
+mod completion_names;
 mod completions;
 mod copy;
 mod diff;
