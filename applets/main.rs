@@ -11,6 +11,7 @@ mod completion_names;
 mod completions;
 mod copy;
 mod diff;
+mod echoctl;
 mod help;
 mod info;
 mod install;
