@@ -126,3 +126,67 @@ complete -F _chroot_distro_complete -o bashdefault -o default {}
         programs.join(" ")
     )
 }
+
+/// The same for fish: a condition function that says whether the word
+/// being completed is a container, and one `complete` line per applet, for
+/// `chroot-distro NAME|ALIAS` and for its `cd-NAME` link.
+pub fn fish_names(top: &Command) -> String {
+    let mut out = String::from(FISH_SLOT);
+    let names = format!("-f -a \"({PROG} list -q 2>/dev/null)\"");
+    for cmd in top.get_subcommands() {
+        let Some(s) = slot(cmd) else { continue };
+        let mode = if s.all { "all" } else { "first" };
+        let test = format!(
+            "__chroot_distro_container_slot {mode} {}",
+            s.value_options.join(" ")
+        );
+        let test = test.trim_end();
+        out.push_str(&format!(
+            "complete -c {PROG} -n \"__fish_chroot_distro_using_subcommand {}; and {test}\" {names}\n",
+            s.names.join(" ")
+        ));
+        out.push_str(&format!(
+            "complete -c cd-{} -n \"{test}\" {names}\n",
+            cmd.get_name()
+        ));
+    }
+    out
+}
+
+/// `__chroot_distro_container_slot MODE VALUE_OPTIONS...`: true when the
+/// word being completed is the command's first positional (MODE `first`)
+/// or any of them (`all`), not the value of an option nor after `--`.
+const FISH_SLOT: &str = r#"
+# Container names for commands that take one (added by chroot-distro).
+function __chroot_distro_container_slot
+    set -l mode $argv[1]
+    set -l value_opts $argv[2..-1]
+    set -l words (commandline -opc)
+    set -l n (count $words)
+    set -l i 2
+    if test (basename -- $words[1]) = chroot-distro
+        while test $i -le $n; and string match -q -- '-*' $words[$i]
+            set i (math $i + 1)
+        end
+        set i (math $i + 1)
+    end
+    set -l seen 0
+    set -l skip 0
+    while test $i -le $n
+        set -l w $words[$i]
+        set i (math $i + 1)
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        test "$w" = --; and return 1
+        if string match -q -- '-*' $w
+            contains -- $w $value_opts; and set skip 1
+            continue
+        end
+        set seen (math $seen + 1)
+    end
+    test $skip = 0; or return 1
+    test $mode = all; or test $seen = 0
+end
+"#;

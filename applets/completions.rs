@@ -47,10 +47,15 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
             clap_complete::generate(shell, &mut cmd, &name, &mut script);
         }
     }
-    if shell == Shell::Bash {
-        let text = String::from_utf8_lossy(&script);
-        let fixed = completion_names::fix_state_names(&text) + &completion_names::bash_names(&top);
-        script = fixed.into_bytes();
+    match shell {
+        Shell::Bash => {
+            let text = String::from_utf8_lossy(&script);
+            let fixed =
+                completion_names::fix_state_names(&text) + &completion_names::bash_names(&top);
+            script = fixed.into_bytes();
+        }
+        Shell::Fish => script.extend(completion_names::fish_names(&top).into_bytes()),
+        _ => {}
     }
     let mut out = std::io::stdout().lock();
     out.write_all(&script)
