@@ -423,3 +423,113 @@ impl Write for Encoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::diff::Change;
+    use std::io::Read;
+
+    fn changes(list: &[(&str, ChangeKind)]) -> Changes {
+        Changes {
+            changes: list
+                .iter()
+                .map(|(p, k)| Change {
+                    path: p.as_bytes().to_vec(),
+                    kind: *k,
+                })
+                .collect(),
+        }
+    }
+
+    /// (name, type byte, link target, contents) of every entry.
+    fn entries(blobs: &BlobCache, d: &LayerDescriptor) -> Vec<(String, u8, String, String)> {
+        let gz = flate2::read::GzDecoder::new(blobs.open(&d.digest).unwrap());
+        let mut ar = tar::Archive::new(gz);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                let link = e
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .unwrap_or_default();
+                let flag = e.header().entry_type().as_byte();
+                let mut data = String::new();
+                e.read_to_string(&mut data).unwrap();
+                (name, flag, link, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn whiteouts_opaque_markers_and_hard_links_come_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("d/sub")).unwrap();
+        std::fs::write(root.join("d/sub/f"), "data").unwrap();
+        std::fs::hard_link(root.join("d/sub/f"), root.join("d/sub/g")).unwrap();
+        std::fs::write(root.join("x"), "new x").unwrap();
+        let blobs = BlobCache::new(dir.path().join("oci_layers"));
+        let list = changes(&[
+            ("d", ChangeKind::Opaque),
+            ("d/sub", ChangeKind::Added),
+            ("d/sub/f", ChangeKind::Added),
+            ("d/sub/g", ChangeKind::Added),
+            ("gone", ChangeKind::Deleted),
+            ("x", ChangeKind::Replaced),
+        ]);
+        let d = write_layer(&root, &list, &LayerOptions::default(), &blobs).unwrap();
+        let got: Vec<_> = entries(&blobs, &d)
+            .into_iter()
+            .map(|(n, f, l, c)| format!("{n} {} {l} {c}", f as char))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "d/ 5  ",
+                "d/.wh..wh..opq 0  ",
+                "d/sub/ 5  ",
+                "d/sub/f 0  data",
+                "d/sub/g 1 d/sub/f ",
+                ".wh.gone 0  ",
+                ".wh.x 0  ",
+                "x 0  new x",
+            ]
+        );
+        // The digest names the compressed bytes, the diff_id the tar.
+        let blob = std::fs::read(blobs.path(&d.digest)).unwrap();
+        assert_eq!(blob.len() as u64, d.size);
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&blob[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(d.diff_id, crate::store::blobs::digest_of(&tar));
+        assert_eq!(&blob[4..8], &[0; 4], "no mtime in the gzip header");
+    }
+
+    #[test]
+    fn a_symlink_swapped_in_for_a_parent_never_reads_outside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), "the rootfs's own").unwrap();
+        // After the snapshot, a step turned `escape` into a link to the
+        // host's /etc; the change list still names a file below it.
+        std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+        let blobs = BlobCache::new(dir.path().join("oci_layers"));
+        let list = changes(&[("escape/passwd", ChangeKind::Added)]);
+        let d = write_layer(&root, &list, &LayerOptions::default(), &blobs).unwrap();
+        let got = entries(&blobs, &d);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].3, "the rootfs's own", "resolved inside the root");
+        // With no such file inside, the writer fails rather than look outside.
+        std::fs::remove_file(root.join("etc/passwd")).unwrap();
+        assert!(write_layer(&root, &list, &LayerOptions::default(), &blobs).is_err());
+        // And a final symlink is stored as a link, never followed.
+        let list = changes(&[("escape", ChangeKind::Added)]);
+        let d = write_layer(&root, &list, &LayerOptions::default(), &blobs).unwrap();
+        assert_eq!(entries(&blobs, &d)[0].2, "/etc");
+    }
+}
