@@ -259,10 +259,18 @@ fn an_oci_archive_passes_skopeo_and_umoci_unpacks_what_we_install() {
     let blobs = BlobCache::new(paths.layer_cache());
     let out = tempfile::tempdir().unwrap();
     let plain = out.path().join("img.oci.tar");
-    let gz = out.path().join("img.oci.tar.gz");
-    for file in [&plain, &gz] {
+    let compressed: Vec<PathBuf> = ["gz", "xz", "zst", "bz2"]
+        .iter()
+        .map(|ext| out.path().join(format!("img.oci.tar.{ext}")))
+        .collect();
+    for file in std::iter::once(&plain).chain(&compressed) {
         write_oci_archive(file, &image, &[TAG.to_owned()], &blobs).unwrap();
     }
+    let sniff = |p: &Path| std::fs::read(p).unwrap()[..4].to_vec();
+    assert_eq!(sniff(&compressed[0])[..2], [0x1f, 0x8b], "gzip");
+    assert_eq!(sniff(&compressed[1]), [0xfd, b'7', b'z', b'X'], "xz");
+    assert_eq!(sniff(&compressed[2]), [0x28, 0xb5, 0x2f, 0xfd], "zstd");
+    assert_eq!(sniff(&compressed[3])[..3], *b"BZh", "bzip2");
     let inspect = Command::new("skopeo")
         .args(["inspect", "--raw"])
         .arg(format!("oci-archive:{}", plain.display()))
@@ -281,6 +289,17 @@ fn an_oci_archive_passes_skopeo_and_umoci_unpacks_what_we_install() {
     assert!(inspect.status.success(), "{inspect:?}");
     let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(v["Digest"], image.manifest_digest.as_str());
+    // Several tags: one index entry each, picked by tag.
+    let two = out.path().join("two.oci.tar");
+    let tags = [TAG.to_owned(), "other/name:v2".to_owned()];
+    write_oci_archive(&two, &image, &tags, &blobs).unwrap();
+    let by_tag = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}:v2", two.display()))
+        .output()
+        .unwrap();
+    assert!(by_tag.status.success(), "{by_tag:?}");
+    assert_eq!(by_tag.stdout, image.manifest_bytes);
 
     // umoci reads a layout directory: the archive unpacked by tar.
     let layout = out.path().join("layout");
@@ -301,7 +320,8 @@ fn an_oci_archive_passes_skopeo_and_umoci_unpacks_what_we_install() {
         .output()
         .unwrap();
     assert!(umoci.status.success(), "{umoci:?}");
-    for (name, file) in [("plain", &plain), ("gz", &gz)] {
+    let names = ["plain", "gz", "xz", "zst", "bz2"];
+    for (name, file) in names.iter().zip(std::iter::once(&plain).chain(&compressed)) {
         store
             .run(&["install", file.to_str().unwrap(), "-n", name, "-q"])
             .ok();
@@ -530,4 +550,18 @@ fn a_whole_debian_rootfs_round_trips_through_one_layer() {
         ])
         .ok();
     assert_same_tree(&rootfs, &store.container_dir("flat").join("rootfs"), &[]);
+}
+
+#[test]
+fn a_bad_tag_is_refused_before_anything_is_stored() {
+    let store = TestStore::new();
+    let image = ImageBuilder::scratch(&chroot_distro::oci::Platform::host())
+        .finish(&created(None))
+        .unwrap();
+    let paths = paths_of(&store);
+    let err = store_image(&paths, &["ok:1".to_owned(), "Bad/Name".to_owned()], &image)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'Bad/Name'"), "{err}");
+    assert!(!paths.manifest_cache().exists(), "nothing stored");
 }

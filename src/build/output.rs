@@ -8,7 +8,7 @@ use super::tarwrite::{EntryHeader, TarWriter, TypeFlag};
 use crate::ioerr::{IoContext, IoError};
 use crate::oci::{self, Platform};
 use crate::store::blobs::BlobCache;
-use crate::store::StorePaths;
+use crate::store::{ContainerLock, LockMode, StorePaths};
 use serde_json::json;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 /// Puts `image` in the store's caches under each of `tags`: the config
 /// blob beside the layers in `oci_layers/`, the manifest in
 /// `oci_manifests/`, marked as built here so `install TAG` takes it
-/// without asking any registry. Every layer must already be in the cache.
+/// without asking any registry. Every layer must already be in the cache
+/// (the executor holds the cache lock shared for the whole build, so that
+/// `clear-cache` cannot take its layers away; this takes it too).
 /// Returns the tags as normalised references.
 pub fn store_image(
     paths: &StorePaths,
@@ -28,6 +30,8 @@ pub fn store_image(
         .iter()
         .map(|t| normalise(t))
         .collect::<Result<Vec<_>, _>>()?;
+    let _cache =
+        ContainerLock::try_acquire(&paths.cache_lock(), "the download cache", LockMode::Shared)?;
     let blobs = BlobCache::new(paths.layer_cache());
     for l in &image.layers {
         if !blobs.contains(&l.digest) {
