@@ -40,14 +40,6 @@ pub enum ChangeKind {
     Deleted,
 }
 
-impl ChangeKind {
-    /// Whether the layer writes the entry from the rootfs (everything but
-    /// a deletion).
-    pub fn writes_entry(self) -> bool {
-        self != ChangeKind::Deleted
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// Relative to the root, no leading `/`.

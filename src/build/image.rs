@@ -114,6 +114,11 @@ impl ImageBuilder {
         self.config.config.get_or_insert_with(Default::default)
     }
 
+    /// The image's `author` (MAINTAINER).
+    pub fn set_author(&mut self, author: &str) {
+        self.config.extra.insert("author".into(), json!(author));
+    }
+
     /// Records a step, with its layer when it made one.
     pub fn push_step(&mut self, step: Step, created: &str) {
         let mut h = Map::new();
@@ -292,6 +297,7 @@ mod tests {
             "1970-01-01T00:00:01Z",
         );
         b.runtime().entrypoint = Some(vec!["/e".into()]);
+        b.set_author("someone");
         b.runtime().exposed_ports = Some(Map::from_iter([("80/tcp".into(), json!({}))]));
         b.runtime().healthcheck = Some(crate::store::Healthcheck {
             test: vec!["CMD".into(), "true".into()],
@@ -309,6 +315,7 @@ mod tests {
         let img = b.finish("1970-01-01T00:00:02Z").unwrap();
         let v: Value = serde_json::from_slice(&img.config_bytes).unwrap();
         assert_eq!(v["created"], "1970-01-01T00:00:02Z");
+        assert_eq!(v["author"], "someone");
         assert_eq!(v["rootfs"]["diff_ids"][0], digest_of(b"d").to_string());
         assert_eq!(v["rootfs"]["diff_ids"][1], layer(1).diff_id.to_string());
         assert_eq!(v["history"].as_array().unwrap().len(), 3);
