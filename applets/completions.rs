@@ -2,6 +2,7 @@
 //! parses the command line, so they can never disagree with it.
 
 use crate::cli::{Ctx, RunResult};
+use crate::completion_names;
 use crate::report::{Exit, Failure, PROG};
 use crate::table::APPLETS;
 use clap::builder::PossibleValuesParser;
@@ -34,18 +35,31 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
         Some("fish") => Shell::Fish,
         other => return Err(Failure::usage(format!("unsupported shell {other:?}"))),
     };
-    let mut out = std::io::stdout().lock();
+    let mut script = Vec::new();
     let mut top = crate::toplevel::command(ctx);
-    clap_complete::generate(shell, &mut top, PROG, &mut out);
+    clap_complete::generate(shell, &mut top, PROG, &mut script);
     // bash and fish scripts can hold several commands in one file, so the
     // cd-<applet> links complete too; zsh autoloads one function per file.
     if matches!(shell, Shell::Bash | Shell::Fish) {
         for applet in APPLETS {
             let name = applet.link_name();
             let mut cmd = crate::toplevel::prepare(applet.command(), ctx).name(&name);
-            clap_complete::generate(shell, &mut cmd, &name, &mut out);
+            clap_complete::generate(shell, &mut cmd, &name, &mut script);
         }
     }
+    match shell {
+        Shell::Bash => {
+            let text = String::from_utf8_lossy(&script);
+            let fixed =
+                completion_names::fix_state_names(&text) + &completion_names::bash_names(&top);
+            script = fixed.into_bytes();
+        }
+        Shell::Fish => script.extend(completion_names::fish_names(&top).into_bytes()),
+        _ => {}
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)
+        .map_err(|e| Failure::failed(format!("cannot write completions: {e}")))?;
     out.flush()
         .map_err(|e| Failure::failed(format!("cannot write completions: {e}")))?;
     Ok(Exit::Ok)

@@ -7,7 +7,7 @@ use chroot_distro::hostinfo::android::Android;
 use chroot_distro::hostinfo::binfmt::Handler;
 use chroot_distro::hostinfo::capabilities::{Capabilities, Feature};
 use chroot_distro::hostinfo::executables::{Executable, Found};
-use chroot_distro::hostinfo::helper::Policy;
+use chroot_distro::hostinfo::helper::{Helper, Policy};
 use chroot_distro::hostinfo::host::Host;
 use chroot_distro::hostinfo::images::{GuestArch, Image};
 use chroot_distro::hostinfo::mounts::Mount;
@@ -61,7 +61,10 @@ fn render(r: &Report, ctx: &Ctx) -> String {
     let sections = [
         ("Program", program_rows(&r.program)),
         ("Host", host_rows(&r.host)),
-        ("Capabilities", capability_rows(&r.capabilities)),
+        (
+            "Capabilities",
+            capability_rows(&r.capabilities, r.program.euid == 0),
+        ),
         ("Images", image_rows(&r.images)),
     ];
     for (title, rows) in sections {
@@ -175,7 +178,24 @@ fn found_path(p: &Option<PathBuf>) -> String {
     p.as_deref().map_or_else(|| "not found".into(), path)
 }
 
-fn capability_rows(c: &Capabilities) -> Rows {
+/// Which helper `login --root` would use and which rule of the search
+/// order found it; for root, that none is used.
+fn helper_line(h: &Helper, root: bool) -> String {
+    let found = match (&h.executable, h.found_by, &h.missing) {
+        (Some(p), Some(rule), _) => probe(p, |x| {
+            format!("{}, {} ({})", path(&x.path), rule.describe(), x.describe())
+        }),
+        (_, _, Some(missing)) => format!("none: {missing}"),
+        _ => "none".into(),
+    };
+    if root {
+        format!("not used: you are root, so sessions are set up directly (installed: {found})")
+    } else {
+        found
+    }
+}
+
+fn capability_rows(c: &Capabilities, root: bool) -> Rows {
     let mut r = Rows::default();
     r.kv("elevation tools", found_list(&c.escalation_tools));
     r.kv("store mount", probe(&c.store_mount, Mount::describe));
@@ -218,11 +238,7 @@ fn capability_rows(c: &Capabilities) -> Rows {
             tool.as_ref().map_or_else(|| "not found".into(), executable),
         );
     }
-    let helper = c.helper.executable.as_ref();
-    r.kv(
-        "mount helper",
-        helper.map_or_else(|| "not found".into(), |p| probe(p, executable)),
-    );
+    r.kv("mount helper", helper_line(&c.helper, root));
     let policy = match &c.helper.policy {
         Policy::Missing => "missing (the helper refuses every request)".into(),
         Policy::Present => "present, root-owned".into(),
@@ -233,7 +249,9 @@ fn capability_rows(c: &Capabilities) -> Rows {
         "helper policy",
         format!("{} {policy}", c.helper.policy_path),
     );
-    if let Some(g) = &c.helper.grants {
+    // A root caller sets sessions up itself: what the policy would grant
+    // others says nothing about it.
+    if let Some(g) = c.helper.grants.as_ref().filter(|_| !root) {
         let verdict = if g.sessions {
             "real-root sessions granted to you"
         } else {

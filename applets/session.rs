@@ -49,25 +49,36 @@ fn identity(m: &ArgMatches, ctx: &Ctx, run: bool) -> Result<Identity, Failure> {
             format!("root (a rootless session needs a user namespace, and {reason})")
         }
     };
-    match granted_helper(ctx) {
+    match granted_helper(ctx)? {
         Some(helper) => Ok(Identity::Helper(helper)),
         None => Err(elevate(m, ctx, run, &need)),
     }
 }
 
 /// The helper, if installed and its policy lets this caller run sessions.
-fn granted_helper(ctx: &Ctx) -> Option<PathBuf> {
-    use chroot_distro::helper_client;
+/// A `CD_MOUNT_HELPER` that names no helper is an error, not a reason to
+/// use another one.
+fn granted_helper(ctx: &Ctx) -> Result<Option<PathBuf>, Failure> {
+    use chroot_distro::helper_client::{self, search};
     let exe = std::fs::read_link("/proc/self/exe").ok();
-    let path = chroot_distro::hostinfo::executables::search_dirs(&ctx.env);
-    let dirs = helper_client::search_dirs(exe.as_deref(), &path);
-    let helper = helper_client::find(ctx.env.get_abs_path("CD_MOUNT_HELPER").as_deref(), &dirs)?;
+    let path_dirs = chroot_distro::hostinfo::executables::search_dirs(&ctx.env);
+    let pin = ctx.env.get_os(search::PIN_VAR);
+    let found = search::Search {
+        pin,
+        exe: exe.as_deref(),
+        path_dirs: &path_dirs,
+    }
+    .locate();
+    let helper = match found {
+        Ok(l) => l.path,
+        Err(search::Missing::NotFound) => return Ok(None),
+        Err(e) => return Err(Failure::failed(e.to_string())),
+    };
     let status = helper_client::check_policy_command(&helper)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .status()
-        .ok()?;
-    status.success().then_some(helper)
+        .status();
+    Ok(status.is_ok_and(|s| s.success()).then_some(helper))
 }
 
 /// Re-executes this command elevated; returns only on failure.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, in one command on a fresh Debian/Ubuntu machine:
 #
-#   sudo packaging/install.sh [--prefix /usr/local]
+#   packaging/install.sh [--prefix /usr/local]    (as root, or with sudo)
 #
 # builds chroot-distro and cd-mount-helper, installs the binary, the
 # cd-<applet> links, the helper, man pages and shell completions, then shows

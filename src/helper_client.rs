@@ -3,49 +3,12 @@
 //! The helper trusts none of this and validates everything again; this side
 //! only finds it and spells the request.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod search;
+
 pub const HELPER_NAME: &str = "cd-mount-helper";
-
-/// Where packages install the helper, searched after the running
-/// binary's own directory and its prefix's `lib/chroot-distro` (where
-/// packaging/install.sh puts it).
-pub const LIB_DIRS: [&str; 3] = [
-    "/usr/lib/chroot-distro",
-    "/usr/libexec/chroot-distro",
-    "/usr/local/lib/chroot-distro",
-];
-
-/// Where to look for the helper, in order: beside `exe` (the running
-/// binary's real path), its prefix's `lib/chroot-distro`, the package
-/// directories, then `path_dirs` ($PATH). `info` shows what `login` uses.
-pub fn search_dirs(exe: Option<&Path>, path_dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let bin_dir = exe.and_then(Path::parent);
-    let mut dirs: Vec<PathBuf> = bin_dir.map(Path::to_path_buf).into_iter().collect();
-    dirs.extend(
-        bin_dir
-            .and_then(Path::parent)
-            .map(|p| p.join("lib/chroot-distro")),
-    );
-    dirs.extend(LIB_DIRS.iter().map(PathBuf::from));
-    dirs.extend(path_dirs.iter().cloned());
-    dirs
-}
-
-/// The helper: `first` when given and executable (tests pass the rig's
-/// copy), else the first one in `dirs`.
-pub fn find(first: Option<&Path>, dirs: &[PathBuf]) -> Option<PathBuf> {
-    first
-        .filter(|p| is_executable(p))
-        .map(Path::to_path_buf)
-        .or_else(|| crate::hostinfo::executables::find(dirs, HELPER_NAME))
-}
-
-fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
 
 /// One session, mirroring `launch::LaunchSpec`, except that the helper is
 /// given the store and container name and computes the rootfs itself.
@@ -184,15 +147,5 @@ mod tests {
                     --bind /home/u/src:/src --shared-tmp -- /bin/sh --privileged";
         assert_eq!(args.join(" "), want);
         assert_eq!(cmd.get_envs().count(), 0);
-    }
-
-    #[test]
-    fn an_explicit_path_wins_and_missing_ones_are_skipped() {
-        assert_eq!(
-            find(Some(Path::new("/bin/sh")), &[]),
-            Some(PathBuf::from("/bin/sh"))
-        );
-        let found = find(Some(Path::new("/nonexistent/cd-mount-helper")), &[]);
-        assert_ne!(found, Some(PathBuf::from("/nonexistent/cd-mount-helper")));
     }
 }

@@ -41,10 +41,11 @@ fn all_long_options() -> Vec<(String, Vec<String>)> {
 /// `root` in any word of the script.
 fn completes(shell: &str, script: &str, name: &str, opt: &str) -> bool {
     match shell {
-        // `chroot__subcmd__distro__subcmd__NAME)` and its `opts="..."` line.
+        // `chroot__distro__subcmd__NAME)` (the state name the script sets
+        // after `chroot-distro NAME`) and its `opts="..."` line.
         "bash" => {
             let label = format!(
-                "chroot__subcmd__distro__subcmd__{})",
+                "chroot__distro__subcmd__{})",
                 name.replace('-', "__subcmd__")
             );
             script

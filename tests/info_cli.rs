@@ -28,8 +28,13 @@ impl Home {
     }
 
     fn run(&self, exe: &Path, args: &[&str]) -> Output {
+        self.run_with(exe, args, &[])
+    }
+
+    fn run_with(&self, exe: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let mut cmd = Command::new(exe);
         cmd.args(args)
+            .envs(env.iter().copied())
             .env("HOME", self.dir.path())
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
@@ -209,4 +214,47 @@ fn aliases_and_the_cd_info_link_run_the_same_report() {
     let out = home.run(&link, &[]);
     assert!(out.status.success());
     assert_eq!(headers(&String::from_utf8(out.stdout).unwrap()), SECTIONS);
+}
+
+/// The helper line names the helper and the rule of the search order that
+/// found it; a pin that names nothing is said so; for root, the helper is
+/// not used at all (it used to print both "granted" and "not for you").
+#[test]
+fn the_helper_line_names_the_rule_or_says_root_needs_none() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let fake = home.dir.path().join("my-helper");
+    std::fs::write(&fake, "#!/bin/sh\necho nope\nexit 1\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let helper_line = |pin: &Path| {
+        let out = home.run_with(Path::new(BIN), &["info"], &[("CD_MOUNT_HELPER", pin)]);
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("mount helper:"));
+        (line.unwrap_or_default().to_owned(), text)
+    };
+    let (line, text) = helper_line(&fake);
+    assert!(
+        line.contains(&format!("{}, set by CD_MOUNT_HELPER", fake.display())),
+        "{text}"
+    );
+    if rustix::process::geteuid().is_root() {
+        assert!(line.contains("not used: you are root"), "{text}");
+        assert!(!text.contains("helper grants:"), "{text}");
+    } else {
+        assert!(!line.contains("not used"), "{text}");
+        assert!(
+            text.contains("no real-root sessions for you (nope)"),
+            "{text}"
+        );
+    }
+    let missing = home.dir.path().join("no-such-helper");
+    let (line, text) = helper_line(&missing);
+    let want = format!(
+        "none: CD_MOUNT_HELPER={} is not an executable file",
+        missing.display()
+    );
+    assert!(line.contains(&want), "{text}");
 }

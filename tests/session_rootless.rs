@@ -121,6 +121,10 @@ fn as_user_with_path(store: &TestStore, extra_path: &Path, args: &[&str]) -> Out
     )
     .env("CD_DOCKER_AUTH", "me:s3cret-pass")
     .env("CD_DOWNLOAD_WORKERS", "3")
+    // A cd-mount-helper installed on this machine, with a policy that
+    // grants the rig user, would turn --root into a helper session: pin
+    // one that grants nothing, so elevation is what these tests see.
+    .env("CD_MOUNT_HELPER", "/bin/false")
     .args(args);
     Outcome::of(&mut cmd)
 }

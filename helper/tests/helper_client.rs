@@ -7,6 +7,7 @@ mod support;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use support::decoy::Decoy;
 use support::{
     debian, remove_policy, require_root, rig, run_as_user, set_policy, user_command, Groups,
     REAL_ROOT,
@@ -68,11 +69,25 @@ fn login_with(args: &[&str], stdio: [Stdio; 3]) -> support::Out {
     support::Out { code, stdout: out, stderr: err }
 }
 
+/// `info`'s lines about the helper, run as the rig user with `env`.
+fn info_line(env: &[&str]) -> String {
+    let home = format!("HOME={}", rig().get("CD_RIG_HOME"));
+    let bin = main_bin();
+    let mut args: Vec<&str> = env.to_vec();
+    args.extend([home.as_str(), bin.to_str().unwrap(), "info"]);
+    let out = run_as_user(Path::new("/usr/bin/env"), Groups::Init, &args);
+    let lines = out.stdout.lines().filter(|l| l.contains("helper"));
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+/// With a decoy installed where packaging/install.sh puts the helper, the
+/// pinned helper (CD_MOUNT_HELPER) is the one used.
 #[test]
 fn login_root_goes_through_the_helper_when_the_policy_allows_it() {
     if !require_root("setcap'd helper and the rig user") {
         return;
     }
+    let decoy = Decoy::install();
     debian("client-deb");
     set_policy(REAL_ROOT);
     let script = format!("id -u; stat -c %U:%G /etc/shadow; {}", support::REAL_ROOT_PROBE);
@@ -84,16 +99,19 @@ fn login_root_goes_through_the_helper_when_the_policy_allows_it() {
     support::assert_real_root(&lines[2..]);
     // Exit codes pass through the helper.
     assert_eq!(login(&["login", "client-deb", "--root", "--", "sh", "-c", "exit 5"]).code, 5);
-    // info says what the policy grants (the helper found through PATH).
-    let helper_dir = support::helper_bin().parent().unwrap().display().to_string();
-    let bin = main_bin();
+    // info names the helper a session would use and the rule that found
+    // it: the pinned one, else the decoy, which comes before PATH.
+    let helper = support::helper_bin();
+    let helper_dir = helper.parent().unwrap().display().to_string();
     let path = format!("PATH={helper_dir}:/usr/bin:/bin");
-    let info = run_as_user(
-        Path::new("/usr/bin/env"),
-        Groups::Init,
-        &[&path, &format!("HOME={}", rig().get("CD_RIG_HOME")), bin.to_str().unwrap(), "info"],
-    );
-    assert!(info.stdout.contains("real-root sessions granted to you"), "{info:?}");
+    let pin = format!("CD_MOUNT_HELPER={}", helper.display());
+    let info = info_line(&[&pin, &path]);
+    assert!(info.contains(&format!("{}, set by CD_MOUNT_HELPER", helper.display())), "{info}");
+    assert!(info.contains("real-root sessions granted to you"), "{info}");
+    let info = info_line(&[&path]);
+    let want = format!("{}, in a package directory", decoy.path.display());
+    assert!(info.contains(&want), "{info}");
+    assert!(info.contains("no real-root sessions for you (DECOY"), "{info}");
     // Without a grant, --root falls back to elevation, here turned off.
     remove_policy();
     let out = login(&["login", "client-deb", "--root", "--no-elevate", "--", "true"]);
@@ -111,6 +129,7 @@ fn the_client_relays_files_and_directories_instead_of_passing_them() {
     if !require_root("setcap'd helper and the rig user") {
         return;
     }
+    let _decoy = Decoy::install();
     debian("client-deb");
     set_policy(REAL_ROOT);
     let piped = || [Stdio::null(), Stdio::piped(), Stdio::piped()];
@@ -195,6 +214,7 @@ fn a_run_d_service_in_a_helper_session_is_reached_through_its_forwarded_port() {
         Path::new("/usr/bin/pasta").exists(),
         "pasta is missing: tests/rig/setup installs Debian's passt"
     );
+    let _decoy = Decoy::install();
     let rootfs = debian("client-net");
     // `run` takes its command from the image config.
     let manifest = rootfs.parent().unwrap().join("manifest.json");

@@ -117,7 +117,11 @@ impl Capabilities {
             nsenter: executables::find(&dirs, "nsenter"),
             user_namespaces,
             id_mapping: IdMapping::gather(program.account.as_ref(), &dirs),
-            helper: Helper::gather(exe, &dirs),
+            helper: Helper::gather(&crate::helper_client::search::Search {
+                pin: env.get_os(crate::helper_client::search::PIN_VAR),
+                exe,
+                path_dirs: &dirs,
+            }),
             landlock,
             openat2,
             disk_space: store.map_or_else(

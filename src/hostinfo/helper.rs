@@ -1,11 +1,12 @@
 //! `cd-mount-helper`: where it is installed, with what privilege, and
 //! whether its policy file is one it would accept.
 
-use super::executables::{self, Executable};
+use super::executables::Executable;
 use super::Probe;
+use crate::helper_client::search::{Missing, Rule, Search};
 use serde::Serialize;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const NAME: &str = crate::helper_client::HELPER_NAME;
 /// The compile-time policy path (DESIGN: never taken from the environment).
@@ -13,8 +14,12 @@ pub const POLICY: &str = "/etc/chroot-distro/helper.conf";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Helper {
-    /// The helper found first, or null.
+    /// The helper a session would use, or null.
     pub executable: Option<Probe<Executable>>,
+    /// The rule of the search order that found it.
+    pub found_by: Option<Rule>,
+    /// Why there is none.
+    pub missing: Option<Missing>,
     pub policy_path: &'static str,
     pub policy: Policy,
     /// What the helper itself says its policy grants this caller
@@ -59,13 +64,17 @@ pub enum Policy {
 }
 
 impl Helper {
-    /// Looks where `login --root` does ([`crate::helper_client::search_dirs`]).
-    pub fn gather(exe: Option<&Path>, search_dirs: &[PathBuf]) -> Self {
-        let dirs = crate::helper_client::search_dirs(exe, search_dirs);
-        let found = executables::find(&dirs, NAME);
+    /// Looks where `login --root` does.
+    pub fn gather(search: &Search) -> Self {
+        let (found, missing) = match search.locate() {
+            Ok(l) => (Some(l), None),
+            Err(e) => (None, Some(e)),
+        };
         Self {
-            grants: found.as_deref().and_then(ask),
-            executable: found.map(|p| Executable::inspect(&p).into()),
+            grants: found.as_ref().and_then(|l| ask(&l.path)),
+            executable: found.as_ref().map(|l| Executable::inspect(&l.path).into()),
+            found_by: found.map(|l| l.rule),
+            missing,
             policy_path: POLICY,
             policy: policy_state(Path::new(POLICY)),
         }
@@ -139,8 +148,13 @@ mod tests {
         let helper = bin.join(NAME);
         std::fs::write(&helper, b"").unwrap();
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let h = Helper::gather(Some(&bin.join("chroot-distro")), &[]);
-        let exe = h.executable.unwrap();
-        assert_eq!(exe.known().unwrap().path, helper);
+        let exe = bin.join("chroot-distro");
+        let h = Helper::gather(&Search {
+            pin: None,
+            exe: Some(&exe),
+            path_dirs: &[],
+        });
+        assert_eq!(h.executable.unwrap().known().unwrap().path, helper);
+        assert_eq!(h.found_by, Some(Rule::BesideBinary));
     }
 }

@@ -36,8 +36,10 @@ pub(super) fn prepare_image(
     let guess = cached
         .clone()
         .filter(|r| r.layers.iter().all(|l| blobs.contains(&l.digest)));
+    // A pinned digest cannot change and a tag `build` stored here has no
+    // other home: either way the cache is the answer.
     let resolving = match &guess {
-        Some(_) if source.is_pinned() => None,
+        Some(g) if source.is_pinned() || g.built => None,
         _ => Some(source.start_resolve(&req.platform, &blobs)),
     };
     report.step(&format!("resolving {}", source.whole()));
@@ -50,7 +52,7 @@ pub(super) fn prepare_image(
     }
     let resolved = match resolving {
         None => guess.clone().ok_or_else(|| {
-            Error::Unavailable("a pinned image resolved to nothing cached".into())
+            Error::Unavailable("a pinned or built image resolved to nothing cached".into())
         })?,
         Some(r) => source.settle(r, &req.platform, &manifests, cached)?,
     };

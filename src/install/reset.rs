@@ -82,6 +82,7 @@ fn fetch_missing(
         layers: refs,
         sizes,
         offline: false,
+        built: false,
     };
     let to_fetch: Vec<(usize, u64)> = resolved
         .layers

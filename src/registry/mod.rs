@@ -13,6 +13,7 @@ mod realm;
 mod resolve;
 pub mod settings;
 
+pub use cache::store_built;
 pub use fetch::{download_layers, AllLayers, ImageSourceHandle, LayerEvent, LayerSink};
 pub use pull::{ImageSource, Resolved, Resolving};
 pub use settings::DownloadSettings;

@@ -34,6 +34,8 @@ pub struct Resolved {
     pub sizes: Vec<u64>,
     /// Resolved from the cache because the registry could not be reached.
     pub offline: bool,
+    /// An image `build` made here: the manifest cache is its only home.
+    pub built: bool,
 }
 
 /// A resolution under way on the I/O runtime.

@@ -217,5 +217,6 @@ pub(super) fn finish(
         layers,
         sizes,
         offline: false,
+        built: false,
     })
 }

@@ -94,8 +94,62 @@ pub struct RuntimeConfig {
     pub user: Option<String>,
     #[serde(rename = "Labels", default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Map<String, Value>>,
+    /// `{"80/tcp": {}}`: ports the image says it listens on.
+    #[serde(
+        rename = "ExposedPorts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exposed_ports: Option<Map<String, Value>>,
+    /// `{"/data": {}}`: mount points the image declares.
+    #[serde(rename = "Volumes", default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Map<String, Value>>,
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stop_signal: Option<String>,
+    #[serde(
+        rename = "Healthcheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub healthcheck: Option<Healthcheck>,
+    /// Instructions a build `FROM` this image runs first.
+    #[serde(rename = "OnBuild", default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+    /// The shell of shell-form RUN/CMD/ENTRYPOINT (`SHELL`).
+    #[serde(rename = "Shell", default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Docker's `Healthcheck`: durations in nanoseconds, absent when unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", args…]` or `["CMD-SHELL", command]`.
+    #[serde(rename = "Test", default)]
+    pub test: Vec<String>,
+    #[serde(rename = "Interval", default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<i64>,
+    #[serde(rename = "Timeout", default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    #[serde(
+        rename = "StartPeriod",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_period: Option<i64>,
+    #[serde(
+        rename = "StartInterval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_interval: Option<i64>,
+    #[serde(rename = "Retries", default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
 }
 
 impl ImageConfig {

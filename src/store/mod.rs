@@ -9,7 +9,9 @@ mod paths;
 mod staging;
 
 pub use lock::{holders, ContainerLock, LockMode};
-pub use manifest::{ContainerManifest, Descriptor, ImageConfig, ImageManifest, RuntimeConfig};
+pub use manifest::{
+    ContainerManifest, Descriptor, Healthcheck, ImageConfig, ImageManifest, RuntimeConfig,
+};
 pub use name::ContainerName;
 pub use ops::{clear_cache, remove_container, rename_container};
 pub use paths::{home_dir, StorePaths};

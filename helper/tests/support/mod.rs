@@ -18,6 +18,8 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+pub mod decoy;
+
 #[path = "../../../tests/common/skip.rs"]
 pub mod skip;
 

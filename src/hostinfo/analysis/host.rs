@@ -29,7 +29,10 @@ pub fn host_findings(program: &Program, caps: &Capabilities) -> Vec<Finding> {
     } else {
         rootless(&mut out, caps);
     }
-    helper(&mut out, caps);
+    // Root sets sessions up itself: the helper's state does not matter.
+    if !program.is_root {
+        helper(&mut out, caps);
+    }
     mounts(&mut out, caps);
     kernel(
         &mut out,

@@ -109,7 +109,8 @@ fn rootless_without_user_namespaces_warns() {
 
 #[test]
 fn unsafe_helper_policy_and_nosuid_store_warn() {
-    let (program, _, mut caps) = sections();
+    let (mut program, _, mut caps) = sections();
+    program.is_root = false;
     caps.helper.policy = Policy::Unsafe {
         reason: "owned by uid 1000, not root".into(),
     };
@@ -128,6 +129,13 @@ fn unsafe_helper_policy_and_nosuid_store_warn() {
     );
     assert!(
         warns.iter().any(|m| m.contains("/data is mounted nosuid")),
+        "{warns:?}"
+    );
+    // Root needs no helper, so its policy is no finding for root.
+    program.is_root = true;
+    let warns = messages(&host_findings(&program, &caps), Severity::Warn);
+    assert!(
+        !warns.iter().any(|m| m.contains("denies everything")),
         "{warns:?}"
     );
 }
