@@ -169,3 +169,72 @@ fn a_second_session_joins_the_first_ones_namespaces() {
         assert_eq!(seen, "one\n", "{who:?}: the second session did not join");
     }
 }
+
+/// `--isolated` as chroot-distro 3.2 describes it: nothing bound from the
+/// host (the sharing options named in one warning), a procfs with
+/// `hidepid=2`, and PID 1 inside the container's root. `CD_USE_NS=1` is the
+/// control: the same namespaces, no hidepid.
+#[test]
+fn isolated_binds_nothing_and_hides_other_users_processes() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    let marker = format!("/tmp/cd-isolated-{}", std::process::id());
+    std::fs::write(&marker, "host\n").unwrap();
+    let host = tempfile::tempdir_in(rig().get("CD_RIG_TMP")).unwrap();
+    std::fs::write(host.path().join("f"), "host\n").unwrap();
+    let bind = format!("{}:/mnt/b:ro", host.path().display());
+    let script = format!(
+        "grep ' /proc ' /proc/self/mountinfo | grep -o 'hidepid=[a-z0-9]*' || echo no-hidepid; \
+         sleep 30 & p=$!; \
+         /bin/busybox su -s /bin/sh app -c \"test -e /proc/$p && echo seen || echo hidden\"; \
+         kill $p; cat /proc/1/root/etc/motd; \
+         test -e /mnt/b/f && echo bound || echo nobind; \
+         test -e {marker} && echo host-tmp || echo own-tmp"
+    );
+    for who in BOTH {
+        let store = common::store_with_busybox_as(who);
+        let session = |isolated: bool| {
+            let mut cmd = match who {
+                As::Root => store.cmd(),
+                As::User => store.user_cmd(&user_bin()),
+            };
+            cmd.args(["login", "bb"]);
+            if isolated {
+                cmd.args(["--isolated", "--shared-tmp", "--shared-home", "-b", &bind]);
+            } else {
+                cmd.env("CD_USE_NS", "1");
+            }
+            Outcome::of(cmd.args(["--", "sh", "-c", &script]))
+        };
+        let out = session(true);
+        out.ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert!(
+            lines[0] == "hidepid=invisible" || lines[0] == "hidepid=2",
+            "{who:?}: {out:#?}"
+        );
+        assert_eq!(
+            lines[1..],
+            ["hidden", "cd-test fixture", "nobind", "own-tmp"],
+            "{who:?}: {out:#?}"
+        );
+        let warnings: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("ignored"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{who:?}: one line: {out:#?}");
+        assert!(
+            warnings[0].contains("--shared-home, --shared-tmp, --bind are ignored"),
+            "{who:?}: {out:#?}"
+        );
+        let out = session(false);
+        assert_eq!(
+            out.ok().stdout.lines().take(2).collect::<Vec<_>>(),
+            ["no-hidepid", "seen"],
+            "{who:?}: the control: {out:#?}"
+        );
+    }
+    let _ = std::fs::remove_file(&marker);
+}

@@ -164,7 +164,7 @@ fn mounts_are_fresh_hardened_and_private() {
         sh(&store, &["-b", &bind], "cat /mnt/b/f").ok().stdout,
         "shared\n"
     );
-    sh(&store, &["-b", "/tmp:relative"], "true").fails_with(1, "absolute");
+    sh(&store, &["-b", "/tmp:relative"], "true").fails_with(2, "absolute");
     let out = sh(
         &store,
         &["--isolated", "--hostname", "boxy", "-b", &bind],
@@ -173,7 +173,8 @@ fn mounts_are_fresh_hardened_and_private() {
     out.ok();
     assert_eq!(out.stdout, "boxy\nnobind\n");
     assert!(
-        out.stderr.contains("--bind is ignored with --isolated"),
+        out.stderr
+            .contains("binds nothing from the host, so --bind is ignored"),
         "{out:#?}"
     );
 }
