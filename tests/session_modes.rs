@@ -235,3 +235,43 @@ fn isolated_binds_nothing_and_hides_other_users_processes() {
     }
     let _ = std::fs::remove_file(&marker);
 }
+
+/// Container root keeps CAP_SYS_CHROOT (Docker's set), with which a
+/// chroot is left: chroot into a subdirectory, then `..` past the old
+/// root. The session's root is pivoted, so the climb ends at the
+/// container's own `/` and the host's files stay out of reach (the
+/// "no host path to escape through" of chroot-distro 3.2's --isolated),
+/// with and without --isolated.
+#[test]
+fn a_session_cannot_climb_out_of_its_root_with_chroot() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    let rig_dir = rig().get("CD_RIG_DIR");
+    let climb = format!(
+        "mkdir \"/climb\"; chroot \"/climb\" or die \"chroot: $!\"; chdir \"..\" for 1..64; \
+         chroot \".\" or die \"chroot .: $!\"; print -d \"{rig_dir}\" ? \"escaped\\n\" : \"inside\\n\""
+    );
+    for who in BOTH {
+        let store = TestStore::for_who(who);
+        store
+            .run_as(
+                who,
+                &[
+                    "install",
+                    rig().get("CD_RIG_FIXTURE_DEBIAN"),
+                    "-n",
+                    "deb",
+                    "-q",
+                ],
+            )
+            .ok();
+        for extra in [&[][..], &["--isolated"]] {
+            let mut args = vec!["login", "deb"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["--", "perl", "-e", &climb]);
+            let out = store.run_as(who, &args);
+            assert_eq!(out.ok().stdout, "inside\n", "{who:?} {extra:?}: {out:#?}");
+        }
+    }
+}
