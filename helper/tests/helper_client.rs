@@ -323,4 +323,11 @@ fn bind_options_and_isolation_reach_helper_sessions() {
     assert!(warned.len() == 1 && warned[0].contains("--shared-tmp, --bind are ignored"), "{out:?}");
     let out = login(&["login", "client-deb", "--root", "--", "sh", "-c", hidden]);
     assert_eq!(out.ok().stdout, "no-hidepid\nseen\nnobind\n", "{out:?}");
+    // With CAP_SYS_CHROOT, a chroot into a subdirectory and `..` past the
+    // old root would reach the host, were the session only chrooted.
+    let climb =
+        "mkdir '/climb'; chroot '/climb' or die $!; chdir '..' for 1..64; chroot '.' or die $!; \
+                 print -d '/var/lib/cd-test-rig' ? \"escaped\\n\" : \"inside\\n\"";
+    let out = login(&["login", "client-deb", "--root", "--isolated", "--", "perl", "-e", climb]);
+    assert_eq!(out.ok().stdout, "inside\n", "{out:?}");
 }
