@@ -6,7 +6,7 @@ pub fn command() -> Command {
     crate::session_args::add(
         Command::new("login")
             .about("Start a shell or a command inside a container")
-            .after_help("Words after -- run through the user's login shell with -c."),
+            .after_help("The words after -- are run as one exact argument vector, without a shell: quote for your own shell only. Without them, the user's login shell starts."),
     )
 }
 

@@ -391,3 +391,15 @@ fn commands_not_built_yet_are_marked_everywhere() {
     let page = std::fs::read_to_string(dir.path().join("chroot-distro-build.1")).unwrap();
     assert!(page.contains("not yet built"), "{page}");
 }
+
+#[test]
+fn login_help_says_the_words_after_the_separator_run_exactly() {
+    let out = run(&bin(), &["login", "--help"]);
+    out.ok();
+    assert!(
+        out.stdout.contains("exact argument vector, without a shell"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("login shell with -c"), "{}", out.stdout);
+}
