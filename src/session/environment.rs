@@ -89,6 +89,17 @@ pub struct EnvInputs<'a> {
     pub gpu: Vec<(String, String)>,
 }
 
+/// The `--env` entries `CD_ENV` holds: one `VAR=VALUE` per line, blank
+/// lines and lines without `=` skipped, as chroot-distro 3.2 reads it. They
+/// go before the command line's `--env`, so a `-e` of the same name wins.
+pub fn cd_env_entries(raw: &str) -> Vec<String> {
+    raw.lines()
+        .map(str::trim)
+        .filter(|l| l.contains('='))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Parses one `--env VAR=VALUE`. The value may be empty or contain `=`;
 /// the name may not be empty or contain whitespace.
 pub fn parse_env_arg(arg: &str) -> Result<(String, String), Error> {
@@ -448,6 +459,15 @@ mod tests {
             env,
             pairs(&[("TERM", "dumb"), ("COLORTERM", "truecolor"), ("FOO", "bar")])
         );
+    }
+
+    #[test]
+    fn cd_env_is_one_entry_per_line() {
+        assert_eq!(
+            cd_env_entries("A=1\n\n  B=two words \nNOEQ\nC=x=y\n"),
+            ["A=1", "B=two words", "C=x=y"]
+        );
+        assert!(cd_env_entries("").is_empty());
     }
 
     #[test]
