@@ -112,14 +112,19 @@ fn run_with_deadline(cmd: &mut Command, what: &str) -> Seen {
 
 /// The fixed words a scenario may use.
 struct Words {
+    /// Under /tmp itself, so `--shared-tmp` shows it at the same path.
     hostdir: tempfile::TempDir,
+    layer_url: String,
 }
 
 impl Words {
     fn new() -> Self {
-        let hostdir = tempfile::tempdir().unwrap();
+        let hostdir = tempfile::tempdir_in("/tmp").unwrap();
         std::fs::write(hostdir.path().join("file"), "hello from the host\n").unwrap();
-        Words { hostdir }
+        Words {
+            hostdir,
+            layer_url: first_layer_url(),
+        }
     }
 
     fn expand(&self, word: &str) -> String {
@@ -132,6 +137,10 @@ impl Words {
             ("{rootfs_tar}", rig.get("CD_RIG_FIXTURE_ROOTFS_TAR")),
             ("{oci_archive}", rig.get("CD_RIG_FIXTURE_OCI_ARCHIVE")),
             ("{docker_archive}", rig.get("CD_RIG_FIXTURE_DOCKER_ARCHIVE")),
+            ("{debian}", rig.get("CD_RIG_FIXTURE_DEBIAN")),
+            ("{layer_url}", &self.layer_url),
+            ("{foreign_arch}", FOREIGN.0),
+            ("{foreign_platform}", FOREIGN.1),
             ("{hostdir}", &self.hostdir.path().to_string_lossy()),
         ] {
             w = w.replace(key, value);
@@ -142,6 +151,33 @@ impl Words {
     fn args(&self, args: &[&str]) -> Vec<String> {
         args.iter().map(|a| self.expand(a)).collect()
     }
+}
+
+/// The multi-arch fixture's image for the other architecture: the native
+/// name and the Docker platform's.
+const FOREIGN: (&str, &str) = if cfg!(target_arch = "aarch64") {
+    ("x86_64", "amd64")
+} else {
+    ("aarch64", "arm64")
+};
+
+/// The registry URL of the busybox image's first layer, a gzip'd rootfs
+/// tarball that both tools can install as a URL.
+fn first_layer_url() -> String {
+    let rig = rig();
+    let layout = Path::new(rig.get("CD_RIG_FIXTURE_BUSYBOX_OCI_LAYOUT"));
+    let json = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    let blob = |digest: &serde_json::Value| {
+        let hex = digest.as_str().unwrap().trim_start_matches("sha256:");
+        layout.join("blobs/sha256").join(hex)
+    };
+    let index = json(layout.join("index.json"));
+    let manifest = json(blob(&index["manifests"][0]["digest"]));
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let registry = rig.get("CD_RIG_REGISTRY");
+    format!("https://{registry}/v2/cd/busybox/blobs/{layer}")
 }
 
 /// A pair of stores, one per tool.

@@ -7,9 +7,13 @@
 //!
 //! Words in `args` may hold placeholders that the harness fills in:
 //! `{busybox}` (the rig's busybox image in its open registry), `{zstd}`,
-//! `{multi}`, `{rootfs_tar}`, `{oci_archive}`, `{docker_archive}` (the
-//! rig's fixture files), `{hostdir}` (a host directory holding `file`,
-//! "hello from the host\n", for binds).
+//! `{multi}`, `{debian}`, `{rootfs_tar}`, `{oci_archive}`,
+//! `{docker_archive}` (the rig's fixtures), `{layer_url}` (the https URL of
+//! the busybox image's first layer blob: a plain rootfs tarball),
+//! `{foreign_arch}`/`{foreign_platform}` (the multi-arch fixture's other
+//! architecture: `aarch64`/`arm64` on x86_64 and the other way round),
+//! `{hostdir}` (a host directory under /tmp holding `file`, "hello from
+//! the host\n", for binds).
 
 /// The store a scenario starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +183,23 @@ pub const ISOLATED_PENDING: Difference = Difference {
           --isolated semantics land",
     deliberate: false,
 };
+pub const NUMERIC_USER_NAME: Difference = Difference {
+    key: "numeric-user-name",
+    why: "`-u UID` of a user in /etc/passwd sets USER (and LOGNAME) to the user's \
+          name; 3.2 sets USER to the number",
+    deliberate: true,
+};
+pub const LOGNAME_SET: Difference = Difference {
+    key: "logname-set",
+    why: "a session has LOGNAME, as login(1) sets it; 3.2 leaves it unset",
+    deliberate: true,
+};
+pub const ARCH_MISSING: Difference = Difference {
+    key: "arch-missing",
+    why: "`install -a ARCH` of an image that has no ARCH variant is refused, naming \
+          the ones it has; 3.2 installs the variant the registry serves",
+    deliberate: true,
+};
 pub const VERSION: Difference = Difference {
     key: "version",
     why: "`--version` names this program and its own version",
@@ -202,6 +223,9 @@ pub const DIFFERENCES: &[&Difference] = &[
     &DOCKER_ARCHIVE,
     &REMOVE_GOES_ON,
     &DEV_TMPFS,
+    &NUMERIC_USER_NAME,
+    &LOGNAME_SET,
+    &ARCH_MISSING,
     &B_OPTIONS_PENDING,
     &ISOLATED_PENDING,
     &VERSION,
@@ -315,6 +339,87 @@ pub const SCENARIOS: &[Scenario] = &[
         env: &[],
         check: &[Stdout, Tree("bb"), Manifest("bb"), Names],
         expect: INSTALL_TREE,
+    },
+    Scenario {
+        name: "install a Debian minbase image",
+        start: Empty,
+        before: &[],
+        args: &["install", "{debian}", "-n", "deb", "-q"],
+        env: &[],
+        check: &[Stdout, Tree("deb"), Manifest("deb"), Names],
+        expect: Expect::Differs {
+            because: &[&HARD_LINKS_KEPT, &ETC_HOSTS],
+            on: &[Tree("deb")],
+            paths: &["etc/hosts", "usr/bin/perl5.36.0", "usr/bin/uncompress"],
+        },
+    },
+    Scenario {
+        name: "install a foreign architecture from a multi-arch index",
+        start: Empty,
+        before: &[],
+        args: &[
+            "install",
+            "{multi}",
+            "-a",
+            "{foreign_arch}",
+            "-n",
+            "bb",
+            "-q",
+        ],
+        env: &[],
+        check: &[Stdout, Tree("bb"), Manifest("bb"), Names],
+        expect: INSTALL_TREE,
+    },
+    same(
+        "install -a as a Docker platform",
+        Empty,
+        &[
+            "install",
+            "{multi}",
+            "-a",
+            "linux/{foreign_platform}",
+            "-n",
+            "f",
+            "-q",
+        ],
+        &[Stdout, Manifest("f"), Names],
+    ),
+    differs(
+        "install -a an unknown architecture",
+        Empty,
+        &["install", "{busybox}", "-a", "sparc", "-n", "x", "-q"],
+        &[Stdout, Names],
+        &[&USAGE_EXIT_2],
+        &[Code],
+    ),
+    differs(
+        "install -a an architecture the image lacks",
+        Empty,
+        &[
+            "install",
+            "{busybox}",
+            "-a",
+            "{foreign_arch}",
+            "-n",
+            "x",
+            "-q",
+        ],
+        &[Stdout, Names],
+        &[&ARCH_MISSING],
+        &[Code, Names],
+    ),
+    Scenario {
+        name: "install a rootfs tarball from a URL",
+        start: Empty,
+        before: &[],
+        args: &["install", "{layer_url}", "-n", "u", "-q"],
+        env: &[],
+        check: &[Stdout, Tree("u"), Names],
+        expect: Expect::Differs {
+            because: &[&ETC_HOSTS],
+            on: &[Tree("u")],
+            paths: &["etc/hosts"],
+        },
     },
     same(
         "install takes its name from the image",
@@ -510,6 +615,60 @@ pub const SCENARIOS: &[Scenario] = &[
         &["login", "bb", "-u", "1234", "--", "sh", "-c", IDS],
         &[Stdout],
         &[&NUMERIC_UID_GID],
+        &[Stdout],
+    ),
+    differs(
+        "login -u uid: USER and HOME",
+        Shared,
+        &[
+            "login",
+            "bb",
+            "-u",
+            "42",
+            "--",
+            "sh",
+            "-c",
+            "echo $HOME $USER",
+        ],
+        &[Stdout],
+        &[&NUMERIC_USER_NAME],
+        &[Stdout],
+    ),
+    same(
+        "login -u uid unknown to passwd: USER and HOME",
+        Shared,
+        &[
+            "login",
+            "bb",
+            "-u",
+            "1234",
+            "--",
+            "sh",
+            "-c",
+            "echo $HOME $USER",
+        ],
+        &[Stdout],
+    ),
+    differs(
+        "login: LOGNAME",
+        Shared,
+        &["login", "bb", "--", "sh", "-c", "echo ${LOGNAME-unset}"],
+        &[Stdout],
+        &[&LOGNAME_SET],
+        &[Stdout],
+    ),
+    same(
+        "login -u to a user who cannot enter -w",
+        Shared,
+        &[
+            "login", "bb", "-u", "app", "-w", "/root", "--", "sh", "-c", "pwd",
+        ],
+        &[Stdout],
+    ),
+    same(
+        "run -u name unknown to passwd",
+        Shared,
+        &["run", "bb", "-u", "nosuchuser", "--", "true"],
         &[Stdout],
     ),
     same(
@@ -846,6 +1005,50 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
         &[Stdout],
     ),
+    same(
+        "login: /etc/resolv.conf comes from the host",
+        Shared,
+        &["login", "bb", "--", "cat", "/etc/resolv.conf"],
+        &[Stdout],
+    ),
+    same(
+        "login --shared-tmp",
+        Shared,
+        &["login", "bb", "--shared-tmp", "--", "cat", "{hostdir}/file"],
+        &[Stdout],
+    ),
+    same(
+        "login --shared-home",
+        Shared,
+        &[
+            "login",
+            "bb",
+            "--shared-home",
+            "--",
+            "sh",
+            "-c",
+            "ls -a /root; echo $HOME",
+        ],
+        &[Stdout],
+    ),
+    Scenario {
+        name: "login with CD_ENV",
+        start: Shared,
+        before: &[],
+        args: &[
+            "login",
+            "bb",
+            "-e",
+            "B=flag",
+            "--",
+            "sh",
+            "-c",
+            "echo $A $B",
+        ],
+        env: &[("CD_ENV", "A=1\nB=2")],
+        check: &[Stdout],
+        expect: Expect::Same,
+    },
     same(
         "login without a command reads its shell's stdin",
         Shared,
