@@ -141,6 +141,7 @@ impl Words {
             ("{layer_url}", &self.layer_url),
             ("{foreign_arch}", FOREIGN.0),
             ("{foreign_platform}", FOREIGN.1),
+            ("{long}", &"x".repeat(100_000)),
             ("{hostdir}", &self.hostdir.path().to_string_lossy()),
         ] {
             w = w.replace(key, value);

@@ -12,7 +12,7 @@
 //! the busybox image's first layer blob: a plain rootfs tarball),
 //! `{foreign_arch}`/`{foreign_platform}` (the multi-arch fixture's other
 //! architecture: `aarch64`/`arm64` on x86_64 and the other way round),
-//! `{hostdir}` (a host directory under /tmp holding `file`, "hello from
+//! `{long}` (100 000 `x`), `{hostdir}` (a host directory under /tmp holding `file`, "hello from
 //! the host\n", for binds).
 
 /// The store a scenario starts from.
@@ -200,6 +200,13 @@ pub const ARCH_MISSING: Difference = Difference {
           the ones it has; 3.2 installs the variant the registry serves",
     deliberate: true,
 };
+pub const LOCKED_SHELL: Difference = Difference {
+    key: "locked-shell",
+    why: "`login -u USER` without a command, for an account whose shell is \
+          `nologin` or `false`, starts /bin/sh as `su -s` would; 3.2 runs that \
+          shell, which exits 1",
+    deliberate: true,
+};
 pub const VERSION: Difference = Difference {
     key: "version",
     why: "`--version` names this program and its own version",
@@ -226,6 +233,7 @@ pub const DIFFERENCES: &[&Difference] = &[
     &NUMERIC_USER_NAME,
     &LOGNAME_SET,
     &ARCH_MISSING,
+    &LOCKED_SHELL,
     &B_OPTIONS_PENDING,
     &ISOLATED_PENDING,
     &VERSION,
@@ -1245,6 +1253,172 @@ pub const SCENARIOS: &[Scenario] = &[
         Shared,
         &["info", "bb"],
         &[],
+        &[&USAGE_EXIT_2],
+        &[Code],
+    ),
+    // more argv and I/O edges
+    same(
+        "login: quotes, backslashes and newlines inside arguments",
+        Shared,
+        &[
+            "login",
+            "bb",
+            "--",
+            "sh",
+            "-c",
+            "printf '[%s]\\n' \"$@\"",
+            "sh",
+            "it's",
+            "back\\slash",
+            "two\nlines",
+            "tab\there",
+        ],
+        &[Stdout],
+    ),
+    same(
+        "login: a 100 000-byte argument",
+        Shared,
+        &[
+            "login",
+            "bb",
+            "--",
+            "sh",
+            "-c",
+            "echo ${#1}",
+            "sh",
+            "{long}",
+        ],
+        &[Stdout],
+    ),
+    same(
+        "login: stdout and stderr stay apart",
+        Shared,
+        &[
+            "login",
+            "bb",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; echo out2",
+        ],
+        &[Stdout],
+    ),
+    same(
+        "login: stdin is the caller's (here empty)",
+        Shared,
+        &["login", "bb", "--", "sh", "-c", "read x; echo \"[$?:$x]\""],
+        &[Stdout],
+    ),
+    same(
+        "login -e: non-ASCII and newline values",
+        Shared,
+        &[
+            "login",
+            "bb",
+            "-e",
+            "G=grüße",
+            "-e",
+            "N=a\nb",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$G|$N\"",
+        ],
+        &[Stdout],
+    ),
+    same(
+        "login -w with a space, missing",
+        Shared,
+        &["login", "bb", "-w", "/no such dir", "--", "sh", "-c", "pwd"],
+        &[Stdout],
+    ),
+    differs(
+        "login -u nobody (shell /bin/false) without a command",
+        Shared,
+        &["login", "bb", "-u", "nobody"],
+        &[Stdout],
+        &[&LOCKED_SHELL],
+        &[Code],
+    ),
+    same(
+        "login -u app without a command",
+        Shared,
+        &["login", "bb", "-u", "app"],
+        &[Stdout],
+    ),
+    // lifecycle
+    Scenario {
+        name: "login after rename",
+        start: Fresh,
+        before: &[&["rename", "bb", "bb2", "-q"]],
+        args: &["login", "bb2", "--", "cat", "/etc/motd"],
+        env: &[],
+        check: &[Stdout, Names],
+        expect: Expect::Same,
+    },
+    same(
+        "rename to its own name",
+        Fresh,
+        &["rename", "bb", "bb"],
+        &[Names],
+    ),
+    Scenario {
+        name: "reset a container installed from a tarball",
+        start: Empty,
+        before: &[&["install", "{rootfs_tar}", "-n", "t", "-q"]],
+        args: &["reset", "t", "-q"],
+        env: &[],
+        check: &[Names],
+        expect: Expect::Same,
+    },
+    Scenario {
+        name: "install the same image twice under two names",
+        start: Fresh,
+        before: &[],
+        args: &["install", "{busybox}", "-n", "bb-two", "-q"],
+        env: &[],
+        check: &[Stdout, Names],
+        expect: Expect::Same,
+    },
+    same(
+        "run -d",
+        Fresh,
+        &["run", "-d", "bb", "--", "sh", "-c", "echo detached"],
+        &[Names],
+    ),
+    same(
+        "install -n of one character",
+        Empty,
+        &["install", "{rootfs_tar}", "-n", "a", "-q"],
+        &[Names],
+    ),
+    same(
+        "install -n starting with a digit",
+        Empty,
+        &["install", "{rootfs_tar}", "-n", "1abc", "-q"],
+        &[Names],
+    ),
+    differs(
+        "install -n empty",
+        Empty,
+        &["install", "{rootfs_tar}", "-n", "", "-q"],
+        &[Names],
+        &[&USAGE_EXIT_2],
+        &[Code],
+    ),
+    differs(
+        "install -n with a space",
+        Empty,
+        &["install", "{rootfs_tar}", "-n", "a b", "-q"],
+        &[Names],
+        &[&USAGE_EXIT_2],
+        &[Code],
+    ),
+    differs(
+        "install -n non-ASCII",
+        Empty,
+        &["install", "{rootfs_tar}", "-n", "débian", "-q"],
+        &[Names],
         &[&USAGE_EXIT_2],
         &[Code],
     ),
