@@ -257,96 +257,138 @@ fn manifest(store: &TestStore, name: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// Runs one scenario; returns a report of what did not go as the table
-/// says, or None.
-fn check(scenario: &Scenario, stores: &Stores, words: &Words) -> Option<String> {
+/// Runs a scenario's `before` steps on both sides; a failure is reported.
+fn run_before(scenario: &Scenario, stores: &Stores, words: &Words) -> Result<(), String> {
     for step in scenario.before {
         let args = words.args(step);
         for tool in [Tool::Python, Tool::Ours] {
             let seen = run(tool, stores.of(tool), &args, &[]);
             if seen.code != 0 {
-                return Some(format!(
+                return Err(format!(
                     "step {step:?} failed for {}: {seen:#?}",
                     tool.label()
                 ));
             }
         }
     }
-    let args = words.args(scenario.args);
-    let py = run(Tool::Python, &stores.python, &args, scenario.env);
-    let ours = run(Tool::Ours, &stores.ours, &args, scenario.env);
+    Ok(())
+}
 
-    let mut differing = Vec::new();
-    let mut details = Vec::new();
-    let mut tree_paths = Vec::new();
-    if py.code != ours.code {
-        differing.push(Aspect::Code);
-        details.push(format!("exit status: 3.2 {} / ours {}", py.code, ours.code));
+/// What differed between the two sides, and how.
+#[derive(Default)]
+struct Comparison {
+    differing: Vec<Aspect>,
+    tree_paths: Vec<String>,
+    details: Vec<String>,
+}
+
+impl Comparison {
+    fn of(scenario: &Scenario, stores: &Stores, py: &Seen, ours: &Seen) -> Self {
+        let mut c = Comparison::default();
+        if py.code != ours.code {
+            c.differ(
+                Aspect::Code,
+                format!("exit status: 3.2 {} / ours {}", py.code, ours.code),
+            );
+        }
+        for &aspect in scenario.check {
+            c.compare(aspect, stores, py, ours);
+        }
+        c
     }
-    for &aspect in scenario.check {
+
+    fn differ(&mut self, aspect: Aspect, detail: String) {
+        if !self.differing.contains(&aspect) {
+            self.differing.push(aspect);
+        }
+        self.details.push(detail);
+    }
+
+    fn compare(&mut self, aspect: Aspect, stores: &Stores, py: &Seen, ours: &Seen) {
         match aspect {
             Aspect::Code => {}
-            Aspect::Stdout => {
-                if py.stdout != ours.stdout {
-                    differing.push(aspect);
-                    details.push(format!(
-                        "stdout:\n  3.2:  {:?}\n  ours: {:?}",
-                        py.stdout, ours.stdout
-                    ));
-                }
-            }
+            Aspect::Stdout if py.stdout != ours.stdout => self.differ(
+                aspect,
+                format!(
+                    "stdout:\n  3.2:  {:?}\n  ours: {:?}",
+                    py.stdout, ours.stdout
+                ),
+            ),
+            Aspect::Stdout => {}
             Aspect::Tree(name) => {
                 let a = digest(&stores.python.container_dir(name).join("rootfs"));
                 let b = digest(&stores.ours.container_dir(name).join("rootfs"));
-                let diffs = differences(&a, &b);
-                if !diffs.is_empty() {
-                    differing.push(aspect);
-                    for (path, left, right) in diffs {
-                        details.push(format!("tree {path}:\n  3.2:  {left}\n  ours: {right}"));
-                        tree_paths.push(path);
-                    }
+                for (path, left, right) in differences(&a, &b) {
+                    self.differ(
+                        aspect,
+                        format!("tree {path}:\n  3.2:  {left}\n  ours: {right}"),
+                    );
+                    self.tree_paths.push(path);
                 }
             }
             Aspect::Manifest(name) => {
                 let (a, b) = (manifest(&stores.python, name), manifest(&stores.ours, name));
+                // Neither having one counts too: the scenario expected one.
                 if a.is_none() || a != b {
-                    differing.push(aspect);
-                    details.push(format!(
-                        "manifest.json of {name}:\n  3.2:  {a:?}\n  ours: {b:?}"
-                    ));
+                    self.differ(
+                        aspect,
+                        format!("manifest.json of {name}:\n  3.2:  {a:?}\n  ours: {b:?}"),
+                    );
                 }
             }
             Aspect::Names => {
                 let a = installed(Tool::Python, &stores.python);
                 let b = installed(Tool::Ours, &stores.ours);
                 if a != b {
-                    differing.push(aspect);
-                    details.push(format!("installed: 3.2 {a:?} / ours {b:?}"));
+                    self.differ(aspect, format!("installed: 3.2 {a:?} / ours {b:?}"));
                 }
             }
         }
     }
 
-    let (want_on, want_paths): (&[Aspect], &[&str]) = match &scenario.expect {
-        Expect::Same => (&[], &[]),
-        Expect::Differs { on, paths, .. } => (on, paths),
-    };
-    let on_ok = differing.len() == want_on.len() && want_on.iter().all(|a| differing.contains(a));
-    let paths_ok = tree_paths.len() == want_paths.len()
-        && want_paths.iter().all(|p| tree_paths.iter().any(|t| t == p));
-    if on_ok && paths_ok {
-        return None;
+    /// Exactly the expected aspects differ, and in a tree exactly the
+    /// expected paths: a vanished difference fails as a new one does.
+    fn is_as(&self, expect: &Expect) -> bool {
+        let (on, paths): (&[Aspect], &[&str]) = match expect {
+            Expect::Same => (&[], &[]),
+            Expect::Differs { on, paths, .. } => (on, paths),
+        };
+        let same_set =
+            |seen: &[Aspect]| seen.len() == on.len() && on.iter().all(|a| seen.contains(a));
+        same_set(&self.differing)
+            && self.tree_paths.len() == paths.len()
+            && paths.iter().all(|p| self.tree_paths.iter().any(|t| t == p))
     }
-    let expected = match &scenario.expect {
+}
+
+fn describe(expect: &Expect) -> String {
+    match expect {
         Expect::Same => "the same".to_owned(),
         Expect::Differs { because, on, paths } => {
             let keys: Vec<&str> = because.iter().map(|d| d.key).collect();
             format!("differences on {on:?} {paths:?} ({})", keys.join(", "))
         }
-    };
+    }
+}
+
+/// Runs one scenario; returns a report of what did not go as the table
+/// says, or None.
+fn check(scenario: &Scenario, stores: &Stores, words: &Words) -> Option<String> {
+    if let Err(report) = run_before(scenario, stores, words) {
+        return Some(report);
+    }
+    let args = words.args(scenario.args);
+    let py = run(Tool::Python, &stores.python, &args, scenario.env);
+    let ours = run(Tool::Ours, &stores.ours, &args, scenario.env);
+    let c = Comparison::of(scenario, stores, &py, &ours);
+    if c.is_as(&scenario.expect) {
+        return None;
+    }
     Some(format!(
-        "expected {expected}, saw differences on {differing:?}\n{}\n--- 3.2 stderr:\n{}\n--- ours stderr:\n{}",
-        details.join("\n"),
+        "expected {}, saw differences on {:?}\n{}\n--- 3.2 stderr:\n{}\n--- ours stderr:\n{}",
+        describe(&scenario.expect),
+        c.differing,
+        c.details.join("\n"),
         py.stderr.trim_end(),
         ours.stderr.trim_end()
     ))

@@ -1181,6 +1181,24 @@ pub const SCENARIOS: &[Scenario] = &[
         &["unmount", "nosuch"],
         &[],
     ),
+    Scenario {
+        name: "kill a container with a detached session",
+        start: Fresh,
+        before: &[&["run", "-d", "bb", "--", "sleep", "30"]],
+        args: &["kill", "bb"],
+        env: &[],
+        check: &[Names],
+        expect: Expect::Same,
+    },
+    Scenario {
+        name: "ps -q after kill",
+        start: Fresh,
+        before: &[&["run", "-d", "bb", "--", "sleep", "30"], &["kill", "bb"]],
+        args: &["ps", "-q"],
+        env: &[],
+        check: &[Stdout],
+        expect: Expect::Same,
+    },
     // rename
     same("rename", Fresh, &["rename", "bb", "bb2"], &[Names]),
     Scenario {
