@@ -35,9 +35,15 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     let new = ContainerName::new(word("new"))?;
     let paths = ctx.store_paths()?;
     store::prepare_for_mutation_with(&paths, &*ctx.remover())?;
-    // Both names are locked, so nobody installs `new` or enters `old` meanwhile.
+    // Both names are locked, so nobody installs `new` or enters `old`
+    // meanwhile; one name is locked once (a second flock of the same file
+    // from here would find it busy, by us), and rename_container refuses it.
     let _a = ContainerLock::try_acquire(&paths.lock_file(&old), old.as_str(), LockMode::Exclusive)?;
-    let _b = ContainerLock::try_acquire(&paths.lock_file(&new), new.as_str(), LockMode::Exclusive)?;
+    let _b = (new != old)
+        .then(|| {
+            ContainerLock::try_acquire(&paths.lock_file(&new), new.as_str(), LockMode::Exclusive)
+        })
+        .transpose()?;
     store::rename_container(&paths, &old, &new)?;
     if !flag(m, "quiet") {
         println!("Renamed '{old}' to '{new}'.");

@@ -143,7 +143,12 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
             .collect(),
         hostname: m.get_one::<String>("hostname").cloned(),
         work_dir: m.get_one::<String>("work-dir").cloned(),
-        env: strings(m, "env"),
+        env: {
+            let raw = ctx.env.get("CD_ENV").unwrap_or_default();
+            let mut env = chroot_distro::session::cd_env_entries(&raw);
+            env.extend(strings(m, "env"));
+            env
+        },
         words: strings(m, "command"),
         run,
         rootless: idmap.is_some(),

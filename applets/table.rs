@@ -68,7 +68,7 @@ pub static APPLETS: &[Applet] = &[
     Applet { name: "search", aliases: &["find", "se"], command: search::command, status: Pending },
     Applet { name: "diff", aliases: &[], command: diff::command, status: Pending },
     Applet { name: "remove", aliases: &["rm"], command: remove::command, status: Ready(remove::run) },
-    Applet { name: "kill", aliases: &[], command: kill::command, status: Ready(kill::run) },
+    Applet { name: "kill", aliases: &["k", "stop"], command: kill::command, status: Ready(kill::run) },
     Applet { name: "unmount", aliases: &["umount", "um"], command: unmount::command, status: Ready(unmount::run) },
     Applet { name: "rename", aliases: &[], command: rename::command, status: Ready(rename::run) },
     Applet { name: "reset", aliases: &[], command: reset::command, status: Ready(reset::run) },
@@ -116,10 +116,6 @@ const HABITS: &[(&str, &str)] = &[
     (
         "start",
         "to start a container's command: chroot-distro run NAME (run -d in the background)",
-    ),
-    (
-        "stop",
-        "to end a container's sessions: chroot-distro kill NAME",
     ),
     (
         "pull",
@@ -203,7 +199,6 @@ mod tests {
         // Docker words get their meaning, never a look-alike.
         for (word, means) in [
             ("exec", "login NAME -- COMMAND"),
-            ("stop", "kill NAME"),
             ("pull", "install IMAGE"),
             ("images", "list"),
             ("inspect", "list --json"),

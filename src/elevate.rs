@@ -40,8 +40,9 @@ pub const ANDROID_SU_DIRS: [&str; 5] = [
 
 /// Variables always considered for forwarding (the reference's
 /// user-configurable set); more come from [`ElevateOptions::names`].
-const KNOWN_NAMES: [&str; 19] = [
+const KNOWN_NAMES: [&str; 20] = [
     "CD_DOCKER_AUTH",
+    "CD_ENV",
     "CD_DOWNLOAD_WORKERS",
     "CD_DOWNLOAD_RATE_LIMIT",
     "CD_DOWNLOAD_MAX_RETRIES",
@@ -205,6 +206,7 @@ fn forwarded(name: &str) -> bool {
 pub fn is_secret(name: &str) -> bool {
     let up = name.to_ascii_uppercase();
     up == "CD_DOCKER_AUTH"
+        || up == "CD_ENV"
         || up.ends_with("_PASSWORD")
         || up.ends_with("_TOKEN")
         || up.contains("AUTH")

@@ -274,6 +274,21 @@ fn run_detached_shows_in_ps_and_ends_with_kill() {
     }
 }
 
+/// A background command that is done before `run -d` returns succeeded:
+/// exit 0 every time, not "ended at once" when it beats the check.
+#[test]
+fn run_detached_that_ends_at_once_with_success_succeeds() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    for _ in 0..5 {
+        let out = store.run(&["run", "-d", "bb", "--", "true"]);
+        out.ok();
+        out.stdout.trim().parse::<u32>().expect("a PID on stdout");
+    }
+}
+
 /// `run -d` says where its output goes; `logs NAME` prints it, and
 /// `logs NAME -f` follows it until the session ends.
 #[test]

@@ -205,6 +205,10 @@ fn rename_and_remove_end_to_end() {
     store
         .run(&["rename", "zz", "c"])
         .fails_with(1, "container 'zz' is not installed");
+    // Not "in use" by our own lock.
+    store
+        .run(&["rename", "a", "a"])
+        .fails_with(1, "'a' is already the container's name");
     let out = store.run(&["rename", "a", "c"]);
     out.ok();
     assert!(out.stdout.contains("Renamed 'a' to 'c'"));

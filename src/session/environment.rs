@@ -1,28 +1,22 @@
 //! The guest environment, built from scratch: the host's is never carried
 //! over except for the variables named here.
 //!
-//! Precedence follows the reference's "Guest environment" list, later
-//! levels winning:
+//! Levels, later ones winning:
 //!
 //! 1. baseline `PATH`, `MOZ_FAKE_NO_SANDBOX=1`, `PULSE_SERVER` (Termux);
 //! 2. the image's `Env`, minus display and GPU variables;
 //! 3. Android system variables (Termux, not isolated);
-//! 4. `--env`;
-//! 5. `HOME`, `USER`, `LOGNAME`, `TERM`, `COLORTERM`, `HOSTNAME`;
-//! 6. display variables (`--shared-display`);
-//! 7. GPU variables.
+//! 4. `HOME`, `USER`, `LOGNAME`, `TERM`, `COLORTERM`, `HOSTNAME`;
+//! 5. display variables (`--shared-display`);
+//! 6. GPU variables;
+//! 7. `--env`, last: an explicit request always wins, as in chroot-distro
+//!    3.2 (whose `apply_user_env` runs last) and Docker. The reference
+//!    README (2.4.1) listed the account and terminal variables after
+//!    `--env`; 3.2 no longer does, and the differential test holds us to
+//!    3.2 (issue 15).
 //!
-//! Our reading of the two places where the reference qualifies that order:
-//! levels 6 and 7 each say "Your `--env` entries override these", and the
-//! "Auto-set guest environment variables" section, whose tables list the
-//! display variables, `HOSTNAME` and the GPU variables, says they "can be
-//! overridden with `--env`". So `--env` wins over those three groups. The
-//! other level-5 variables (`HOME`, `USER`, `LOGNAME`, `TERM`, `COLORTERM`)
-//! are not in that section, and the list puts them after `--env`: they win.
-//!
-//! `--minimal` exports only `--env` plus `TERM`/`COLORTERM` (which, being
-//! level 5, still win). On Termux (not isolated, not minimal) `$PREFIX/bin`
-//! is appended to the final `PATH`.
+//! `--minimal` exports only `TERM`/`COLORTERM` and `--env`. On Termux (not
+//! isolated, not minimal) `$PREFIX/bin` is appended to the final `PATH`.
 
 use super::{Error, GuestUser};
 use crate::env::EnvSnapshot;
@@ -95,6 +89,17 @@ pub struct EnvInputs<'a> {
     pub gpu: Vec<(String, String)>,
 }
 
+/// The `--env` entries `CD_ENV` holds: one `VAR=VALUE` per line, blank
+/// lines and lines without `=` skipped, as chroot-distro 3.2 reads it. They
+/// go before the command line's `--env`, so a `-e` of the same name wins.
+pub fn cd_env_entries(raw: &str) -> Vec<String> {
+    raw.lines()
+        .map(str::trim)
+        .filter(|l| l.contains('='))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Parses one `--env VAR=VALUE`. The value may be empty or contain `=`;
 /// the name may not be empty or contain whitespace.
 pub fn parse_env_arg(arg: &str) -> Result<(String, String), Error> {
@@ -116,8 +121,8 @@ fn split_assignment(s: &str) -> Option<(String, String)> {
 pub fn build_env(inputs: &EnvInputs) -> Vec<(String, String)> {
     let mut env = Env::default();
     if inputs.minimal {
-        env.extend(inputs.user_env.iter().cloned());
         set_terminal(&mut env, inputs.host);
+        env.extend(inputs.user_env.iter().cloned());
         return env.0;
     }
     let termux = inputs.termux;
@@ -145,31 +150,21 @@ pub fn build_env(inputs: &EnvInputs) -> Vec<(String, String)> {
             }
         }
     }
-    // 4. --env.
-    env.extend(inputs.user_env.iter().cloned());
-    // 5. Account and terminal; HOSTNAME yields to --env (see the module doc).
+    // 4. Account and terminal.
     let user = inputs.user;
     env.set("HOME", user.home.to_string_lossy());
     env.set("USER", &user.name);
     env.set("LOGNAME", &user.name);
     set_terminal(&mut env, inputs.host);
-    let by_user = |k: &str| inputs.user_env.iter().any(|(u, _)| u == k);
-    let mut auto = |k: &str, v: &str| {
-        if !by_user(k) {
-            env.set(k, v);
-        }
-    };
-    auto("HOSTNAME", inputs.hostname);
-    // 6. Display (never under --isolated, which binds no host sockets).
+    env.set("HOSTNAME", inputs.hostname);
+    // 5. Display (never under --isolated, which binds no host sockets).
     if !inputs.isolated {
-        for (k, v) in &inputs.display {
-            auto(k, v);
-        }
+        env.extend(inputs.display.iter().cloned());
     }
-    // 7. GPU.
-    for (k, v) in &inputs.gpu {
-        auto(k, v);
-    }
+    // 6. GPU.
+    env.extend(inputs.gpu.iter().cloned());
+    // 7. --env.
+    env.extend(inputs.user_env.iter().cloned());
     if let Some(t) = android {
         let bin = t.prefix.join("bin");
         env.append_path(&bin.to_string_lossy());
@@ -372,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn level4_user_env_overrides_levels_1_to_3() {
+    fn user_env_overrides_baseline_image_and_android() {
         let mut c = Case::new().termux();
         c.image = vec!["LANG=C".into()];
         c.user_env = pairs(&[
@@ -393,21 +388,29 @@ mod tests {
     }
 
     #[test]
-    fn level5_account_and_terminal_win_over_user_env_but_hostname_yields() {
+    fn user_env_wins_over_account_terminal_and_hostname() {
         let mut c = Case::new();
         c.image = vec!["HOME=/image".into(), "HOSTNAME=image".into()];
-        c.user_env = pairs(&[("HOME", "/tmp"), ("USER", "mallory"), ("TERM", "dumb")]);
         let env = c.build();
         assert_eq!(get(&env, "HOME"), Some("/home/alice"));
-        assert_eq!(get(&env, "USER"), Some("alice"));
-        assert_eq!(get(&env, "TERM"), Some("screen"));
         assert_eq!(get(&env, "HOSTNAME"), Some("deb"));
-        c.user_env = pairs(&[("HOSTNAME", "mine")]);
-        assert_eq!(get(&c.build(), "HOSTNAME"), Some("mine"));
+        c.user_env = pairs(&[
+            ("HOME", "/tmp"),
+            ("USER", "u"),
+            ("LOGNAME", "l"),
+            ("TERM", "dumb"),
+            ("HOSTNAME", "mine"),
+        ]);
+        let env = c.build();
+        assert_eq!(get(&env, "HOME"), Some("/tmp"));
+        assert_eq!(get(&env, "USER"), Some("u"));
+        assert_eq!(get(&env, "LOGNAME"), Some("l"));
+        assert_eq!(get(&env, "TERM"), Some("dumb"));
+        assert_eq!(get(&env, "HOSTNAME"), Some("mine"));
     }
 
     #[test]
-    fn level6_display_overrides_lower_levels_and_yields_to_user_env() {
+    fn level5_display_overrides_lower_levels_and_yields_to_user_env() {
         let mut c = Case::new().termux();
         c.display = pairs(&[
             ("DISPLAY", ":0"),
@@ -428,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn level7_gpu_is_set_and_yields_to_user_env() {
+    fn level6_gpu_is_set_and_yields_to_user_env() {
         let mut c = Case::new();
         c.gpu = pairs(&[
             ("__NV_PRIME_RENDER_OFFLOAD", "1"),
@@ -443,7 +446,7 @@ mod tests {
     }
 
     #[test]
-    fn minimal_has_only_user_env_and_terminal() {
+    fn minimal_has_only_terminal_and_user_env() {
         let mut c = Case::new().termux();
         c.minimal = true;
         c.image = vec!["LANG=C".into()];
@@ -454,12 +457,17 @@ mod tests {
         let env = c.build();
         assert_eq!(
             env,
-            pairs(&[
-                ("FOO", "bar"),
-                ("TERM", "xterm-256color"),
-                ("COLORTERM", "truecolor")
-            ])
+            pairs(&[("TERM", "dumb"), ("COLORTERM", "truecolor"), ("FOO", "bar")])
         );
+    }
+
+    #[test]
+    fn cd_env_is_one_entry_per_line() {
+        assert_eq!(
+            cd_env_entries("A=1\n\n  B=two words \nNOEQ\nC=x=y\n"),
+            ["A=1", "B=two words", "C=x=y"]
+        );
+        assert!(cd_env_entries("").is_empty());
     }
 
     #[test]

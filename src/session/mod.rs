@@ -15,7 +15,8 @@ pub use command::{
     login_command, run_command, shell_exists_in, usable_shell, work_dir, FALLBACK_SHELL,
 };
 pub use environment::{
-    build_env, parse_env_arg, EnvInputs, ANDROID_VARS, DEFAULT_PATH, DISPLAY_VARS, GPU_VARS,
+    build_env, cd_env_entries, parse_env_arg, EnvInputs, ANDROID_VARS, DEFAULT_PATH, DISPLAY_VARS,
+    GPU_VARS,
 };
 pub use user::{resolve_user, GuestUser, MAX_ACCOUNT_FILE};
 

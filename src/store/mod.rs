@@ -37,6 +37,8 @@ pub enum Error {
     NotFound(String),
     #[error("container '{0}' already exists")]
     Exists(String),
+    #[error("'{0}' is already the container's name")]
+    SameName(String),
     #[error("container '{name}' is in use{}", pid_list(pids))]
     Busy { name: String, pids: Vec<u32> },
     #[error("{}: not a valid manifest: {source}", path.display())]
@@ -80,6 +82,7 @@ impl Error {
             Error::Exists(_) => {
                 Some("pick another name (install -n NAME, rename OLD NEW), or remove the old one first".into())
             }
+            Error::SameName(_) => Some("give rename a different new name".into()),
             Error::Busy { name, .. } => Some(format!(
                 "wait for it to finish, or end its sessions with 'chroot-distro unmount {name}'"
             )),

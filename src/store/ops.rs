@@ -69,6 +69,9 @@ pub fn rename_container(
     if std::fs::symlink_metadata(&from).is_err() {
         return Err(Error::NotFound(old.to_string()));
     }
+    if old == new {
+        return Err(Error::SameName(old.to_string()));
+    }
     refuse_if_mounted(old, &from)?;
     let to = paths.container_dir(new);
     match renameat_with(CWD, &from, CWD, &to, RenameFlags::NOREPLACE) {
@@ -163,6 +166,10 @@ mod tests {
         assert!(matches!(
             rename_container(&paths, &name("zz"), &name("c")),
             Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            rename_container(&paths, &name("a"), &name("a")),
+            Err(Error::SameName(_))
         ));
         rename_container(&paths, &name("a"), &name("c")).unwrap();
         let text =

@@ -7,6 +7,7 @@ pub mod masks;
 pub mod oci;
 pub mod registry;
 pub mod tarbuild;
+pub mod tree;
 pub mod watch;
 
 pub mod skip;
