@@ -38,6 +38,7 @@ pub mod output;
 pub mod run;
 pub mod snapshot;
 pub mod tarwrite;
+pub mod worker;
 
 pub use diff::{diff, Change, ChangeKind, Changes};
 pub use error::Error;
