@@ -2,6 +2,7 @@
 
 use crate::cli::{container_name, flag, Ctx, RunResult};
 use crate::report::{Exit, Failure};
+use chroot_distro::launch::bind::BindSpec;
 use chroot_distro::launch::netns::{Publish, SessionNet};
 use chroot_distro::launch::prepare::{self, Options};
 use chroot_distro::launch::{registry, LaunchSpec};
@@ -134,7 +135,12 @@ pub fn launch(m: &ArgMatches, ctx: &Ctx, run: bool) -> RunResult {
         shared_display: flag(m, "shared-display"),
         privileged: flag(m, "privileged"),
         no_new_privs: flag(m, "no-new-privs") || ctx.env.is_truthy("CD_NO_NEW_PRIVS"),
-        binds: strings(m, "bind"),
+        binds: m
+            .get_many::<BindSpec>("bind")
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
         hostname: m.get_one::<String>("hostname").cloned(),
         work_dir: m.get_one::<String>("work-dir").cloned(),
         env: strings(m, "env"),

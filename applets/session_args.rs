@@ -56,9 +56,10 @@ pub fn add(cmd: Command) -> Command {
             Arg::new("bind")
                 .short('b')
                 .long("bind")
-                .value_name("SRC[:DST]")
+                .value_name("SRC[:DST[:OPTIONS]]")
                 .action(ArgAction::Append)
-                .help("Bind a host path into the guest (DST absolute; repeatable)"),
+                .value_parser(clap::value_parser!(chroot_distro::launch::bind::BindSpec))
+                .help("Bind a host path into the guest (DST absolute; repeatable). OPTIONS: a comma list of ro, nosuid, nodev, noexec (rw is the default; z and Z are accepted and ignored); binds are always nosuid,nodev"),
         )
         .arg(
             Arg::new("hostname")

@@ -25,8 +25,8 @@ pub struct Request {
     pub argv: Vec<String>,
     /// The command's whole environment: nothing else reaches it.
     pub env: Vec<(String, String)>,
-    /// Host path → absolute guest path.
-    pub binds: Vec<(PathBuf, PathBuf)>,
+    /// Host path → absolute guest path, with the user's restrictions.
+    pub binds: Vec<crate::launch::bind::UserBind>,
     pub minimal: bool,
     pub isolated: bool,
     /// Only with `isolated`.
@@ -87,11 +87,13 @@ pub fn command(helper: &Path, req: &Request) -> Command {
     for (k, v) in &req.env {
         cmd.arg("--env").arg(format!("{k}={v}"));
     }
-    for (src, dst) in &req.binds {
-        let mut pair = src.as_os_str().to_owned();
-        pair.push(":");
-        pair.push(dst);
-        cmd.arg("--bind").arg(pair);
+    for b in &req.binds {
+        // HOST:GUEST:BITS, the bits of session_contract::bind in decimal.
+        let mut spec = b.source.as_os_str().to_owned();
+        spec.push(":");
+        spec.push(&b.target);
+        spec.push(format!(":{}", b.flags.bits()));
+        cmd.arg("--bind").arg(spec);
     }
     let switches = [
         (req.minimal, "--minimal"),
@@ -133,7 +135,21 @@ mod tests {
             cwd: "/root".into(),
             argv: vec!["/bin/sh".into(), "--privileged".into()],
             env: vec![("PATH".into(), "/bin".into()), ("A".into(), "b=c".into())],
-            binds: vec![("/home/u/src".into(), "/src".into())],
+            binds: vec![
+                crate::launch::bind::UserBind {
+                    source: "/home/u/src".into(),
+                    target: "/src".into(),
+                    flags: Default::default(),
+                },
+                crate::launch::bind::UserBind {
+                    source: "/home/u/ro".into(),
+                    target: "/ro".into(),
+                    flags: "/x:/y:ro,noexec"
+                        .parse::<crate::launch::bind::BindSpec>()
+                        .unwrap()
+                        .flags,
+                },
+            ],
             shared_tmp: true,
             ..Request::default()
         };
@@ -144,7 +160,8 @@ mod tests {
             .collect();
         let want = "--store /home/u/.local/share/chroot-distro --name deb --uid 0 --gid 0 \
                     --group 5 --group 27 --cwd /root --env PATH=/bin --env A=b=c \
-                    --bind /home/u/src:/src --shared-tmp -- /bin/sh --privileged";
+                    --bind /home/u/src:/src:0 --bind /home/u/ro:/ro:9 --shared-tmp \
+                    -- /bin/sh --privileged";
         assert_eq!(args.join(" "), want);
         assert_eq!(cmd.get_envs().count(), 0);
     }

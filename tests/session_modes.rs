@@ -169,3 +169,109 @@ fn a_second_session_joins_the_first_ones_namespaces() {
         assert_eq!(seen, "one\n", "{who:?}: the second session did not join");
     }
 }
+
+/// `--isolated` as chroot-distro 3.2 describes it: nothing bound from the
+/// host (the sharing options named in one warning), a procfs with
+/// `hidepid=2`, and PID 1 inside the container's root. `CD_USE_NS=1` is the
+/// control: the same namespaces, no hidepid.
+#[test]
+fn isolated_binds_nothing_and_hides_other_users_processes() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    let marker = format!("/tmp/cd-isolated-{}", std::process::id());
+    std::fs::write(&marker, "host\n").unwrap();
+    let host = tempfile::tempdir_in(rig().get("CD_RIG_TMP")).unwrap();
+    std::fs::write(host.path().join("f"), "host\n").unwrap();
+    let bind = format!("{}:/mnt/b:ro", host.path().display());
+    let script = format!(
+        "grep ' /proc ' /proc/self/mountinfo | grep -q -e hidepid=2 -e hidepid=invisible && echo hidepid || echo no-hidepid; \
+         sleep 30 & p=$!; \
+         /bin/busybox su -s /bin/sh app -c \"test -e /proc/$p && echo seen || echo hidden\"; \
+         kill $p; cat /proc/1/root/etc/motd; \
+         test -e /mnt/b/f && echo bound || echo nobind; \
+         test -e {marker} && echo host-tmp || echo own-tmp"
+    );
+    for who in BOTH {
+        let store = common::store_with_busybox_as(who);
+        let session = |isolated: bool| {
+            let mut cmd = match who {
+                As::Root => store.cmd(),
+                As::User => store.user_cmd(&user_bin()),
+            };
+            cmd.args(["login", "bb"]);
+            if isolated {
+                cmd.args(["--isolated", "--shared-tmp", "--shared-home", "-b", &bind]);
+            } else {
+                cmd.env("CD_USE_NS", "1");
+            }
+            Outcome::of(cmd.args(["--", "sh", "-c", &script]))
+        };
+        let out = session(true);
+        out.ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0], "hidepid", "{who:?}: {out:#?}");
+        assert_eq!(
+            lines[1..],
+            ["hidden", "cd-test fixture", "nobind", "own-tmp"],
+            "{who:?}: {out:#?}"
+        );
+        let warnings: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("ignored"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{who:?}: one line: {out:#?}");
+        assert!(
+            warnings[0].contains("--shared-home, --shared-tmp, --bind are ignored"),
+            "{who:?}: {out:#?}"
+        );
+        let out = session(false);
+        assert_eq!(
+            out.ok().stdout.lines().take(2).collect::<Vec<_>>(),
+            ["no-hidepid", "seen"],
+            "{who:?}: the control: {out:#?}"
+        );
+    }
+    let _ = std::fs::remove_file(&marker);
+}
+
+/// Container root keeps CAP_SYS_CHROOT (Docker's set), with which a
+/// chroot is left: chroot into a subdirectory, then `..` past the old
+/// root. The session's root is pivoted, so the climb ends at the
+/// container's own `/` and the host's files stay out of reach (the
+/// "no host path to escape through" of chroot-distro 3.2's --isolated),
+/// with and without --isolated.
+#[test]
+fn a_session_cannot_climb_out_of_its_root_with_chroot() {
+    if !require_root("sessions as root and as the rig's user") {
+        return;
+    }
+    let rig_dir = rig().get("CD_RIG_DIR");
+    let climb = format!(
+        "mkdir \"/climb\"; chroot \"/climb\" or die \"chroot: $!\"; chdir \"..\" for 1..64; \
+         chroot \".\" or die \"chroot .: $!\"; print -d \"{rig_dir}\" ? \"escaped\\n\" : \"inside\\n\""
+    );
+    for who in BOTH {
+        let store = TestStore::for_who(who);
+        store
+            .run_as(
+                who,
+                &[
+                    "install",
+                    rig().get("CD_RIG_FIXTURE_DEBIAN"),
+                    "-n",
+                    "deb",
+                    "-q",
+                ],
+            )
+            .ok();
+        for extra in [&[][..], &["--isolated"]] {
+            let mut args = vec!["login", "deb"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["--", "perl", "-e", &climb]);
+            let out = store.run_as(who, &args);
+            assert_eq!(out.ok().stdout, "inside\n", "{who:?} {extra:?}: {out:#?}");
+        }
+    }
+}

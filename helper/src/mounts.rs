@@ -22,7 +22,7 @@ pub enum Step {
     /// The usual symlinks in /dev.
     DevLinks,
     /// The n-th bind tree (the user binds, then the host's /tmp), already
-    /// idmapped and nosuid,nodev throughout.
+    /// idmapped and nosuid,nodev (plus the caller's restrictions) throughout.
     Bind { index: usize, at: PathBuf },
     /// Hide a proc/sys path: /dev/null over a file, a read-only tmpfs over a directory.
     Mask(&'static str),
@@ -67,6 +67,7 @@ pub fn plan(req: &Request) -> Vec<Step> {
     } else {
         NOSUID_NODEV_NOEXEC.union(A::MOUNT_ATTR_RDONLY)
     };
+    let proc_opts = if req.isolated { "hidepid=2" } else { "" };
     let mut s = vec![Fresh {
         fs: "tmpfs",
         at: "dev",
@@ -83,7 +84,8 @@ pub fn plan(req: &Request) -> Vec<Step> {
             opts: "newinstance,ptmxmode=0666,mode=0620,gid=5",
         },
         Fresh { fs: "tmpfs", at: "dev/shm", attrs: NOSUID_NODEV_NOEXEC, opts: "mode=1777" },
-        Fresh { fs: "proc", at: "proc", attrs: NOSUID_NODEV_NOEXEC, opts: "" },
+        // --isolated: a user sees no other uid's processes (as chroot-distro 3.2).
+        Fresh { fs: "proc", at: "proc", attrs: NOSUID_NODEV_NOEXEC, opts: proc_opts },
         Fresh { fs: "sysfs", at: "sys", attrs: sys_attrs, opts: "" },
         Fresh {
             fs: "tmpfs",
@@ -112,7 +114,7 @@ pub fn plan(req: &Request) -> Vec<Step> {
             opts: "mode=1777",
         }
     });
-    s.extend(req.binds.iter().enumerate().map(|(index, (_, at))| Bind { index, at: at.clone() }));
+    s.extend(req.binds.iter().enumerate().map(|(index, b)| Bind { index, at: b.at.clone() }));
     s
 }
 
@@ -312,6 +314,16 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(attrs("proc"), NOSUID_NODEV_NOEXEC);
+        let proc_opts = |r: &Request| {
+            plan(r).into_iter().find_map(|s| match s {
+                Step::Fresh { at: "proc", opts, .. } => Some(opts),
+                _ => None,
+            })
+        };
+        assert_eq!(proc_opts(&req()), Some(""));
+        let mut isolated = req();
+        isolated.isolated = true;
+        assert_eq!(proc_opts(&isolated), Some("hidepid=2"));
         assert!(attrs("sys").contains(A::MOUNT_ATTR_RDONLY));
         assert!(attrs("dev").contains(A::MOUNT_ATTR_NODEV));
     }

@@ -5,6 +5,7 @@
 use crate::net::Network;
 use crate::refusal::{refuse, Refusal, Rule};
 use argh::FromArgs;
+use rustix::mount::MountAttrFlags;
 use std::path::{Component, Path, PathBuf};
 
 /// Runs a chroot-distro session as real root in the container, for members
@@ -39,7 +40,8 @@ struct Args {
     /// KEY=VALUE for the command's environment (repeatable; nothing else is passed)
     #[argh(option)]
     env: Vec<String>,
-    /// HOST:GUEST bind mount, both absolute (repeatable)
+    /// HOST:GUEST[:BITS] bind mount, both absolute; BITS adds ro 1, nosuid 2,
+    /// nodev 4, noexec 8 to nosuid,nodev (repeatable)
     #[argh(option)]
     bind: Vec<String>,
     /// only /dev, /proc, /sys and /run (masked as usual): no /tmp, no binds
@@ -89,8 +91,7 @@ pub struct Request {
     pub groups: Vec<u32>,
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
-    /// Host path → guest path relative to the rootfs (no leading slash).
-    pub binds: Vec<(PathBuf, PathBuf)>,
+    pub binds: Vec<Bind>,
     pub minimal: bool,
     pub isolated: bool,
     pub hostname: Option<String>,
@@ -98,6 +99,16 @@ pub struct Request {
     pub privileged: bool,
     pub network: Network,
     pub argv: Vec<String>,
+}
+
+/// A host path to bind onto a guest path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub src: PathBuf,
+    /// Relative to the rootfs (no leading slash), never empty.
+    pub at: PathBuf,
+    /// Restrictions the caller adds; rule 6's nosuid,nodev apply anyway.
+    pub attrs: MountAttrFlags,
 }
 
 /// Generous bounds: a request beyond them is a bug or an attack.
@@ -164,7 +175,9 @@ pub fn parse_request(args: &[String]) -> Result<Action, Refusal> {
     let binds = a
         .bind
         .iter()
-        .map(|b| parse_bind(b).ok_or_else(|| bad(format!("--bind {b:?} is not /HOST:/GUEST"))))
+        .map(|b| {
+            parse_bind(b).ok_or_else(|| bad(format!("--bind {b:?} is not /HOST:/GUEST[:BITS<16]")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if a.isolated && !binds.is_empty() {
         return Err(bad("--isolated sessions take no binds".into()));
@@ -226,15 +239,18 @@ pub fn is_clean_absolute(p: &Path) -> bool {
     c.next() == Some(Component::RootDir) && c.all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// `/host:/guest`, split at the first colon; the guest path becomes relative
-/// to the rootfs and may not be the rootfs itself.
-fn parse_bind(b: &str) -> Option<(PathBuf, PathBuf)> {
-    let (src, dst) = b.split_once(':')?;
-    let (src, dst) = (PathBuf::from(src), PathBuf::from(dst));
+/// `/host:/guest[:BITS]`, split at the first two colons; the guest path
+/// becomes relative to the rootfs and may not be the rootfs itself. BITS
+/// (session_contract::bind, in decimal) may hold no unknown bit.
+fn parse_bind(b: &str) -> Option<Bind> {
+    let mut fields = b.splitn(3, ':');
+    let (src, dst) = (PathBuf::from(fields.next()?), PathBuf::from(fields.next()?));
+    let bits = fields.next().map_or(Some(0), session_contract::bind::decode)?;
     if !is_clean_absolute(&src) || !is_clean_absolute(&dst) || dst.parent().is_none() {
         return None;
     }
-    Some((src, dst.strip_prefix("/").ok()?.to_path_buf()))
+    let at = dst.strip_prefix("/").ok()?.to_path_buf();
+    Some(Bind { src, at, attrs: MountAttrFlags::from_bits(bits)? })
 }
 
 #[cfg(test)]
@@ -275,6 +291,8 @@ mod tests {
             "A=b=c",
             "--bind",
             "/srv/x:/mnt/x",
+            "--bind",
+            "/srv/y:/y:9",
             "--shared-tmp",
             "--",
             "/bin/sh",
@@ -285,7 +303,12 @@ mod tests {
         };
         assert_eq!(r.groups, [5, 27]);
         assert_eq!(r.env, [("A".to_string(), "b=c".to_string())]);
-        assert_eq!(r.binds, [("/srv/x".into(), "mnt/x".into())]);
+        let bind = |src: &str, at: &str, attrs| Bind { src: src.into(), at: at.into(), attrs };
+        let ro_noexec = MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+        assert_eq!(
+            r.binds,
+            [bind("/srv/x", "mnt/x", MountAttrFlags::empty()), bind("/srv/y", "y", ro_noexec)]
+        );
         assert_eq!(r.argv, ["/bin/sh", "-c", "--uid"]);
         assert!(r.shared_tmp && !r.privileged);
     }
@@ -298,6 +321,11 @@ mod tests {
             &["--bind", "/a:relative", "--", "sh"],
             &["--bind", "/a:/", "--", "sh"],
             &["--bind", "/a/../etc:/x", "--", "sh"],
+            // Only the four restrictions, as a number: no other mount flag.
+            &["--bind", "/a:/b:16", "--", "sh"],
+            &["--bind", "/a:/b:ro", "--", "sh"],
+            &["--bind", "/a:/b:", "--", "sh"],
+            &["--bind", "/a:/b:1:2", "--", "sh"],
             &["--env", "=x", "--", "sh"],
             &["--hostname", "h", "--", "sh"],
             &["--cwd", "rel", "--", "sh"],
@@ -320,11 +348,13 @@ mod tests {
     fn the_clients_command_line_decodes() {
         let line = "--store /home/u/.local/share/chroot-distro --name deb --uid 0 --gid 0 \
                     --group 5 --group 27 --cwd /root --env PATH=/bin --env A=b=c \
-                    --bind /home/u/src:/src --shared-tmp -- /bin/sh --privileged";
+                    --bind /home/u/src:/src:0 --bind /home/u/ro:/ro:9 --shared-tmp \
+                    -- /bin/sh --privileged";
         let args: Vec<String> = line.split_whitespace().map(String::from).collect();
         let Ok(Action::Run(r)) = parse_request(&args) else { panic!() };
         assert_eq!(r.argv, ["/bin/sh", "--privileged"]);
         assert!(r.shared_tmp && !r.privileged);
+        assert_eq!(r.binds[1].attrs.bits(), 9);
     }
 
     #[test]
@@ -371,6 +401,8 @@ mod tests {
             "=",
             ":",
             "/a:/b",
+            "/a:/b:8",
+            "/a:/b:31",
             "/a:",
             "h.example",
             "",
@@ -392,10 +424,10 @@ mod tests {
             if let Ok(Action::Run(r)) = parse_request(&v) {
                 assert!(valid_name(&r.name) && is_clean_absolute(&r.store), "{v:?}");
                 assert!(!r.argv.is_empty() && r.cwd.is_absolute(), "{v:?}");
-                assert!(r
-                    .binds
-                    .iter()
-                    .all(|(s, d)| s.is_absolute() && d.is_relative() && !d.as_os_str().is_empty()));
+                assert!(r.binds.iter().all(|b| b.src.is_absolute()
+                    && b.at.is_relative()
+                    && !b.at.as_os_str().is_empty()
+                    && b.attrs.bits() & !session_contract::bind::ALL == 0));
             }
         }
     }

@@ -67,7 +67,7 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     let mut binds = req
         .binds
         .iter()
-        .map(|(src, _)| store::open_bind_source(src, caller, policy))
+        .map(|b| store::open_bind_source(&b.src, caller, policy))
         .collect::<Result<Vec<_>, _>>()?;
     if req.shared_tmp && !req.isolated {
         binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
@@ -141,10 +141,10 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     // Bind sources are copied before anything is mounted here: a bind of
     // the caller's home (which holds the store) must not carry the rootfs
     // view and its mounts along.
-    let binds = prep
-        .binds
-        .iter()
-        .map(|(fd, kind)| Ok((mounts::clone_tree(fd.as_fd(), nosuid_nodev, userns)?, *kind)))
+    // The caller's restrictions (ro, noexec) only add to rule 6's.
+    let attrs = |i: usize| nosuid_nodev | req.binds.get(i).map_or(A::empty(), |b| b.attrs);
+    let binds = (prep.binds.iter().enumerate())
+        .map(|(i, (fd, kind))| Ok((mounts::clone_tree(fd.as_fd(), attrs(i), userns)?, *kind)))
         .collect::<Result<Vec<_>, Refusal>>()?;
     let root = clone_onto(prep.rootfs.as_fd(), prep.rootfs.as_fd(), nosuid_nodev, userns)?;
     let sources = Sources { root: root.as_fd(), binds: &binds };

@@ -284,3 +284,70 @@ fn a_run_d_service_in_a_helper_session_is_reached_through_its_forwarded_port() {
         user_processes("pasta")
     );
 }
+
+/// `-b SRC:DEST:OPTIONS` and `--isolated` as chroot-distro 3.2 has them,
+/// through the helper: the options reach the bind (ro, noexec, and always
+/// nosuid,nodev); isolation binds nothing from the host, says so in one
+/// line, and hides other users' processes (hidepid=2), which a session
+/// without --isolated does not.
+#[test]
+fn bind_options_and_isolation_reach_helper_sessions() {
+    if !require_root("setcap'd helper and the rig user") {
+        return;
+    }
+    debian("client-deb");
+    set_policy(REAL_ROOT);
+    let src = Path::new(rig().get("CD_RIG_HOME")).join("client-bind-options");
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src).unwrap();
+    let script = src.join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ran\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for p in [&src, &script] {
+        std::os::unix::fs::chown(p, Some(rig().uid()), Some(rig().gid())).unwrap();
+    }
+    let (ro, nx) =
+        (format!("{}:/mnt/ro:ro", src.display()), format!("{}:/mnt/nx:noexec", src.display()));
+    let probe = "touch /mnt/ro/f 2>/dev/null || echo ro-refused; /mnt/nx/run.sh 2>/dev/null; \
+                 echo noexec=$?; for m in ro nx; do \
+                 awk -v m=/mnt/$m '$5 == m { print $6 }' /proc/self/mountinfo; done";
+    let out =
+        login(&["login", "client-deb", "--root", "-b", &ro, "-b", &nx, "--", "sh", "-c", probe]);
+    let lines: Vec<&str> = out.ok().stdout.lines().collect();
+    assert_eq!(lines[..2], ["ro-refused", "noexec=126"], "{out:?}");
+    assert!(lines[2].starts_with("ro,nosuid,nodev"), "{out:?}");
+    assert!(lines[3].starts_with("rw,nosuid,nodev,noexec"), "{out:?}");
+    // A bad option stops the client before the helper runs.
+    let out = login(&["login", "client-deb", "--root", "-b", "/tmp:/x:sync", "--", "true"]);
+    assert!(out.code == 2 && out.stderr.contains("unknown bind option 'sync'"), "{out:?}");
+
+    let hidden = "grep ' /proc ' /proc/self/mountinfo | grep -q -e hidepid=2 -e hidepid=invisible && echo hidepid || echo no-hidepid; \
+                  sleep 30 & p=$!; su nobody -s /bin/sh -c \"test -e /proc/$p && echo seen || echo hidden\"; \
+                  kill $p; test -e /mnt/ro/run.sh && echo bound || echo nobind";
+    let out = login(&[
+        "login",
+        "client-deb",
+        "--root",
+        "--isolated",
+        "--shared-tmp",
+        "-b",
+        &ro,
+        "--",
+        "sh",
+        "-c",
+        hidden,
+    ]);
+    assert_eq!(out.ok().stdout, "hidepid\nhidden\nnobind\n", "{out:?}");
+    let warned: Vec<&str> = out.stderr.lines().filter(|l| l.contains("ignored")).collect();
+    assert!(warned.len() == 1 && warned[0].contains("--shared-tmp, --bind are ignored"), "{out:?}");
+    let out = login(&["login", "client-deb", "--root", "--", "sh", "-c", hidden]);
+    assert_eq!(out.ok().stdout, "no-hidepid\nseen\nnobind\n", "{out:?}");
+    // With CAP_SYS_CHROOT, a chroot into a subdirectory and `..` past the
+    // old root would reach the host, were the session only chrooted.
+    let climb =
+        "mkdir '/climb'; chroot '/climb' or die $!; chdir '..' for 1..64; chroot '.' or die $!; \
+                 print -d '/var/lib/cd-test-rig' ? \"escaped\\n\" : \"inside\\n\"";
+    let out = login(&["login", "client-deb", "--root", "--isolated", "--", "perl", "-e", climb]);
+    assert_eq!(out.ok().stdout, "inside\n", "{out:?}");
+}

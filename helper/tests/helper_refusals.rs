@@ -237,3 +237,19 @@ fn renaming_the_container_during_setup_never_fakes_an_escape() {
     renamer.join().unwrap();
     assert!(ran > 0, "no session started at all while renaming");
 }
+
+/// A bind's restrictions are four bits: anything else (another mount flag
+/// such as MS_SYNCHRONOUS, or MS_REMOUNT, or option names) is refused
+/// before anything is opened or mounted.
+#[test]
+fn a_bind_flag_beyond_ro_nosuid_nodev_noexec_is_refused() {
+    if !prepare(REAL_ROOT) {
+        return;
+    }
+    busybox("helper-bb");
+    let home = rig().get("CD_RIG_HOME").to_string();
+    for flags in ["16", "32", "4294967295", "ro", "-1", ""] {
+        let bind = format!("{home}:/mnt/x:{flags}");
+        session("helper-bb", &["--bind", &bind], &["true"]).refused(1, "--bind");
+    }
+}

@@ -136,9 +136,57 @@ fn binds_from_home_are_idmapped_and_isolated_sessions_get_their_namespaces() {
     let out = session(
         "helper-bb-bind",
         &["--isolated", "--hostname", "box"],
-        &["sh", "-c", "hostname; cat /proc/1/comm"],
+        &["sh", "-c", "hostname; cat /proc/1/comm; grep ' /proc ' /proc/self/mountinfo | grep -q -e hidepid=2 -e hidepid=invisible && echo hidepid"],
     );
-    assert_eq!(out.ok().stdout, "box\ncd-mount-helper\n", "PID 1 is the session's init");
+    assert_eq!(
+        out.ok().stdout,
+        "box\ncd-mount-helper\nhidepid\n",
+        "PID 1 is the session's init, and --isolated hides other users' processes"
+    );
+}
+
+/// `--bind HOST:GUEST:BITS` adds ro (1) and noexec (8) to a bind; with no
+/// bits, or only some, it stays nosuid,nodev (rule 6): never fewer.
+#[test]
+fn bind_bits_only_add_restrictions() {
+    if !prepare() {
+        return;
+    }
+    busybox("helper-bb-bind");
+    let rig = rig();
+    let src = std::path::Path::new(rig.get("CD_RIG_HOME")).join("helper-bind-flags");
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src).unwrap();
+    std::os::unix::fs::chown(&src, Some(rig.uid()), Some(rig.gid())).unwrap();
+    let binds: Vec<String> = ["ro:1", "nx:8", "none:0", "plain"]
+        .iter()
+        .map(|b| {
+            let (at, bits) = b.split_once(':').map_or((*b, None), |(a, f)| (a, Some(f)));
+            let bits = bits.map(|f| format!(":{f}")).unwrap_or_default();
+            format!("{}:/mnt/{at}{bits}", src.display())
+        })
+        .collect();
+    let mut extra = Vec::new();
+    for b in &binds {
+        extra.extend(["--bind", b.as_str()]);
+    }
+    let probe = "touch /mnt/ro/f 2>/dev/null || echo ro-refused; cat /proc/self/mountinfo";
+    let out = session("helper-bb-bind", &extra, &["sh", "-c", probe]);
+    let text = &out.ok().stdout;
+    // The options field of the mount at /mnt/NAME.
+    let opts = |m: &str| -> Vec<&str> {
+        let at = format!("/mnt/{m}");
+        let mut fields = text.lines().rev().map(|l| l.split(' ').collect::<Vec<_>>());
+        let line = fields.find(|f| f.len() > 5 && f[4] == at).expect(&at);
+        line[5].split(',').collect()
+    };
+    for m in ["ro", "nx", "none", "plain"] {
+        let o = opts(m);
+        assert!(o.contains(&"nosuid") && o.contains(&"nodev"), "{m}: {o:?}");
+        assert_eq!(o.contains(&"ro"), m == "ro", "{m}: {o:?}");
+        assert_eq!(o.contains(&"noexec"), m == "nx", "{m}: {o:?}");
+    }
+    assert!(text.contains("ro-refused"), "{text}");
 }
 
 #[test]

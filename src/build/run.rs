@@ -194,10 +194,14 @@ impl NetworkFiles {
         Ok(Self { files })
     }
 
-    fn binds(&self) -> Vec<(PathBuf, PathBuf)> {
+    fn binds(&self) -> Vec<launch::bind::UserBind> {
         self.files
             .iter()
-            .map(|(src, rel, _)| (src.clone(), Path::new("/").join(rel)))
+            .map(|(src, rel, _)| launch::bind::UserBind {
+                source: src.clone(),
+                target: Path::new("/").join(rel),
+                flags: Default::default(),
+            })
             .collect()
     }
 

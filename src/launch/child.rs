@@ -4,7 +4,7 @@
 
 use super::{mounts, Error, LaunchSpec, MSG_MAPPED, MSG_READY, MSG_UNSHARED};
 use nix::sched::{unshare, CloneFlags};
-use nix::unistd::{chroot, execve, setgid, setgroups, setuid, Gid, Uid};
+use nix::unistd::{execve, setgid, setgroups, setuid, Gid, Uid};
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
@@ -316,13 +316,13 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
         // We are PID 1 of the new PID namespace: its proc is ours to mount.
         apply(&plan.pid_ns)?;
     }
+    // The session's own mount namespace: its binds, and its root.
+    unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|e| setup(Error::setup("create the session's mount namespace", e)))?;
     if !plan.session.is_empty() {
-        unshare(CloneFlags::CLONE_NEWNS)
-            .map_err(|e| setup(Error::setup("create the session's mount namespace", e)))?;
         apply(&plan.session)?;
     }
-    chroot(rootfs).map_err(|e| setup(Error::setup("chroot", e)))?;
-    std::env::set_current_dir("/").map_err(|e| setup(Error::setup("enter the rootfs", e)))?;
+    enter_root(rootfs).map_err(setup)?;
     if !spec.privileged {
         // Installed while we still hold CAP_SYS_ADMIN, so without
         // no_new_privs: setuid programs in the guest (su, passwd) must work.
@@ -379,6 +379,30 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
             err.map(|e| e.to_string()).unwrap_or_default(),
         ),
     ))
+}
+
+/// Makes `rootfs` this process's `/`. pivot_root, not chroot: container
+/// root keeps CAP_SYS_CHROOT, and a chroot is left with it (chroot into a
+/// subdirectory, then `..` past the old root, to the host's file system);
+/// a detached old root cannot be reached. Only in the session's own mount
+/// namespace: the container's keeps the host's root for the sessions that
+/// join it through the holder.
+fn enter_root(rootfs: &Path) -> Result<(), Error> {
+    use nix::mount::{umount2, MntFlags, MsFlags};
+    // pivot_root needs the new root to be a mount point; the recursive
+    // bind carries everything mounted beneath it along.
+    nix::mount::mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::setup("bind the rootfs onto itself", e))?;
+    std::env::set_current_dir(rootfs).map_err(|e| Error::setup("enter the rootfs", e))?;
+    nix::unistd::pivot_root(".", ".").map_err(|e| Error::setup("pivot_root", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::setup("detach the host's root", e))?;
+    std::env::set_current_dir("/").map_err(|e| Error::setup("enter the rootfs", e))
 }
 
 /// argv[0] as given when it has a slash, else searched in the guest PATH.

@@ -4,6 +4,7 @@
 //! target user and executes the command. This is the root-mode path; the
 //! applet stays its parent and reports its exit status.
 
+pub mod bind;
 pub mod child;
 pub mod detach;
 pub mod logs;
@@ -41,8 +42,8 @@ pub struct LaunchSpec {
     /// PR_SET_NO_NEW_PRIVS for the command (`--no-new-privs`).
     #[serde(default)]
     pub no_new_privs: bool,
-    /// Host path → absolute guest path.
-    pub binds: Vec<(PathBuf, PathBuf)>,
+    /// The user's `--bind`s.
+    pub binds: Vec<bind::UserBind>,
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,

@@ -32,6 +32,9 @@ pub enum Mount {
     ReadOnly { target: &'static str },
 }
 
+/// proc's option hiding other users' processes (`hidepid=invisible`).
+pub const HIDEPID: &str = "hidepid=2";
+
 const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOEXEC);
@@ -137,7 +140,9 @@ fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
             fstype: "proc",
             target: "proc",
             flags: NOSUID_NODEV_NOEXEC,
-            data: "",
+            // As chroot-distro 3.2: under --isolated a user sees only its
+            // own processes' /proc entries, not another uid's.
+            data: if spec.isolated { HIDEPID } else { "" },
         }
     };
     let sys_flags = if spec.privileged {
@@ -222,13 +227,17 @@ fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
         });
     }
     if !spec.isolated {
-        for (src, dst) in &spec.binds {
-            let kind = Kind::of(src);
+        for b in &spec.binds {
             own.push(Bind {
-                source: src.clone(),
-                target: dst.strip_prefix("/").unwrap_or(dst).to_path_buf(),
-                kind,
-                flags: USER_BIND,
+                source: b.source.clone(),
+                target: b
+                    .target
+                    .strip_prefix("/")
+                    .unwrap_or(&b.target)
+                    .to_path_buf(),
+                kind: Kind::of(&b.source),
+                // The user's restrictions only add to ours.
+                flags: USER_BIND | b.flags.mount_flags(),
             });
         }
     }
@@ -456,7 +465,11 @@ mod tests {
             shared_tmp: false,
             privileged: false,
             no_new_privs: false,
-            binds: vec![("/srv/data".into(), "/data".into())],
+            binds: vec![crate::launch::bind::UserBind {
+                source: "/srv/data".into(),
+                target: "/data".into(),
+                flags: Default::default(),
+            }],
             uid: 0,
             gid: 0,
             groups: vec![],
@@ -514,8 +527,35 @@ mod tests {
             _ => None,
         });
         assert_eq!(proc_flags, Some(NOSUID_NODEV_NOEXEC));
+        // Only --isolated hides other users' processes.
+        let proc_data = p.iter().find_map(|m| match m {
+            Mount::Fresh {
+                target: "proc",
+                data,
+                ..
+            } => Some(*data),
+            _ => None,
+        });
+        assert_eq!(proc_data, Some(""));
         let sys_ro = p.iter().any(|m| matches!(m, Mount::Fresh { target: "sys", flags, .. } if flags.contains(MsFlags::MS_RDONLY)));
         assert!(sys_ro);
+    }
+
+    #[test]
+    fn a_binds_options_add_to_nosuid_nodev() {
+        let mut s = spec();
+        s.binds[0].flags = "/x:/y:ro,noexec"
+            .parse::<crate::launch::bind::BindSpec>()
+            .unwrap()
+            .flags;
+        let flags = plan(&s).session.iter().find_map(|m| match m {
+            Mount::Bind { flags, .. } => Some(*flags),
+            _ => None,
+        });
+        assert_eq!(
+            flags,
+            Some(USER_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC)
+        );
     }
 
     #[test]
@@ -575,12 +615,17 @@ mod tests {
         let (src, flags) = bound("sys").unwrap();
         assert_eq!(src, PathBuf::from("/sys"));
         assert!(flags.contains(MsFlags::MS_RDONLY));
-        // ...but a rootless isolated session owns its PID namespace: fresh proc.
+        // ...but a rootless isolated session owns its PID namespace: fresh
+        // proc, hiding other users' processes.
         s.isolated = true;
         s.namespaces = true;
-        assert!(plan(&s)
-            .pid_ns
-            .iter()
-            .any(|m| matches!(m, Mount::Fresh { target: "proc", .. })));
+        assert!(plan(&s).pid_ns.iter().any(|m| matches!(
+            m,
+            Mount::Fresh {
+                target: "proc",
+                data: HIDEPID,
+                ..
+            }
+        )));
     }
 }

@@ -1,6 +1,7 @@
 //! From `login`/`run` options to a [`LaunchSpec`]: the guest user, the
 //! command, the working directory, the environment and the binds.
 
+use super::bind::{BindSpec, UserBind};
 use super::LaunchSpec;
 use crate::env::EnvSnapshot;
 use crate::session::{
@@ -25,7 +26,7 @@ pub struct Options {
     /// `--no-new-privs` / `CD_NO_NEW_PRIVS`: set-user-ID programs in the
     /// guest cannot raise privileges.
     pub no_new_privs: bool,
-    pub binds: Vec<String>,
+    pub binds: Vec<BindSpec>,
     pub hostname: Option<String>,
     pub work_dir: Option<String>,
     pub env: Vec<String>,
@@ -64,7 +65,7 @@ impl Error {
             Error::Session(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Bind(..) => {
-                Some("use SRC[:DST] with an existing SRC and an absolute DST".into())
+                Some("use SRC[:DST[:OPTIONS]] with an existing SRC and an absolute DST".into())
             }
             Error::Arch(e) => e.hint(),
         }
@@ -138,7 +139,7 @@ pub fn prepare(
         gpu_env = gpu.env;
         if let Some(t) = &termux {
             let shared = devices::termux_binds(t, Path::new("/"), true);
-            binds.extend(shared.binds.into_iter().map(|b| (b.host, b.guest)));
+            binds.extend(shared.binds.into_iter().map(|b| plain(b.host, b.guest)));
         }
         if opts.shared_display {
             let shared = devices::shared_display(&devices::DisplayInputs {
@@ -147,7 +148,7 @@ pub fn prepare(
                 host_uid: rustix::process::getuid().as_raw(),
                 guest_uid: user.uid,
             });
-            binds.extend(shared.binds.into_iter().map(|b| (b.host, b.guest)));
+            binds.extend(shared.binds.into_iter().map(|b| plain(b.host, b.guest)));
             display = shared.env;
             warnings.extend(shared.notes);
         }
@@ -165,21 +166,10 @@ pub fn prepare(
         gpu: gpu_env,
     });
     if opts.isolated {
-        for (set, what) in [
-            (opts.shared_home, "--shared-home"),
-            (opts.shared_tmp, "--shared-tmp"),
-            (opts.shared_display, "--shared-display"),
-            (!opts.binds.is_empty(), "--bind"),
-        ] {
-            if set {
-                warnings.push(format!(
-                    "{what} is ignored with --isolated (it binds no host paths)"
-                ));
-            }
-        }
+        warnings.extend(ignored_by_isolation(opts));
     } else {
         for b in &opts.binds {
-            binds.push(parse_bind(b)?);
+            binds.push(b.resolve().map_err(|why| Error::Bind(b.to_string(), why))?);
         }
         if opts.shared_home {
             let home = termux
@@ -187,7 +177,7 @@ pub fn prepare(
                 .map(|t| t.home.clone())
                 .or_else(|| host.get_abs_path("HOME"));
             if let Some(h) = home {
-                binds.push((h, user.home.clone()));
+                binds.push(plain(h, user.home.clone()));
             }
         }
     }
@@ -237,6 +227,36 @@ pub fn prepare(
     Ok((spec, warnings))
 }
 
+/// A bind with no restriction beyond the usual `nosuid,nodev`.
+fn plain(source: PathBuf, target: PathBuf) -> UserBind {
+    UserBind {
+        source,
+        target,
+        flags: Default::default(),
+    }
+}
+
+/// One line naming the sharing options `--isolated` ignores, if any were
+/// given: isolation binds nothing from the host, as in chroot-distro 3.2.
+fn ignored_by_isolation(opts: &Options) -> Option<String> {
+    let given: Vec<&str> = [
+        (opts.shared_home, "--shared-home"),
+        (opts.shared_tmp, "--shared-tmp"),
+        (opts.shared_display, "--shared-display"),
+        (!opts.binds.is_empty(), "--bind"),
+    ]
+    .into_iter()
+    .filter_map(|(set, what)| set.then_some(what))
+    .collect();
+    (!given.is_empty()).then(|| {
+        format!(
+            "--isolated binds nothing from the host, so {} {} ignored (CD_USE_NS=1 isolates namespaces and keeps them)",
+            given.join(", "),
+            if given.len() == 1 { "is" } else { "are" }
+        )
+    })
+}
+
 /// Which of the namespaces isolation needs the kernel lacks (`ns_dir` is
 /// normally /proc/self/ns).
 pub fn missing_namespaces(ns_dir: &Path) -> Vec<&'static str> {
@@ -244,30 +264,6 @@ pub fn missing_namespaces(ns_dir: &Path) -> Vec<&'static str> {
         .into_iter()
         .filter(|n| !ns_dir.join(n).exists())
         .collect()
-}
-
-/// `SRC[:DST]`: SRC must exist (made absolute), DST absolute (default SRC).
-pub fn parse_bind(text: &str) -> Result<(PathBuf, PathBuf), Error> {
-    let bad = |why: &str| Error::Bind(text.to_owned(), why.to_owned());
-    let (src, dst) = match text.split_once(':') {
-        Some((s, d)) => (s, Some(d)),
-        None => (text, None),
-    };
-    let src = Path::new(src)
-        .canonicalize()
-        .map_err(|e| bad(&format!("{src}: {}", crate::ioerr::os_reason(&e))))?;
-    let dst = match dst {
-        Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
-        Some(_) => return Err(bad("the destination must be an absolute path")),
-        None => src.clone(),
-    };
-    if dst
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err(bad("the destination may not contain '..'"));
-    }
-    Ok((src, dst))
 }
 
 #[cfg(test)]
@@ -283,14 +279,16 @@ mod tests {
     }
 
     #[test]
-    fn binds() {
-        assert_eq!(
-            parse_bind("/tmp:/data").unwrap(),
-            (PathBuf::from("/tmp"), PathBuf::from("/data"))
-        );
-        assert_eq!(parse_bind("/tmp").unwrap().1, PathBuf::from("/tmp"));
-        assert!(parse_bind("/tmp:rel").is_err());
-        assert!(parse_bind("/does/not/exist:/x").is_err());
-        assert!(parse_bind("/tmp:/a/../b").is_err());
+    fn isolation_names_what_it_ignores_in_one_line() {
+        let mut o = Options {
+            isolated: true,
+            ..Options::default()
+        };
+        assert_eq!(ignored_by_isolation(&o), None);
+        o.shared_tmp = true;
+        o.binds = vec!["/tmp:/x:ro".parse().unwrap()];
+        let w = ignored_by_isolation(&o).unwrap();
+        assert!(w.contains("--shared-tmp, --bind are ignored"), "{w}");
+        assert!(!w.contains('\n'));
     }
 }

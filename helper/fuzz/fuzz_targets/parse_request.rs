@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Action::Run(r)) = parse_request(&args) {
         assert!(valid_name(&r.name) && is_clean_absolute(&r.store));
         assert!(!r.argv.is_empty() && r.cwd.is_absolute());
-        assert!(r.binds.iter().all(|(s, d)| is_clean_absolute(s) && d.is_relative()));
+        assert!(r.binds.iter().all(|b| is_clean_absolute(&b.src) && b.at.is_relative()));
+        // Only the four restrictions a bind may carry, never another mount flag.
+        assert!(r.binds.iter().all(|b| b.attrs.bits() & !0xf == 0));
         assert!(r.uid != u32::MAX && r.gid != u32::MAX);
     }
 });
