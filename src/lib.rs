@@ -5,6 +5,7 @@
 //! process environment, so tests can describe any host.
 
 pub mod archive;
+pub mod build;
 pub mod elevate;
 pub mod env;
 pub mod fsops;

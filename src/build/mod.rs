@@ -1,0 +1,3 @@
+//! `build`: images from Dockerfiles, without a daemon.
+
+pub mod dockerfile;
