@@ -30,6 +30,7 @@ pub mod context;
 #[cfg(test)]
 mod context_tests;
 pub mod diff;
+pub mod dockerfile;
 pub mod error;
 pub mod ignore;
 pub mod image;
