@@ -10,7 +10,7 @@ use chroot_distro::oci::platform::Platform;
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Larger than any real Dockerfile; a bigger input is a mistake, not a build.
 const MAX_DOCKERFILE: u64 = 16 << 20;
@@ -89,6 +89,17 @@ pub fn command() -> Command {
         .arg(many("cache-from", "SPEC", "Import cached steps (not supported yet)"))
         .arg(many("cache-to", "SPEC", "Export cached steps (not supported yet)"))
         .arg(
+            value("compress", "ALGO", "Compression of the new layers")
+                .default_value("gzip")
+                .value_parser(PossibleValuesParser::new(["gzip", "zstd"])),
+        )
+        .arg(
+            Arg::new("reproducible")
+                .long("reproducible")
+                .action(ArgAction::SetTrue)
+                .help("Same inputs, same digests: clamp timestamps (to SOURCE_DATE_EPOCH, or 0)"),
+        )
+        .arg(
             value("progress", "STYLE", "Output style")
                 .default_value("auto")
                 .value_parser(PossibleValuesParser::new(["auto", "plain", "tty", "rawjson"])),
@@ -126,14 +137,20 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
             unused.join(", ")
         ));
     }
-    Err(Failure::new(
-        Exit::NotImplemented,
-        format!(
-            "{name} is valid ({} of {} stages needed), but running builds is not implemented yet",
-            plan.order.len(),
-            df.stages.len()
-        ),
-    ))
+    drop(plan);
+    let dockerfile_path = match m.get_one::<String>("file").map(String::as_str) {
+        Some("-") => None,
+        Some(f) => Some(PathBuf::from(f)),
+        None => Some(Path::new(context).join("Dockerfile")),
+    };
+    crate::build_run::execute(
+        m,
+        ctx,
+        Path::new(context),
+        dockerfile_path.as_deref(),
+        &df,
+        &inputs,
+    )
 }
 
 fn failure(e: DockerfileError) -> Failure {

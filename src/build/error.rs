@@ -28,6 +28,10 @@ pub enum Error {
     Unpack(#[from] crate::unpack::spawn::SpawnError),
     #[error(transparent)]
     Run(#[from] super::run::Error),
+    #[error(transparent)]
+    Dockerfile(#[from] super::dockerfile::DockerfileError),
+    #[error(transparent)]
+    Step(Box<super::exec::StepFailed>),
     #[error("cannot encode the image {what}: {source}")]
     Json {
         what: &'static str,

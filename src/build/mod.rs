@@ -26,12 +26,14 @@
 //! RUN step as a session.
 
 pub mod apply;
+pub mod cache;
 pub mod context;
 #[cfg(test)]
 mod context_tests;
 pub mod diff;
 pub mod dockerfile;
 pub mod error;
+pub mod exec;
 pub mod ignore;
 pub mod image;
 pub mod layer;
