@@ -183,7 +183,7 @@ impl Cx<'_> {
         if previous.trim_end().ends_with(self.escape) {
             return None;
         }
-        let word: String = self.text[offset..]
+        let word: String = self.text[self.at(offset)..]
             .chars()
             .take_while(|c| !c.is_whitespace())
             .collect();
@@ -209,9 +209,26 @@ impl Cx<'_> {
         }
     }
 
+    /// `offset` moved back to a character boundary: the crate counts
+    /// bytes, and some of its positions (errors, trimmed ends) can fall
+    /// inside a multi-byte character.
+    fn at(&self, offset: usize) -> usize {
+        let mut o = offset.min(self.text.len());
+        while !self.text.is_char_boundary(o) {
+            o -= 1;
+        }
+        o
+    }
+
+    /// The text between two offsets from the crate, never panicking.
+    fn cut(&self, from: usize, to: usize) -> &str {
+        let (from, to) = (self.at(from), self.at(to));
+        self.text.get(from..to.max(from)).unwrap_or("")
+    }
+
     /// The offset just past the line that holds `offset` (its newline included).
     fn line_end(&self, offset: usize) -> usize {
-        let offset = offset.min(self.text.len());
+        let offset = self.at(offset);
         self.text[offset..]
             .find('\n')
             .map_or(self.text.len(), |i| offset + i + 1)
@@ -387,8 +404,9 @@ impl Cx<'_> {
                         ErrorKind::OnbuildForbidden(what),
                     )));
                 }
-                let end =
-                    start + self.text[start..].find(&inner.text).unwrap_or(0) + inner.text.len();
+                let end = start
+                    + self.cut(start, usize::MAX).find(&inner.text).unwrap_or(0)
+                    + inner.text.len();
                 let trigger = join_continuations(&inner.text, self.escape);
                 (
                     Kind::Onbuild {
@@ -418,7 +436,7 @@ impl Cx<'_> {
     /// The instruction's text, from its keyword to the end of its last line.
     fn source_text(&self, start: usize, end: usize) -> String {
         let end = self.line_end(end.max(start));
-        self.text[start..end].trim_end().to_owned()
+        self.cut(start, end).trim_end().to_owned()
     }
 
     fn from(
@@ -508,11 +526,12 @@ impl Cx<'_> {
         if !crate_docs.is_empty() {
             // The crate's command text starts after the first delimiter: take
             // the line from that `<<` instead.
-            let from = self.text[..span.start].rfind("<<").unwrap_or(span.start);
-            let to = self.text[span.end..]
+            let from = self.cut(0, span.start).rfind("<<").unwrap_or(span.start);
+            let to = self
+                .cut(span.end, usize::MAX)
                 .find('\n')
                 .map_or(self.text.len(), |i| span.end + i);
-            *line = join_continuations(self.text[from..to].trim_end(), self.escape);
+            *line = join_continuations(self.cut(from, to).trim_end(), self.escape);
         }
         let mut docs = heredoc::in_line(line);
         if docs.is_empty() && crate_docs.is_empty() {
@@ -555,7 +574,7 @@ impl Cx<'_> {
             .count();
         let mut names = Vec::new();
         if n_docs > 0 {
-            let line = join_continuations(&self.text[start..dest.span.end], self.escape);
+            let line = join_continuations(self.cut(start, dest.span.end), self.escape);
             names = line
                 .split_whitespace()
                 .filter(|w| w.starts_with("<<"))

@@ -99,3 +99,11 @@ fn an_unknown_target_is_an_error_without_a_line() {
         "Dockerfile: target stage 'b' is not in the Dockerfile"
     );
 }
+
+/// Found by the fuzz target: the parsing crate reports byte offsets that
+/// can fall inside a multi-byte character; slicing there used to panic.
+#[test]
+fn offsets_inside_multibyte_characters_do_not_panic() {
+    let text = "FROM x AS build\nENV A=1 B=\"two wCOPY --from=build \\\n\n#--\0\0chmod=0644 <<one\u{fffd} /ds\u{fffd}\u{fffd}t\u{fffd}";
+    let _ = parse(text, "Dockerfile");
+}
