@@ -119,7 +119,10 @@ fn tags(m: &ArgMatches, context: &Path) -> Result<Vec<String>, Failure> {
                 '-'
             }
         })
-        .collect();
+        .collect::<String>()
+        // A repository name starts and ends with a letter or digit.
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned();
     if base.is_empty() {
         return Err(Failure::usage(
             "cannot name the image after the context: give -t NAME",
@@ -129,15 +132,15 @@ fn tags(m: &ArgMatches, context: &Path) -> Result<Vec<String>, Failure> {
 }
 
 fn failure(e: Error) -> Failure {
+    if let Error::NotYet { .. } = &e {
+        return Failure::new(Exit::NotImplemented, e.to_string());
+    }
     if let Error::Step(f) = &e {
-        let mut message = e.to_string();
-        for line in &f.tail {
-            message.push_str("\n  | ");
-            message.push_str(line);
-        }
-        return Failure::failed(message).with_hint(
-            "nothing was tagged; fix the step and build again (earlier steps are cached)",
-        );
+        return Failure::failed(e.to_string())
+            .with_details(f.tail.clone())
+            .with_hint(
+                "nothing was tagged; fix the step and build again (earlier steps are cached)",
+            );
     }
     if chroot_distro::interrupt::happened() {
         return Failure::new(Exit::Interrupted, "build interrupted; nothing was tagged");

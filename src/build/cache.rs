@@ -21,6 +21,10 @@ pub struct Entry {
     /// Seconds since the epoch, for `clear-cache --build-cache --keep`.
     #[serde(default)]
     pub used: u64,
+    /// When the step first ran (RFC 3339): a fully cached rebuild dates
+    /// its history and image with it, so it gives the same digest.
+    #[serde(default)]
+    pub created: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,8 +74,16 @@ impl BuildCache {
         Some(entry.clone())
     }
 
-    pub fn put(&mut self, key: String, layer: Option<CachedLayer>) {
-        self.index.entries.insert(key, Entry { layer, used: now() });
+    pub fn put(&mut self, key: String, layer: Option<CachedLayer>, created: &str) {
+        let created = created.to_owned();
+        self.index.entries.insert(
+            key,
+            Entry {
+                layer,
+                used: now(),
+                created,
+            },
+        );
         self.changed = true;
     }
 
@@ -153,11 +165,12 @@ mod tests {
             size: 1,
             media_type: "m".into(),
         };
-        cache.put("k".into(), Some(layer));
-        cache.put("empty".into(), None);
+        cache.put("k".into(), Some(layer), "2026-01-01T00:00:00Z");
+        cache.put("empty".into(), None, "");
         cache.save();
         let mut again = BuildCache::open(dir.path());
-        assert!(again.get("k", &|_| true).is_some());
+        let hit = again.get("k", &|_| true).unwrap();
+        assert_eq!(hit.created, "2026-01-01T00:00:00Z");
         assert!(again.get("k", &|_| false).is_none());
         assert!(again.get("empty", &|_| false).is_some());
         assert!(again.get("other", &|_| true).is_none());

@@ -12,8 +12,8 @@
 use super::cache::{self, BuildCache, CachedLayer, HashSink};
 use super::context::{Context, CopyOptions, Rootfs};
 use super::dockerfile::{
-    Action, Base, BaseConfig, BuildInputs, CopyFrom, CopySource, Dockerfile, Plan, RunCommand,
-    Setting, StageConfig, Step,
+    Action, Base, BaseConfig, BuildInputs, CopyFrom, CopySource, Dockerfile, Network, Plan,
+    RunCommand, Setting, StageConfig, Step,
 };
 use super::image::{created, Image, ImageBuilder, Step as HistoryStep};
 use super::layer::LayerDescriptor;
@@ -97,6 +97,7 @@ pub fn build(
     for &index_of_stage in &plan.order {
         let mut exec = StageExec {
             req,
+            file: &df.file,
             blobs: &blobs,
             index: &mut index,
             report: &mut *report,
@@ -128,6 +129,8 @@ pub fn build(
 
 struct StageExec<'a, 'r> {
     req: &'a Request<'a>,
+    /// The Dockerfile's name, for locations in errors.
+    file: &'a str,
     blobs: &'a BlobCache,
     index: &'a mut BuildCache,
     report: &'r mut dyn Report,
@@ -156,10 +159,9 @@ impl StageExec<'_, '_> {
             }
             Base::Image(reference) => {
                 let prepared = self.pull(reference, platform)?;
-                let manifest = prepared
-                    .manifest
-                    .clone()
-                    .ok_or_else(|| Error::Base(format!("{reference} has no image manifest")))?;
+                let manifest = prepared.manifest.clone().ok_or_else(|| {
+                    Error::Base(format!("the base image {reference} has no image manifest"))
+                })?;
                 let image = ImageBuilder::from_base(&manifest.manifest, &manifest.image_config)?;
                 let base = base_config(&manifest.image_config);
                 let key = manifest
@@ -186,21 +188,32 @@ impl StageExec<'_, '_> {
         let mut worker = Worker::start(req.exe, req.privilege, &rootfs, self.blobs)?;
         let mut synced = false;
         let total = stage_plan.steps.len();
-        let when = created(req.epoch);
+        let now = created(req.epoch);
+        // The image's date: now if a step runs, else the latest of its
+        // cached steps' (so an unchanged rebuild is the same image).
+        let mut latest: Option<String> = None;
         for (n, step) in stage_plan.steps.iter().enumerate() {
             let inputs = self.inputs_of(step, &rootfs, done)?;
             let filesystem = !matches!(step.action, Action::Config);
-            key = cache::chain(&key, &step.cache_key, &inputs);
+            // How layers are written is part of what a step makes: a
+            // gzip or unclamped layer must not serve a zstd or
+            // --reproducible build.
+            let format = format!("zstd={} epoch={:?}", req.zstd, req.epoch);
+            key = cache::chain(&key, &step.cache_key, &format!("{inputs}\0{format}"));
             let hit = match (filesystem, self.req.no_cache) {
                 (true, false) => self.index.get(&key, &|d| self.blobs.contains(d)),
                 _ => None,
             };
             self.report
                 .step(idx, n + 1, total, &step.text, hit.is_some());
+            let mut when = now.clone();
             let layer = if !filesystem {
                 None
             } else if let Some(entry) = hit {
                 self.cached += 1;
+                if !entry.created.is_empty() {
+                    when = entry.created.clone();
+                }
                 if let Some(l) = &entry.layer {
                     self.apply_cached(&rootfs, &l.digest)?;
                     synced = false;
@@ -220,9 +233,12 @@ impl StageExec<'_, '_> {
                     size: written.size,
                     media_type: layer_media_type(req.zstd).into(),
                 });
-                self.index.put(key.clone(), layer.clone());
+                self.index.put(key.clone(), layer.clone(), &now);
                 layer.map(descriptor)
             };
+            if filesystem && latest.as_ref().is_none_or(|l| *l < when) {
+                latest = Some(when.clone());
+            }
             image.push_step(
                 HistoryStep {
                     created_by: history_text(step),
@@ -235,7 +251,7 @@ impl StageExec<'_, '_> {
         worker.finish()?;
         apply_config(&mut image, &stage_plan.config);
         Ok(StageDone {
-            image: image.finish(&when)?,
+            image: image.finish(latest.as_deref().unwrap_or(&now))?,
             staging,
             key,
             plan_base: stage_plan.as_base(),
@@ -328,13 +344,14 @@ impl StageExec<'_, '_> {
                 user,
                 workdir,
                 mounts,
+                network,
                 ..
             } => {
                 if !mounts.is_empty() {
-                    return Err(Error::Base(format!(
-                        "{}: RUN --mount is not supported yet",
-                        step.span
-                    )));
+                    return Err(not_yet(self.file, step, "RUN --mount"));
+                }
+                if *network == Network::None {
+                    return Err(not_yet(self.file, step, "RUN --network=none"));
                 }
                 let argv = match command {
                     RunCommand::Argv(argv) => argv.clone(),
@@ -362,7 +379,7 @@ impl StageExec<'_, '_> {
                 )?;
                 if outcome.code != 0 {
                     return Err(Error::Step(Box::new(StepFailed {
-                        location: step.span.to_string(),
+                        location: format!("{}:{}", self.file, step.span),
                         text: step.text.clone(),
                         code: outcome.code,
                         tail: outcome.tail,
@@ -373,6 +390,7 @@ impl StageExec<'_, '_> {
             Action::Copy { .. } | Action::Add { .. } => {
                 let (req, step, rootfs) = (self.req, step.clone(), rootfs.to_path_buf());
                 let sources = self.source_dir(&step, done)?;
+                let file = self.file.to_owned();
                 super::apply::apply(
                     req.exe,
                     req.privilege,
@@ -380,7 +398,7 @@ impl StageExec<'_, '_> {
                     &rootfs.clone(),
                     "COPY",
                     false,
-                    move |w| copy_into(&step, &rootfs, &sources, w),
+                    move |w| copy_into(&file, &step, &rootfs, &sources, w),
                 )?;
                 Ok(())
             }
@@ -410,6 +428,9 @@ impl StageExec<'_, '_> {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_mode(0o755);
                 h.set_size(0);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_mtime(now_epoch());
                 tar.append_data(&mut h, &rel, std::io::empty())
                     .and_then(|_| tar.finish())
                     .map_err(|e| Error::Base(format!("cannot write WORKDIR's stream: {e}")))
@@ -433,11 +454,12 @@ impl StageExec<'_, '_> {
                 .get(i)
                 .and_then(|d| d.as_ref())
                 .map(|d| Sources::Tree(d.staging.rootfs()))
-                .ok_or_else(|| Error::Base(format!("{}: stage {i} was not built", step.span))),
-            Some(CopyFrom::Image(r)) => Err(Error::Base(format!(
-                "{}: COPY --from={r} (an image) is not supported yet",
-                step.span
-            ))),
+                .ok_or_else(|| at(self.file, step, format!("stage {i} was not built"))),
+            Some(CopyFrom::Image(r)) => Err(not_yet(
+                self.file,
+                step,
+                &format!("COPY --from={r} (an image)"),
+            )),
         }
     }
 
@@ -449,7 +471,7 @@ impl StageExec<'_, '_> {
         out: impl std::io::Write,
     ) -> Result<(), Error> {
         let sources = self.source_dir(step, done)?;
-        copy_into(step, rootfs, &sources, out)
+        copy_into(self.file, step, rootfs, &sources, out)
     }
 }
 
@@ -463,6 +485,7 @@ enum Sources {
 
 /// COPY/ADD's tar stream for `step` into `out`.
 fn copy_into(
+    file: &str,
     step: &Step,
     rootfs: &Path,
     sources: &Sources,
@@ -493,18 +516,17 @@ fn copy_into(
     let mut paths = Vec::new();
     for s in words {
         match s {
-            CopySource::Path(p) if is_url(p) => {
-                return Err(Error::Base(format!(
-                    "{}: ADD from a URL is not supported yet",
-                    step.span
-                )))
-            }
+            CopySource::Path(p) if is_url(p) => return Err(not_yet(file, step, "ADD from a URL")),
             CopySource::Path(p) => paths.push(p.clone()),
             CopySource::Inline { .. } => {
-                return Err(Error::Base(format!(
-                    "{}: COPY from a here-document is not supported yet",
-                    step.span
-                )))
+                return Err(not_yet(file, step, "COPY from a here-document"))
+            }
+        }
+    }
+    if matches!(step.action, Action::Add { .. }) {
+        if let Sources::Context(dir, _) = sources {
+            if paths.iter().any(|p| is_archive(&dir.join(p))) {
+                return Err(not_yet(file, step, "ADD of a local archive (unpacking it)"));
             }
         }
     }
@@ -518,7 +540,7 @@ fn copy_into(
             let root = std::fs::File::open(rootfs)
                 .map_err(|e| crate::ioerr::IoError::new("open", rootfs, e))?;
             let user = crate::session::resolve_user(Some(spec), std::os::fd::AsFd::as_fd(&root))
-                .map_err(|e| Error::Base(format!("{}: --chown={spec}: {e}", step.span)))?;
+                .map_err(|e| at(file, step, format!("--chown={spec}: {e}")))?;
             Some((user.uid, user.gid))
         }
         None => None,
@@ -528,11 +550,41 @@ fn copy_into(
         mode: *chmod,
         parents,
         exclude: super::ignore::Patterns::new(exclude.iter().map(String::as_str))
-            .map_err(|e| Error::Base(format!("{}: {e}", step.span)))?,
+            .map_err(|e| at(file, step, e.to_string()))?,
     };
     let dest = absolute(dest, workdir);
     context.copy(&paths, &dest, &opts, &image, out)?;
     Ok(())
+}
+
+fn at(file: &str, step: &Step, message: String) -> Error {
+    Error::At {
+        location: format!("{file}:{}", step.span),
+        message,
+    }
+}
+
+fn not_yet(file: &str, step: &Step, what: &str) -> Error {
+    Error::NotYet {
+        location: format!("{file}:{}", step.span),
+        what: what.to_owned(),
+    }
+}
+
+/// Whether ADD would unpack `path`: a regular file (not through a
+/// symlink) that starts like a tar archive, compressed or not.
+fn is_archive(path: &Path) -> bool {
+    use std::io::Read;
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 262];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    const MAGICS: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\0", b"\x28\xb5\x2f\xfd"];
+    MAGICS.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(b"ustar")
 }
 
 fn is_url(s: &str) -> bool {
@@ -684,4 +736,12 @@ pub fn install_as(
     };
     record.write(&built.rootfs.manifest())?;
     Ok(built.rootfs.commit(paths, name)?)
+}
+
+/// Seconds since the epoch for entries the build makes itself (WORKDIR's
+/// directories); `--reproducible` clamps them when the layer is written.
+fn now_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
