@@ -5,6 +5,7 @@
 
 mod backup;
 mod build;
+mod build_run;
 mod clear_cache;
 mod cli;
 mod completion_names;

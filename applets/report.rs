@@ -49,6 +49,9 @@ pub struct Failure {
     pub code: Exit,
     pub message: String,
     pub hint: Option<String>,
+    /// Lines quoted under the message as they are (a failed build step's
+    /// last output), between the error line and the hint.
+    pub details: Vec<String>,
 }
 
 impl Failure {
@@ -57,6 +60,7 @@ impl Failure {
             code,
             message: message.into(),
             hint: None,
+            details: Vec::new(),
         }
     }
 
@@ -66,6 +70,11 @@ impl Failure {
 
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(Exit::Failure, message)
+    }
+
+    pub fn with_details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -83,6 +92,9 @@ impl Failure {
             .collect::<Vec<_>>()
             .join(" ");
         let _ = writeln!(err, "{PROG}: {} {message}", style.red("error:"));
+        for line in &self.details {
+            let _ = writeln!(err, "  | {line}");
+        }
         if let Some(hint) = &self.hint {
             let _ = writeln!(err, "{} {hint}", style.bold("hint:"));
         }
@@ -100,6 +112,7 @@ impl From<store::Error> for Failure {
             code,
             hint: e.hint(),
             message: e.to_string(),
+            details: Vec::new(),
         }
     }
 }
@@ -116,6 +129,7 @@ impl From<chroot_distro::install::Error> for Failure {
             code,
             hint: e.hint(),
             message: e.to_string(),
+            details: Vec::new(),
         }
     }
 }

@@ -58,7 +58,7 @@ use Status::{Pending, Ready};
 #[rustfmt::skip]
 pub static APPLETS: &[Applet] = &[
     Applet { name: "install", aliases: &["add", "i", "in", "ins"], command: install::command, status: Ready(install::run) },
-    Applet { name: "build", aliases: &[], command: build::command, status: Pending },
+    Applet { name: "build", aliases: &[], command: build::command, status: Ready(build::run) },
     Applet { name: "push", aliases: &[], command: push::command, status: Pending },
     Applet { name: "login", aliases: &["sh"], command: login::command, status: Ready(login::run) },
     Applet { name: "run", aliases: &[], command: run::command, status: Ready(run::run) },

@@ -130,7 +130,6 @@ fn pending_applets_say_so_with_their_own_code() {
     let dir = tempfile::tempdir().unwrap();
     let push = link(dir.path(), "cd-push");
     run(&push, &["img"]).fails_with(3, "'push' is not implemented");
-    run(&bin(), &["build", "."]).fails_with(3, "'build' is not implemented");
 }
 
 /// The hint line of a failure.
@@ -360,7 +359,7 @@ fn commands_not_built_yet_are_marked_everywhere() {
             .to_owned()
     };
     assert!(
-        line(&top.ok().stdout, "build ").contains(marked),
+        line(&top.ok().stdout, "push ").contains(marked),
         "{}",
         top.stdout
     );
@@ -388,7 +387,7 @@ fn commands_not_built_yet_are_marked_everywhere() {
     assert!(zsh.ok().stdout.contains(r"\[not yet built\]"), "zsh too");
     let dir = tempfile::tempdir().unwrap();
     run(&bin(), &["--generate-man", dir.path().to_str().unwrap()]).ok();
-    let page = std::fs::read_to_string(dir.path().join("chroot-distro-build.1")).unwrap();
+    let page = std::fs::read_to_string(dir.path().join("chroot-distro-push.1")).unwrap();
     assert!(page.contains("not yet built"), "{page}");
 }
 

@@ -127,6 +127,21 @@ impl Context {
         })
     }
 
+    /// Another stage's rootfs as a source tree: no ignore file applies.
+    pub fn open_tree(dir: &Path) -> Result<Self, Error> {
+        let root = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| IoError::new("open", dir, e.into()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            root,
+            ignore: Patterns::default(),
+        })
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

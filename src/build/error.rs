@@ -15,9 +15,16 @@ pub enum Error {
     /// The tree changed under the writer (a step still running?).
     #[error("{path} changed while its layer was being written")]
     Changed { path: String },
-    /// The base image's documents do not describe a usable image.
-    #[error("the base image cannot be built on: {0}")]
+    /// A base image or stage that cannot be built on; the message says
+    /// which and why.
+    #[error("{0}")]
     Base(String),
+    /// A step that cannot be carried out as written.
+    #[error("{location}: {message}")]
+    At { location: String, message: String },
+    /// A Dockerfile feature this build does not have yet (exit code 3).
+    #[error("{location}: {what} is not supported yet")]
+    NotYet { location: String, what: String },
     #[error("cannot write the OCI archive {path}: {reason}")]
     Output { path: String, reason: String },
     #[error("bad image reference '{reference}': {reason}")]
@@ -28,6 +35,10 @@ pub enum Error {
     Unpack(#[from] crate::unpack::spawn::SpawnError),
     #[error(transparent)]
     Run(#[from] super::run::Error),
+    #[error(transparent)]
+    Dockerfile(#[from] super::dockerfile::DockerfileError),
+    #[error(transparent)]
+    Step(Box<super::exec::StepFailed>),
     #[error("cannot encode the image {what}: {source}")]
     Json {
         what: &'static str,

@@ -26,11 +26,14 @@
 //! RUN step as a session.
 
 pub mod apply;
+pub mod cache;
 pub mod context;
 #[cfg(test)]
 mod context_tests;
 pub mod diff;
+pub mod dockerfile;
 pub mod error;
+pub mod exec;
 pub mod ignore;
 pub mod image;
 pub mod layer;
@@ -38,6 +41,7 @@ pub mod output;
 pub mod run;
 pub mod snapshot;
 pub mod tarwrite;
+pub mod worker;
 
 pub use diff::{diff, Change, ChangeKind, Changes};
 pub use error::Error;

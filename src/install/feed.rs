@@ -165,6 +165,7 @@ mod tests {
                 Feed::Verified { size } => format!("verified {size}"),
                 Feed::End => "end".into(),
                 Feed::Abort { .. } => "abort".into(),
+                Feed::Snapshot | Feed::WriteLayer { .. } => "build request".into(),
             })
             .collect()
     }

@@ -12,6 +12,7 @@ use super::resolve::ResolveMode;
 use crate::sandbox::confine;
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Address-space cap of the unpacker: decoders need tens of MiB (zstd
@@ -144,6 +145,7 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
             send(out, &Event::Usage { usage });
             Ok(())
         }
+        Op::Rootfs { rootfs, blobs } => serve_rootfs(rootfs, blobs, input, out),
         Op::Remove { path } => {
             crate::fsops::remove_tree(path)
                 .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
@@ -443,6 +445,82 @@ fn memo_for(layer: &Layer, memos: Option<&MemoDirs>) -> (Hashes, Option<std::pat
                 None => Hashes::Gather(MemoWriter::create(&dirs.out.join(&name)).ok()),
             };
             (hashes, Some(dirs.out.join(&name)))
+        }
+    }
+}
+
+/// [`Op::Rootfs`]: snapshots and layers of a build stage's rootfs, as the
+/// parent asks, from inside the store's user namespace (a rootless store's
+/// files belong to subordinate ids the applet cannot read).
+fn serve_rootfs(
+    rootfs: &Path,
+    blobs: &Path,
+    input: &std::io::Stdin,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    use crate::build::{diff, write_layer, Compression, LayerOptions, Snapshot};
+    use crate::unpack::job::Feed;
+    let cache = crate::store::blobs::BlobCache::new(blobs.to_path_buf());
+    let take = || Snapshot::take(rootfs).map_err(|e| e.to_string());
+    let mut last: Option<Snapshot> = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            send(
+                out,
+                &Event::Done {
+                    stats: Default::default(),
+                },
+            );
+            return Ok(());
+        }
+        match serde_json::from_str::<Feed>(&line).map_err(|e| format!("bad request: {e}"))? {
+            Feed::Snapshot => {
+                let now = take()?;
+                send(
+                    out,
+                    &Event::Snapshotted {
+                        entries: now.entries().len() as u64,
+                    },
+                );
+                last = Some(now);
+            }
+            Feed::WriteLayer { zstd, epoch } => {
+                let before = last.take().unwrap_or_default();
+                let now = take()?;
+                let changes = diff(&before, &now);
+                let opts = LayerOptions {
+                    compression: if zstd {
+                        Compression::Zstd
+                    } else {
+                        Compression::Gzip
+                    },
+                    epoch,
+                };
+                let layer =
+                    write_layer(rootfs, &changes, &opts, &cache).map_err(|e| e.to_string())?;
+                send(
+                    out,
+                    &Event::Layer {
+                        digest: layer.digest,
+                        diff_id: layer.diff_id,
+                        size: layer.size,
+                        changes: changes.len() as u64,
+                    },
+                );
+                last = Some(now);
+            }
+            Feed::End => {
+                send(
+                    out,
+                    &Event::Done {
+                        stats: Default::default(),
+                    },
+                );
+                return Ok(());
+            }
+            other => return Err(format!("unexpected request: {other:?}")),
         }
     }
 }

@@ -75,6 +75,10 @@ impl Feeder {
                         continue;
                     }
                     Ok(Feed::End) => Next::End,
+                    Ok(Feed::Snapshot | Feed::WriteLayer { .. }) => {
+                        let _ = tx.send(Err("a build request in a layer feed".into()));
+                        return;
+                    }
                     Ok(Feed::Abort { reason }) | Err(reason) => {
                         if let Some(g) = current.take() {
                             g.end(Err(reason.clone()));

@@ -46,6 +46,10 @@ pub enum Op {
     Remove { path: PathBuf },
     /// Measure a tree's disk usage from inside the user namespace.
     Usage { path: PathBuf },
+    /// A build stage's rootfs side: snapshots and layers of `rootfs`,
+    /// written into the layer cache `blobs`, one per [`Feed::Snapshot`] or
+    /// [`Feed::WriteLayer`] request, until the feed ends.
+    Rootfs { rootfs: PathBuf, blobs: PathBuf },
 }
 
 /// What the parent streams to a following child, one JSON line each.
@@ -76,6 +80,14 @@ pub enum Feed {
     /// The parent gave up (a download failed); the child stops and fails.
     Abort {
         reason: String,
+    },
+    /// [`Op::Rootfs`]: remember the tree as it is now.
+    Snapshot,
+    /// [`Op::Rootfs`]: write what changed since the last snapshot (or
+    /// layer) as a layer, and remember the tree as it is now.
+    WriteLayer {
+        zstd: bool,
+        epoch: Option<i64>,
     },
 }
 
@@ -167,6 +179,19 @@ pub enum Event {
     },
     Usage {
         usage: crate::fsops::du::Usage,
+    },
+    /// [`Feed::Snapshot`] done.
+    Snapshotted {
+        entries: u64,
+    },
+    /// [`Feed::WriteLayer`] done: the blob is in the cache.
+    Layer {
+        digest: crate::oci::Digest,
+        diff_id: crate::oci::Digest,
+        size: u64,
+        /// Paths the layer holds (whiteouts included): 0 for a step that
+        /// changed nothing.
+        changes: u64,
     },
     Failed {
         message: String,

@@ -225,6 +225,23 @@ impl Running {
         stdin.write_all(b"mapped\n").map_err(SpawnError::Start)
     }
 
+    /// The next event that answers a request: a failure is an error, the
+    /// child's end without one too.
+    pub fn answer(&mut self) -> Result<Event, SpawnError> {
+        loop {
+            match self.next_event()? {
+                Some(Event::Failed { message }) => return Err(SpawnError::Failed(message)),
+                Some(Event::Confined { .. } | Event::Progress { .. } | Event::Warning { .. }) => {}
+                Some(e) => return Ok(e),
+                None => {
+                    return Err(SpawnError::Failed(
+                        "the unpacker ended without an answer".into(),
+                    ))
+                }
+            }
+        }
+    }
+
     fn next_event(&mut self) -> Result<Option<Event>, SpawnError> {
         let mut line = String::new();
         loop {
