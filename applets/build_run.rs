@@ -90,7 +90,28 @@ pub fn execute(
             println!("  installed as '{n}': chroot-distro login {n}");
         }
     }
+    prune_to_budget(&paths, ctx);
     Ok(Exit::Ok)
+}
+
+/// `CD_BUILD_CACHE_MAX=SIZE`: after a build, the build cache shrinks to
+/// SIZE. The build has succeeded already, so problems are warnings; a
+/// cache another command holds is left for the next build.
+fn prune_to_budget(paths: &chroot_distro::store::StorePaths, ctx: &Ctx) {
+    let Some(text) = ctx.env.get("CD_BUILD_CACHE_MAX") else {
+        return;
+    };
+    let Some(keep) = chroot_distro::registry::settings::parse_rate(&text) else {
+        crate::report::warn(
+            ctx.err,
+            &format!("CD_BUILD_CACHE_MAX='{text}' is not a size such as 800M or 2G; the build cache was not pruned"),
+        );
+        return;
+    };
+    match build::prune::prune(paths, Some(keep), None) {
+        Ok(_) | Err(build::Error::Store(chroot_distro::store::Error::Busy { .. })) => {}
+        Err(e) => crate::report::warn(ctx.err, &format!("cannot prune the build cache: {e}")),
+    }
 }
 
 /// `-t` as given, else `<basename of the context>:latest`.

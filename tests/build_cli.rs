@@ -268,7 +268,9 @@ fn builds_installs_and_rebuilds_from_the_cache() {
     let login = store.run(&["login", "d1", "--", "cat", "/app/hello.txt"]);
     assert_eq!(login.ok().stdout, "hi\n");
 
-    // Nothing changed: every filesystem step is a cache hit, same image.
+    // Nothing changed: every filesystem step is a cache hit, same image,
+    // however much later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let again = store.run(&["build", "-t", "demo:1", dir]);
     again.ok();
     assert!(

@@ -87,6 +87,59 @@ impl BuildCache {
         self.changed = true;
     }
 
+    /// Keeps the most recently used entries whose layers (each counted
+    /// once) fit in `keep` bytes, or none for `None`; returns how many went.
+    pub fn shrink(&mut self, keep: Option<u64>) -> usize {
+        let before = self.index.entries.len();
+        let Some(keep) = keep else {
+            self.index.entries.clear();
+            self.changed = before > 0;
+            return before;
+        };
+        let mut by_use: Vec<(String, u64)> = self
+            .index
+            .entries
+            .iter()
+            .map(|(k, e)| (k.clone(), e.used))
+            .collect();
+        by_use.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut counted = std::collections::BTreeSet::new();
+        let mut total = 0u64;
+        let mut full = false;
+        for (key, _) in by_use {
+            let size = match &self.index.entries[&key].layer {
+                Some(l) if !counted.contains(&l.digest) => l.size,
+                _ => 0,
+            };
+            if full || total.saturating_add(size) > keep {
+                // Past the budget: this and every older entry go.
+                full = true;
+                self.index.entries.remove(&key);
+                continue;
+            }
+            total += size;
+            if let Some(l) = &self.index.entries[&key].layer {
+                counted.insert(l.digest.clone());
+            }
+        }
+        let removed = before - self.index.entries.len();
+        self.changed |= removed > 0;
+        removed
+    }
+
+    /// The index file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The layers the index holds on to.
+    pub fn layers(&self) -> impl Iterator<Item = &Digest> {
+        self.index
+            .entries
+            .values()
+            .filter_map(|e| e.layer.as_ref().map(|l| &l.digest))
+    }
+
     /// Writes the index back (atomically); best effort, the build is done.
     pub fn save(&self) {
         if !self.changed {

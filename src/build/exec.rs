@@ -192,6 +192,7 @@ impl StageExec<'_, '_> {
         // The image's date: now if a step runs, else the latest of its
         // cached steps' (so an unchanged rebuild is the same image).
         let mut latest: Option<String> = None;
+        let mut steps = Vec::with_capacity(stage_plan.steps.len());
         for (n, step) in stage_plan.steps.iter().enumerate() {
             let inputs = self.inputs_of(step, &rootfs, done)?;
             let filesystem = !matches!(step.action, Action::Config);
@@ -239,19 +240,23 @@ impl StageExec<'_, '_> {
             if filesystem && latest.as_ref().is_none_or(|l| *l < when) {
                 latest = Some(when.clone());
             }
-            image.push_step(
-                HistoryStep {
-                    created_by: history_text(step),
-                    comment: Some("chroot-distro build".into()),
-                    layer,
-                },
-                &when,
-            );
+            let history = HistoryStep {
+                created_by: history_text(step),
+                comment: Some("chroot-distro build".into()),
+                layer,
+            };
+            steps.push((history, filesystem.then_some(when)));
         }
         worker.finish()?;
+        // Configuration steps make nothing to date: they take the image's
+        // date, so a cached rebuild dates them as the first build did.
+        let date = latest.unwrap_or(now);
+        for (history, when) in steps {
+            image.push_step(history, when.as_deref().unwrap_or(&date));
+        }
         apply_config(&mut image, &stage_plan.config);
         Ok(StageDone {
-            image: image.finish(latest.as_deref().unwrap_or(&now))?,
+            image: image.finish(&date)?,
             staging,
             key,
             plan_base: stage_plan.as_base(),

@@ -38,6 +38,7 @@ pub mod ignore;
 pub mod image;
 pub mod layer;
 pub mod output;
+pub mod prune;
 pub mod run;
 pub mod snapshot;
 pub mod tarwrite;
