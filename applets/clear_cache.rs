@@ -26,7 +26,7 @@ pub fn command() -> Command {
                     .requires("build-cache")
                     .value_parser(parse_size)
                     .help(
-                        "With --build-cache: keep the most recently used steps \
+                        "With --build-cache, keep the most recently used steps \
                          whose layers fit in SIZE (e.g. 500M, 2G)",
                     ),
             ),
