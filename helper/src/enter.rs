@@ -2,7 +2,7 @@
 //! the target user, a working directory verified inside the new root, and
 //! an exec with nothing of ours left open.
 
-use crate::harden::{self, DOCKER_CAPS};
+use crate::harden;
 use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
 use crate::request::Request;
 use crate::session::Never;
@@ -32,7 +32,7 @@ pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), R
         true => {
             caps::read(None, CapSet::Permitted).or_setup("read capabilities")?.into_iter().collect()
         }
-        false => DOCKER_CAPS.iter().filter(|c| !removed.contains(c)).copied().collect(),
+        false => harden::docker_caps().into_iter().filter(|c| !removed.contains(c)).collect(),
     };
     for cap in caps::all().into_iter().filter(|c| !session.contains(c)) {
         caps::drop(None, CapSet::Bounding, cap).or_setup("shrink the bounding set")?;

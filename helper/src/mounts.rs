@@ -8,6 +8,7 @@ use crate::request::Request;
 use crate::resolve::{open_target, Kind};
 use rustix::fs::{statat, AtFlags, FileType, Mode, OFlags};
 use rustix::mount::{self as m, MountAttrFlags as A};
+use session_contract::mounts::{DEV_LINKS, DEV_NODES, MASKED, READ_ONLY};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -33,32 +34,6 @@ pub enum Step {
 const NOSUID_NODEV_NOEXEC: A =
     A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NODEV).union(A::MOUNT_ATTR_NOEXEC);
 
-pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
-const DEV_LINKS: [(&str, &str); 6] = [
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-    ("core", "/proc/kcore"),
-];
-
-/// Docker's default masked and read-only /proc and /sys paths.
-const MASKED: &[&str] = &[
-    "proc/asound",
-    "proc/acpi",
-    "proc/kcore",
-    "proc/keys",
-    "proc/latency_stats",
-    "proc/timer_list",
-    "proc/timer_stats",
-    "proc/sched_debug",
-    "proc/scsi",
-    "sys/firmware",
-    "sys/devices/virtual/powercap",
-];
-const READ_ONLY: &[&str] = &["proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"];
-
 /// Which mounts a session gets, in order (the main binary's plan).
 pub fn plan(req: &Request) -> Vec<Step> {
     use Step::*;
@@ -74,7 +49,7 @@ pub fn plan(req: &Request) -> Vec<Step> {
         attrs: NOSUID_NODEV_NOEXEC,
         opts: "mode=755,size=65536k",
     }];
-    s.extend(DEV_NODES.map(DevNode));
+    s.extend(DEV_NODES.map(|(name, ..)| DevNode(name)));
     s.extend([
         DevLinks,
         Fresh {
@@ -255,93 +230,4 @@ pub fn clone_onto(
     let tree = clone_tree(source, attrs, userns)?;
     move_onto(tree.as_fd(), target)?;
     Ok(tree)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req() -> Request {
-        let args: Vec<String> = [
-            "--store",
-            "/h/s",
-            "--name",
-            "n",
-            "--uid",
-            "0",
-            "--gid",
-            "0",
-            "--bind",
-            "/h/x:/data",
-            "--",
-            "sh",
-        ]
-        .map(String::from)
-        .into();
-        match crate::request::parse_request(&args) {
-            Ok(crate::request::Action::Run(r)) => r,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn names(steps: &[Step]) -> Vec<String> {
-        steps
-            .iter()
-            .map(|s| match s {
-                Step::Fresh { at, .. } | Step::Mask(at) | Step::ReadOnly(at) => at.to_string(),
-                Step::DevNode(n) => format!("node:{n}"),
-                Step::DevLinks => "links".into(),
-                Step::Bind { at, .. } => format!("bind:{}", at.display()),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn default_plan_is_hardened_and_ordered() {
-        let p = plan(&req());
-        let n = names(&p);
-        assert_eq!(&n[..1], ["dev"]);
-        assert_eq!(&n[7..13], ["links", "dev/pts", "dev/shm", "proc", "sys", "run"]);
-        assert!(n.contains(&"proc/kcore".into()) && n.contains(&"proc/sys".into()));
-        assert_eq!(n[n.len() - 2], "tmp");
-        assert_eq!(n.last().unwrap(), "bind:data");
-        let attrs = |at: &str| {
-            p.iter()
-                .find_map(|s| match s {
-                    Step::Fresh { at: a, attrs, .. } if *a == at => Some(*attrs),
-                    _ => None,
-                })
-                .unwrap()
-        };
-        assert_eq!(attrs("proc"), NOSUID_NODEV_NOEXEC);
-        let proc_opts = |r: &Request| {
-            plan(r).into_iter().find_map(|s| match s {
-                Step::Fresh { at: "proc", opts, .. } => Some(opts),
-                _ => None,
-            })
-        };
-        assert_eq!(proc_opts(&req()), Some(""));
-        let mut isolated = req();
-        isolated.isolated = true;
-        assert_eq!(proc_opts(&isolated), Some("hidepid=2"));
-        assert!(attrs("sys").contains(A::MOUNT_ATTR_RDONLY));
-        assert!(attrs("dev").contains(A::MOUNT_ATTR_NODEV));
-    }
-
-    #[test]
-    fn privileged_minimal_and_shared_tmp() {
-        let mut r = req();
-        r.privileged = true;
-        r.shared_tmp = true;
-        let n = names(&plan(&r));
-        assert!(!n.iter().any(|x| x.starts_with("proc/")), "{n:?}");
-        assert!(n.contains(&"bind:tmp".into()));
-        r.minimal = true;
-        assert_eq!(names(&plan(&r)).last().unwrap(), "run");
-        // Minimal sessions keep the masks: only --privileged drops them.
-        r.privileged = false;
-        let n = names(&plan(&r));
-        assert_eq!(n.last().unwrap(), "proc/fs", "{n:?}");
-        assert!(n.contains(&"proc/sysrq-trigger".into()) && !n.contains(&"tmp".into()));
-    }
 }

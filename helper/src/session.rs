@@ -5,10 +5,10 @@
 use crate::enter;
 use crate::harden;
 use crate::mounts::{self, clone_onto, Sources};
-use crate::net::{self, Network};
+use crate::net;
 use crate::policy::{Caller, Policy};
 use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
-use crate::request::Request;
+use crate::request::{Network, Request};
 use crate::resolve::Kind;
 use crate::{ids, store};
 use caps::CapSet;
@@ -18,13 +18,6 @@ use std::os::fd::{AsFd, OwnedFd};
 /// Validates what is left to validate as the caller, then runs the session.
 /// Returns the exit code to leave with.
 pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusal> {
-    let missing = harden::missing_caps();
-    if !missing.is_empty() {
-        return Err(refuse(
-            Rule::SelfProtection,
-            format!("the helper lacks {missing:?}: is it installed with its file capabilities?"),
-        ));
-    }
     crate::stdio::check(caller.uid)?;
     let read = |p: &str| std::fs::read_to_string(p).or_setup(format_args!("read {p}"));
     let name = caller.account.as_ref().map(|a| a.name.as_str()).unwrap_or("");
@@ -142,7 +135,7 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     // the caller's home (which holds the store) must not carry the rootfs
     // view and its mounts along.
     // The caller's restrictions (ro, noexec) only add to rule 6's.
-    let attrs = |i: usize| nosuid_nodev | req.binds.get(i).map_or(A::empty(), |b| b.attrs);
+    let attrs = |i: usize| nosuid_nodev | A::from_bits_retain(req.binds.get(i).map_or(0, |b| b.attrs));
     let binds = (prep.binds.iter().enumerate())
         .map(|(i, (fd, kind))| Ok((mounts::clone_tree(fd.as_fd(), attrs(i), userns)?, *kind)))
         .collect::<Result<Vec<_>, Refusal>>()?;

@@ -12,30 +12,24 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The capabilities `docker run` grants by default.
-pub const DOCKER_CAPS: &[caps::Capability] = &[
-    caps::Capability::CAP_CHOWN,
-    caps::Capability::CAP_DAC_OVERRIDE,
-    caps::Capability::CAP_FSETID,
-    caps::Capability::CAP_FOWNER,
-    caps::Capability::CAP_MKNOD,
-    caps::Capability::CAP_NET_RAW,
-    caps::Capability::CAP_SETGID,
-    caps::Capability::CAP_SETUID,
-    caps::Capability::CAP_SETFCAP,
-    caps::Capability::CAP_SETPCAP,
-    caps::Capability::CAP_NET_BIND_SERVICE,
-    caps::Capability::CAP_SYS_CHROOT,
-    caps::Capability::CAP_KILL,
-    caps::Capability::CAP_AUDIT_WRITE,
-];
+/// The capabilities `docker run` grants by default: the session
+/// contract's table, which cd-mount-helper maps too.
+pub fn docker_caps() -> Vec<caps::Capability> {
+    caps::all()
+        .into_iter()
+        .filter(|c| session_contract::caps::is_docker(c.index()))
+        .collect()
+}
 
-/// Exit code when setup fails before the command runs (as `docker run`).
-pub const SETUP_FAILED: i32 = 125;
+// The exit codes of a session that never ran its command, as `docker run`
+// has them and cd-mount-helper's refusals use them.
+use session_contract::refusal::Rule;
+/// Exit code when setup fails before the command runs.
+pub const SETUP_FAILED: i32 = Rule::Setup as i32;
 /// The command exists but cannot be executed.
-pub const NOT_EXECUTABLE: i32 = 126;
+pub const NOT_EXECUTABLE: i32 = Rule::NotExecutable as i32;
 /// The command was not found.
-pub const NOT_FOUND: i32 = 127;
+pub const NOT_FOUND: i32 = Rule::NotFound as i32;
 
 /// Our parent-death signal: the applet is gone, so the session ends.
 pub const APPLET_DIED: libc::c_int = libc::SIGUSR2;
@@ -330,7 +324,7 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
             .map_err(|e| setup(Error::setup("install the seccomp filter", e)))?;
         // Docker's default set: container root can own files and bind low
         // ports, but not load modules, mount, trace or reconfigure the host.
-        crate::sandbox::confine::keep_only_caps(DOCKER_CAPS)
+        crate::sandbox::confine::keep_only_caps(&docker_caps())
             .map_err(|e| setup(Error::setup("drop capabilities", e)))?;
     }
     let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();

@@ -39,42 +39,9 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOEXEC);
 
-/// Device nodes of a fresh /dev: (name, major, minor), all mode 0666.
-pub const DEV_NODES: [(&str, u32, u32); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-/// Symlinks of a fresh /dev: (name, target).
-pub const DEV_LINKS: [(&str, &str); 6] = [
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-    ("core", "/proc/kcore"),
-];
-
-/// Docker's default masked and read-only /proc and /sys paths.
-const MASKED: &[&str] = &[
-    "proc/kcore",
-    "proc/keys",
-    "proc/timer_list",
-    "proc/sched_debug",
-    "proc/scsi",
-    "proc/acpi",
-    "sys/firmware",
-];
-const READ_ONLY: &[&str] = &[
-    "proc/sys",
-    "proc/sysrq-trigger",
-    "proc/irq",
-    "proc/bus",
-    "proc/fs",
-];
+// The fixed paths are the session contract's, which cd-mount-helper
+// applies too: one list, so both routes hide the same.
+pub use session_contract::mounts::{DEV_LINKS, DEV_NODES, MASKED, READ_ONLY};
 
 /// The mounts of a session, by who makes them.
 #[derive(Debug, Default)]

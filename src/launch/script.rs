@@ -113,14 +113,9 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
             "# not reproduced: the seccomp deny-list (kernel modules, kexec, reboot, bpf, ...)"
                 .into(),
         );
-        let caps: Vec<String> = super::child::DOCKER_CAPS
+        let caps: Vec<String> = session_contract::caps::DOCKER
             .iter()
-            .map(|c| {
-                format!(
-                    "+{}",
-                    c.to_string().to_lowercase().trim_start_matches("cap_")
-                )
-            })
+            .map(|(_, name)| format!("+{}", name.to_lowercase().trim_start_matches("cap_")))
             .collect();
         exec.push(format!("setpriv --bounding-set -all,{} --", caps.join(",")));
     }
