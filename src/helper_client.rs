@@ -19,7 +19,11 @@ pub fn request_for(spec: &crate::launch::LaunchSpec, store: &Path, name: &str) -
     // The helper takes no binds with --isolated, nor a host name without it.
     let binds = spec.binds.iter().filter(|_| !spec.isolated).map(|b| Bind {
         src: b.source.clone(),
-        at: b.target.strip_prefix("/").unwrap_or(&b.target).to_path_buf(),
+        at: b
+            .target
+            .strip_prefix("/")
+            .unwrap_or(&b.target)
+            .to_path_buf(),
         attrs: b.flags.bits(),
     });
     Request {
@@ -100,6 +104,9 @@ mod tests {
             .collect();
         assert!(args.contains(&"/home/u/ro:/ro:9".to_string()), "{args:?}");
         let decoded = session_contract::request::decode(&args).unwrap();
-        assert_eq!(decoded, session_contract::request::Action::Run(req));
+        assert_eq!(
+            decoded,
+            session_contract::request::Action::Run(Box::new(req))
+        );
     }
 }

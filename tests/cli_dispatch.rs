@@ -397,9 +397,14 @@ fn login_help_says_the_words_after_the_separator_run_exactly() {
     let out = run(&bin(), &["login", "--help"]);
     out.ok();
     assert!(
-        out.stdout.contains("exact argument vector, without a shell"),
+        out.stdout
+            .contains("exact argument vector, without a shell"),
         "{}",
         out.stdout
     );
-    assert!(!out.stdout.contains("login shell with -c"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("login shell with -c"),
+        "{}",
+        out.stdout
+    );
 }

@@ -5,8 +5,14 @@
 //! drops them).
 
 /// Device nodes of a fresh /dev: (name, major, minor), all mode 0666.
-pub const DEV_NODES: [(&str, u32, u32); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+pub const DEV_NODES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// Symlinks of a fresh /dev: (name, target).
 pub const DEV_LINKS: [(&str, &str); 6] = [
@@ -37,4 +43,10 @@ pub const MASKED: [&str; 11] = [
 
 /// Bound onto themselves read-only: the kernel's knobs (a writable
 /// /proc/sysrq-trigger or /proc/sys/kernel/core_pattern is the host).
-pub const READ_ONLY: [&str; 5] = ["proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"];
+pub const READ_ONLY: [&str; 5] = [
+    "proc/sys",
+    "proc/sysrq-trigger",
+    "proc/irq",
+    "proc/bus",
+    "proc/fs",
+];

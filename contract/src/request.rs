@@ -39,7 +39,8 @@ pub enum Action {
     Version,
     Help,
     CheckPolicy,
-    Run(Request),
+    /// Boxed: a request is large, the other actions are nothing.
+    Run(Box<Request>),
 }
 
 /// Where the session's network comes from.
@@ -104,9 +105,13 @@ pub fn encode(req: &Request) -> Vec<OsString> {
     opt("--name", req.name.clone().into());
     opt("--uid", req.uid.to_string().into());
     opt("--gid", req.gid.to_string().into());
-    req.groups.iter().for_each(|g| opt("--group", g.to_string().into()));
+    req.groups
+        .iter()
+        .for_each(|g| opt("--group", g.to_string().into()));
     opt("--cwd", req.cwd.clone().into());
-    req.env.iter().for_each(|(k, v)| opt("--env", format!("{k}={v}").into()));
+    req.env
+        .iter()
+        .for_each(|(k, v)| opt("--env", format!("{k}={v}").into()));
     for b in &req.binds {
         let mut spec = b.src.as_os_str().to_owned();
         spec.push(":/");
@@ -127,7 +132,12 @@ pub fn encode(req: &Request) -> Vec<OsString> {
         (req.privileged, "--privileged"),
         (req.network == Network::Host, "--host-network"),
     ];
-    out.extend(switches.iter().filter(|(on, _)| *on).map(|(_, s)| OsString::from(s)));
+    out.extend(
+        switches
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, s)| OsString::from(s)),
+    );
     out.push("--".into());
     out.extend(req.argv.iter().map(OsString::from));
     out
@@ -144,7 +154,15 @@ struct Raw<'a> {
     argv: Vec<String>,
 }
 
-const SINGLE: [&str; 7] = ["--store", "--name", "--uid", "--gid", "--cwd", "--hostname", "--netns-pid"];
+const SINGLE: [&str; 7] = [
+    "--store",
+    "--name",
+    "--uid",
+    "--gid",
+    "--cwd",
+    "--hostname",
+    "--netns-pid",
+];
 const SWITCHES: [&str; 8] = [
     "--version",
     "--help",
@@ -174,7 +192,11 @@ fn split(args: &[String]) -> Result<Raw<'_>, String> {
             raw.switches.push(arg);
             continue;
         }
-        let mut value = || it.next().map(String::as_str).ok_or_else(|| format!("{arg} needs a value"));
+        let mut value = || {
+            it.next()
+                .map(String::as_str)
+                .ok_or_else(|| format!("{arg} needs a value"))
+        };
         match arg {
             "--group" => raw.group.push(value()?),
             "--env" => raw.env.push(value()?),
@@ -185,7 +207,11 @@ fn split(args: &[String]) -> Result<Raw<'_>, String> {
                 }
                 raw.single.push((arg, value()?));
             }
-            _ => return Err(format!("unknown argument {arg:?} (the command goes after --)")),
+            _ => {
+                return Err(format!(
+                    "unknown argument {arg:?} (the command goes after --)"
+                ))
+            }
         }
     }
     Ok(raw)
@@ -194,7 +220,10 @@ fn split(args: &[String]) -> Result<Raw<'_>, String> {
 /// A decimal id, digits only (`parse` would take a sign).
 fn number(what: &str, text: &str) -> Result<u32, String> {
     let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| text.parse().ok()).flatten().ok_or_else(|| format!("{what} {text:?} is not a number"))
+    digits
+        .then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| format!("{what} {text:?} is not a number"))
 }
 
 /// Decodes `args` (without argv[0]).
@@ -207,7 +236,12 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
         return Err("an argument is too long or holds a NUL byte".into());
     }
     let raw = split(args)?;
-    let get = |k: &str| raw.single.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+    let get = |k: &str| {
+        raw.single
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| *v)
+    };
     let on = |s: &str| raw.switches.contains(&s);
     let exclusive = ["--version", "--help", "--check-policy"];
     if let Some(only) = exclusive.into_iter().find(|s| on(s)) {
@@ -226,13 +260,19 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
     }
     let name = get("--name").ok_or("missing --name")?.to_owned();
     if !valid_name(&name) {
-        return Err(format!("bad container name {name:?}: [A-Za-z0-9][A-Za-z0-9._-]*, no '..'"));
+        return Err(format!(
+            "bad container name {name:?}: [A-Za-z0-9][A-Za-z0-9._-]*, no '..'"
+        ));
     }
     let (Some(uid), Some(gid)) = (get("--uid"), get("--gid")) else {
         return Err("missing --uid or --gid".into());
     };
     let (uid, gid) = (number("--uid", uid)?, number("--gid", gid)?);
-    let groups = raw.group.iter().map(|g| number("--group", g)).collect::<Result<Vec<_>, _>>()?;
+    let groups = raw
+        .group
+        .iter()
+        .map(|g| number("--group", g))
+        .collect::<Result<Vec<_>, _>>()?;
     // (uid_t)-1 means "unchanged" to the set*id calls.
     if uid == u32::MAX || gid == u32::MAX || groups.contains(&u32::MAX) {
         return Err("id 4294967295 is not a valid id".into());
@@ -244,7 +284,10 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
     if !cwd.is_absolute() {
         return Err("--cwd must be absolute".into());
     }
-    if [raw.env.len(), raw.bind.len(), raw.argv.len()].iter().any(|n| *n > MAX_ITEMS) {
+    if [raw.env.len(), raw.bind.len(), raw.argv.len()]
+        .iter()
+        .any(|n| *n > MAX_ITEMS)
+    {
         return Err(format!("more than {MAX_ITEMS} items"));
     }
     let env = (raw.env.iter())
@@ -263,20 +306,24 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
     let hostname = get("--hostname").map(str::to_owned);
     if let Some(h) = &hostname {
         if !isolated || !valid_hostname(h) {
-            return Err(format!("--hostname {h:?}: needs --isolated and [A-Za-z0-9.-], at most 64"));
+            return Err(format!(
+                "--hostname {h:?}: needs --isolated and [A-Za-z0-9.-], at most 64"
+            ));
         }
     }
     if raw.argv.is_empty() {
         return Err("no command given (put it after --)".into());
     }
-    let pid = get("--netns-pid").map(|p| number("--netns-pid", p)).transpose()?;
+    let pid = get("--netns-pid")
+        .map(|p| number("--netns-pid", p))
+        .transpose()?;
     let network = match (pid, on("--host-network")) {
         (None, false) => Network::New,
         (Some(pid), false) if pid > 0 => Network::Of(pid),
         (None, true) => Network::Host,
         _ => return Err("--netns-pid takes a process id, and not with --host-network".into()),
     };
-    Ok(Action::Run(Request {
+    Ok(Action::Run(Box::new(Request {
         store,
         name,
         uid,
@@ -292,7 +339,7 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
         privileged: on("--privileged"),
         network,
         argv: raw.argv,
-    }))
+    })))
 }
 
 /// `[A-Za-z0-9][A-Za-z0-9._-]*` without `..`: one plain path component.
@@ -305,7 +352,10 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 fn valid_hostname(h: &str) -> bool {
-    !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    !h.is_empty()
+        && h.len() <= 64
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// Absolute, and made only of normal components: what you see is what the

@@ -23,7 +23,7 @@ pub use session_contract::{ids, refusal, request};
 
 use policy::Caller;
 use refusal::{refuse, Refusal, Rule};
-use request::{Action, Request};
+use request::Action;
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {
@@ -63,7 +63,7 @@ fn run() -> Result<u8, Refusal> {
             print!("{}", request::USAGE);
             return Ok(0);
         }
-        Action::CheckPolicy => (true, Request::default()),
+        Action::CheckPolicy => (true, Box::default()),
         Action::Run(req) => (false, req),
     };
     let policy = policy::load()?;

@@ -7,8 +7,8 @@
 
 use crate::idmap::NS_GET_NSTYPE;
 use crate::policy::Policy;
-use crate::request::Network;
 use crate::refusal::{refuse, Refusal, Rule};
+use crate::request::Network;
 use caps::Capability as C;
 use rustix::fs::{Mode, OFlags};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -42,4 +42,3 @@ pub fn load() -> Result<Policy, Refusal> {
     (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(|e| deny(e.to_string()))?;
     parse(&text).map_err(deny)
 }
-

@@ -135,7 +135,8 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     // the caller's home (which holds the store) must not carry the rootfs
     // view and its mounts along.
     // The caller's restrictions (ro, noexec) only add to rule 6's.
-    let attrs = |i: usize| nosuid_nodev | A::from_bits_retain(req.binds.get(i).map_or(0, |b| b.attrs));
+    let attrs =
+        |i: usize| nosuid_nodev | A::from_bits_retain(req.binds.get(i).map_or(0, |b| b.attrs));
     let binds = (prep.binds.iter().enumerate())
         .map(|(i, (fd, kind))| Ok((mounts::clone_tree(fd.as_fd(), attrs(i), userns)?, *kind)))
         .collect::<Result<Vec<_>, Refusal>>()?;
