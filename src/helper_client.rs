@@ -16,32 +16,10 @@ pub const HELPER_NAME: &str = "cd-mount-helper";
 /// container `name` of the store at `store`; its network is a new, empty
 /// one until the caller says otherwise.
 pub fn request_for(spec: &crate::launch::LaunchSpec, store: &Path, name: &str) -> Request {
-    // The helper takes no binds with --isolated, nor a host name without it.
-    let binds = spec.binds.iter().filter(|_| !spec.isolated).map(|b| Bind {
-        src: b.source.clone(),
-        at: b
-            .target
-            .strip_prefix("/")
-            .unwrap_or(&b.target)
-            .to_path_buf(),
-        attrs: b.flags.bits(),
-    });
     Request {
         store: store.to_path_buf(),
         name: name.to_owned(),
-        uid: spec.uid,
-        gid: spec.gid,
-        groups: spec.groups.clone(),
-        cwd: spec.cwd.clone(),
-        env: spec.env.clone(),
-        binds: binds.collect(),
-        minimal: spec.minimal,
-        isolated: spec.isolated,
-        hostname: spec.isolated.then(|| spec.hostname.clone()).flatten(),
-        shared_tmp: spec.shared_tmp,
-        privileged: spec.privileged,
-        network: Network::New,
-        argv: spec.argv.clone(),
+        ..spec.contract()
     }
 }
 

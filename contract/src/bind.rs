@@ -20,12 +20,8 @@ pub const NOEXEC: u32 = 0x8;
 pub const ALL: u32 = READ_ONLY | NOSUID | NODEV | NOEXEC;
 
 /// The option names of the bits, as mount(8) spells them.
-pub const NAMES: [(&str, u32); 4] = [
-    ("ro", READ_ONLY),
-    ("nosuid", NOSUID),
-    ("nodev", NODEV),
-    ("noexec", NOEXEC),
-];
+pub const NAMES: [(&str, u32); 4] =
+    [("ro", READ_ONLY), ("nosuid", NOSUID), ("nodev", NODEV), ("noexec", NOEXEC)];
 
 /// The bits of `text` (a decimal number), if it is one and holds no other.
 pub fn decode(text: &str) -> Option<u32> {
@@ -42,12 +38,7 @@ mod tests {
 
     #[test]
     fn the_bits_are_the_kernels() {
-        let ms = [
-            libc::MS_RDONLY,
-            libc::MS_NOSUID,
-            libc::MS_NODEV,
-            libc::MS_NOEXEC,
-        ];
+        let ms = [libc::MS_RDONLY, libc::MS_NOSUID, libc::MS_NODEV, libc::MS_NOEXEC];
         let attr = [
             libc::MOUNT_ATTR_RDONLY,
             libc::MOUNT_ATTR_NOSUID,

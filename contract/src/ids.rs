@@ -16,10 +16,8 @@ pub struct Account {
 pub fn account(passwd: &str, uid: u32) -> Option<Account> {
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() == 7 && f[2].parse() == Ok(uid) && f[5].starts_with('/')).then(|| Account {
-            name: f[0].to_owned(),
-            home: f[5].into(),
-        })
+        (f.len() == 7 && f[2].parse() == Ok(uid) && f[5].starts_with('/'))
+            .then(|| Account { name: f[0].to_owned(), home: f[5].into() })
     })
 }
 
@@ -30,9 +28,7 @@ pub fn group_id(group: &str, name: &str) -> Option<u32> {
     }
     group.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() == 4 && f[0] == name)
-            .then(|| f[2].parse().ok())
-            .flatten()
+        (f.len() == 4 && f[0] == name).then(|| f[2].parse().ok()).flatten()
     })
 }
 
@@ -63,11 +59,7 @@ pub fn sub_ranges<'a>(
             return Some(Err(l));
         };
         let fits = count > 0 && start.checked_add(count).is_some();
-        Some(if fits {
-            Ok(SubRange { start, count })
-        } else {
-            Err(l)
-        })
+        Some(if fits { Ok(SubRange { start, count }) } else { Err(l) })
     })
 }
 
@@ -78,14 +70,10 @@ pub fn sub_range(text: &str, name: &str, id: u32) -> Result<Option<SubRange>, St
     match sub_ranges(text, name, id).next() {
         None => Ok(None),
         Some(Err(l)) => Err(format!("malformed line {l:?}")),
-        Some(Ok(r)) if r.start == 0 || (r.start..r.start + r.count).contains(&id) => Err(format!(
-            "unusable range {}:{} for id {id}",
-            r.start, r.count
-        )),
-        Some(Ok(r)) => Ok(Some(SubRange {
-            count: r.count.min(MAX_MAPPED),
-            ..r
-        })),
+        Some(Ok(r)) if r.start == 0 || (r.start..r.start + r.count).contains(&id) => {
+            Err(format!("unusable range {}:{} for id {id}", r.start, r.count))
+        }
+        Some(Ok(r)) => Ok(Some(SubRange { count: r.count.min(MAX_MAPPED), ..r })),
     }
 }
 

@@ -144,16 +144,10 @@ pub fn authorize(
         ));
     }
     if req.privileged && !p.privileged {
-        return Err(refuse(
-            Rule::RootGrant,
-            "--privileged is not granted (privileged = no)",
-        ));
+        return Err(refuse(Rule::RootGrant, "--privileged is not granted (privileged = no)"));
     }
     if req.network == Network::Host && !p.host_network {
-        return Err(refuse(
-            Rule::RootGrant,
-            "--host-network is not granted (host_network = no)",
-        ));
+        return Err(refuse(Rule::RootGrant, "--host-network is not granted (host_network = no)"));
     }
     Ok(())
 }

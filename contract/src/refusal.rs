@@ -68,10 +68,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(rule: Rule, msg: impl Into<String>) -> Self {
-        Self {
-            rule,
-            msg: msg.into(),
-        }
+        Self { rule, msg: msg.into() }
     }
 
     /// For syscalls failing after validation: `what` failed with `err`.
@@ -98,11 +95,7 @@ impl fmt::Display for Refusal {
         match self.rule.number() {
             Some(n) => {
                 let title = TITLES[usize::from(n) - 1];
-                write!(
-                    f,
-                    "cd-mount-helper: refused (rule {n}: {title}): {}",
-                    self.msg
-                )
+                write!(f, "cd-mount-helper: refused (rule {n}: {title}): {}", self.msg)
             }
             None => write!(f, "cd-mount-helper: error: {}", self.msg),
         }

@@ -23,8 +23,13 @@ caller's store DIR, for members of the groups its policy names.
                      bind mount, both absolute; BITS adds ro 1, nosuid 2,
                      nodev 4, noexec 8 to nosuid,nodev (repeatable)
   --minimal          only /dev, /proc, /sys and /run: no /tmp, no binds
-  --isolated         new PID, UTS and IPC namespaces, and no binds
-  --hostname NAME    host name in the new UTS namespace (needs --isolated)
+  --isolated         new UTS and cgroup namespaces, and no binds
+  --use-ns           new UTS and cgroup namespaces, binds kept (CD_USE_NS)
+  --hostname NAME    host name in the new UTS namespace (needs one of those)
+  --gpu PATH         bind a GPU path of the host's (/dev/dri, /dev/nvidia*,
+                     /dev/dxg, /usr/lib/wsl) read-only at the same place
+  --interpreter PATH bind the binfmt_misc emulator PATH read-only at the same
+                     place (a foreign-architecture image)
   --shared-tmp       bind the host's /tmp instead of a private one
   --privileged       every capability the helper holds, writable /sys, no masks
   --netns-pid PID    join the network namespace of this process of the caller's
@@ -72,9 +77,19 @@ pub struct Request {
     pub env: Vec<(String, String)>,
     pub binds: Vec<Bind>,
     pub minimal: bool,
+    /// New UTS and cgroup namespaces and no binds at all (PID and IPC
+    /// namespaces are a helper session's anyway, rule 10).
     pub isolated: bool,
-    /// Only with `isolated`.
+    /// `CD_USE_NS`: new UTS and cgroup namespaces, binds kept.
+    pub use_ns: bool,
+    /// Only with `isolated` or `use_ns`.
     pub hostname: Option<String>,
+    /// GPU paths of the host's ([`crate::mounts::is_gpu_path`]), bound at
+    /// the same place; not with `isolated`.
+    pub gpu: Vec<PathBuf>,
+    /// The binfmt_misc emulator of a foreign-architecture image, bound at
+    /// its own path (the kernel opens it from inside the root).
+    pub interpreter: Option<PathBuf>,
     pub shared_tmp: bool,
     pub privileged: bool,
     pub network: Network,
@@ -105,13 +120,9 @@ pub fn encode(req: &Request) -> Vec<OsString> {
     opt("--name", req.name.clone().into());
     opt("--uid", req.uid.to_string().into());
     opt("--gid", req.gid.to_string().into());
-    req.groups
-        .iter()
-        .for_each(|g| opt("--group", g.to_string().into()));
+    req.groups.iter().for_each(|g| opt("--group", g.to_string().into()));
     opt("--cwd", req.cwd.clone().into());
-    req.env
-        .iter()
-        .for_each(|(k, v)| opt("--env", format!("{k}={v}").into()));
+    req.env.iter().for_each(|(k, v)| opt("--env", format!("{k}={v}").into()));
     for b in &req.binds {
         let mut spec = b.src.as_os_str().to_owned();
         spec.push(":/");
@@ -122,22 +133,22 @@ pub fn encode(req: &Request) -> Vec<OsString> {
     if let Some(h) = &req.hostname {
         opt("--hostname", h.into());
     }
+    req.gpu.iter().for_each(|p| opt("--gpu", p.clone().into()));
+    if let Some(p) = &req.interpreter {
+        opt("--interpreter", p.clone().into());
+    }
     if let Network::Of(pid) = req.network {
         opt("--netns-pid", pid.to_string().into());
     }
     let switches = [
         (req.minimal, "--minimal"),
         (req.isolated, "--isolated"),
+        (req.use_ns, "--use-ns"),
         (req.shared_tmp, "--shared-tmp"),
         (req.privileged, "--privileged"),
         (req.network == Network::Host, "--host-network"),
     ];
-    out.extend(
-        switches
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, s)| OsString::from(s)),
-    );
+    out.extend(switches.iter().filter(|(on, _)| *on).map(|(_, s)| OsString::from(s)));
     out.push("--".into());
     out.extend(req.argv.iter().map(OsString::from));
     out
@@ -150,25 +161,20 @@ struct Raw<'a> {
     group: Vec<&'a str>,
     env: Vec<&'a str>,
     bind: Vec<&'a str>,
+    gpu: Vec<&'a str>,
     switches: Vec<&'a str>,
     argv: Vec<String>,
 }
 
-const SINGLE: [&str; 7] = [
-    "--store",
-    "--name",
-    "--uid",
-    "--gid",
-    "--cwd",
-    "--hostname",
-    "--netns-pid",
-];
-const SWITCHES: [&str; 8] = [
+const SINGLE: [&str; 8] =
+    ["--store", "--name", "--uid", "--gid", "--cwd", "--hostname", "--netns-pid", "--interpreter"];
+const SWITCHES: [&str; 9] = [
     "--version",
     "--help",
     "--check-policy",
     "--minimal",
     "--isolated",
+    "--use-ns",
     "--shared-tmp",
     "--privileged",
     "--host-network",
@@ -192,26 +198,20 @@ fn split(args: &[String]) -> Result<Raw<'_>, String> {
             raw.switches.push(arg);
             continue;
         }
-        let mut value = || {
-            it.next()
-                .map(String::as_str)
-                .ok_or_else(|| format!("{arg} needs a value"))
-        };
+        let mut value =
+            || it.next().map(String::as_str).ok_or_else(|| format!("{arg} needs a value"));
         match arg {
             "--group" => raw.group.push(value()?),
             "--env" => raw.env.push(value()?),
             "--bind" => raw.bind.push(value()?),
+            "--gpu" => raw.gpu.push(value()?),
             _ if SINGLE.contains(&arg) => {
                 if raw.single.iter().any(|(k, _)| *k == arg) {
                     return Err(format!("{arg} given twice"));
                 }
                 raw.single.push((arg, value()?));
             }
-            _ => {
-                return Err(format!(
-                    "unknown argument {arg:?} (the command goes after --)"
-                ))
-            }
+            _ => return Err(format!("unknown argument {arg:?} (the command goes after --)")),
         }
     }
     Ok(raw)
@@ -236,12 +236,7 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
         return Err("an argument is too long or holds a NUL byte".into());
     }
     let raw = split(args)?;
-    let get = |k: &str| {
-        raw.single
-            .iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| *v)
-    };
+    let get = |k: &str| raw.single.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
     let on = |s: &str| raw.switches.contains(&s);
     let exclusive = ["--version", "--help", "--check-policy"];
     if let Some(only) = exclusive.into_iter().find(|s| on(s)) {
@@ -260,19 +255,13 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
     }
     let name = get("--name").ok_or("missing --name")?.to_owned();
     if !valid_name(&name) {
-        return Err(format!(
-            "bad container name {name:?}: [A-Za-z0-9][A-Za-z0-9._-]*, no '..'"
-        ));
+        return Err(format!("bad container name {name:?}: [A-Za-z0-9][A-Za-z0-9._-]*, no '..'"));
     }
     let (Some(uid), Some(gid)) = (get("--uid"), get("--gid")) else {
         return Err("missing --uid or --gid".into());
     };
     let (uid, gid) = (number("--uid", uid)?, number("--gid", gid)?);
-    let groups = raw
-        .group
-        .iter()
-        .map(|g| number("--group", g))
-        .collect::<Result<Vec<_>, _>>()?;
+    let groups = raw.group.iter().map(|g| number("--group", g)).collect::<Result<Vec<_>, _>>()?;
     // (uid_t)-1 means "unchanged" to the set*id calls.
     if uid == u32::MAX || gid == u32::MAX || groups.contains(&u32::MAX) {
         return Err("id 4294967295 is not a valid id".into());
@@ -284,9 +273,7 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
     if !cwd.is_absolute() {
         return Err("--cwd must be absolute".into());
     }
-    if [raw.env.len(), raw.bind.len(), raw.argv.len()]
-        .iter()
-        .any(|n| *n > MAX_ITEMS)
+    if [raw.env.len(), raw.bind.len(), raw.gpu.len(), raw.argv.len()].iter().any(|n| *n > MAX_ITEMS)
     {
         return Err(format!("more than {MAX_ITEMS} items"));
     }
@@ -299,24 +286,30 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
     let binds = (raw.bind.iter())
         .map(|b| parse_bind(b).ok_or_else(|| format!("--bind {b:?} is not /HOST:/GUEST[:BITS<16]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let isolated = on("--isolated");
-    if isolated && !binds.is_empty() {
+    let gpu: Vec<PathBuf> = raw.gpu.iter().map(PathBuf::from).collect();
+    if let Some(p) = gpu.iter().find(|p| !is_clean_absolute(p) || !crate::mounts::is_gpu_path(p)) {
+        return Err(format!("--gpu {}: not a GPU path of the host's", p.display()));
+    }
+    let interpreter = get("--interpreter").map(PathBuf::from);
+    if interpreter.as_ref().is_some_and(|p| !is_clean_absolute(p) || p.parent().is_none()) {
+        return Err("--interpreter must be an absolute path without . or ..".into());
+    }
+    let (isolated, use_ns) = (on("--isolated"), on("--use-ns"));
+    if isolated && (!binds.is_empty() || !gpu.is_empty()) {
         return Err("--isolated sessions take no binds".into());
     }
     let hostname = get("--hostname").map(str::to_owned);
     if let Some(h) = &hostname {
-        if !isolated || !valid_hostname(h) {
+        if !(isolated || use_ns) || !valid_hostname(h) {
             return Err(format!(
-                "--hostname {h:?}: needs --isolated and [A-Za-z0-9.-], at most 64"
+                "--hostname {h:?}: needs --isolated or --use-ns and [A-Za-z0-9.-], at most 64"
             ));
         }
     }
     if raw.argv.is_empty() {
         return Err("no command given (put it after --)".into());
     }
-    let pid = get("--netns-pid")
-        .map(|p| number("--netns-pid", p))
-        .transpose()?;
+    let pid = get("--netns-pid").map(|p| number("--netns-pid", p)).transpose()?;
     let network = match (pid, on("--host-network")) {
         (None, false) => Network::New,
         (Some(pid), false) if pid > 0 => Network::Of(pid),
@@ -334,7 +327,10 @@ fn decode_checked(args: &[String]) -> Result<Action, String> {
         binds,
         minimal: on("--minimal"),
         isolated,
+        use_ns,
         hostname,
+        gpu,
+        interpreter,
         shared_tmp: on("--shared-tmp"),
         privileged: on("--privileged"),
         network,
@@ -354,8 +350,7 @@ pub fn valid_name(name: &str) -> bool {
 fn valid_hostname(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 64
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// Absolute, and made only of normal components: what you see is what the

@@ -142,15 +142,7 @@ pub struct Call {
 type Numbers = (Option<u32>, Option<u32>, Option<u32>, Option<u32>);
 
 const fn row(name: &'static str, errno: Errno, when: When, n: Numbers) -> Call {
-    Call {
-        name,
-        errno,
-        when,
-        x86_64: n.0,
-        i386: n.1,
-        aarch64: n.2,
-        arm: n.3,
-    }
+    Call { name, errno, when, x86_64: n.0, i386: n.1, aarch64: n.2, arm: n.3 }
 }
 
 const fn eperm(name: &'static str, n: Numbers) -> Call {
@@ -356,12 +348,7 @@ fn section(abi: Abi) -> Vec<sock_filter> {
 
     let mut body = vec![stmt(LD_W_ABS, DATA_NR)];
     if deny_x32 {
-        body.push(jump(
-            JGE_K,
-            X32_SYSCALL_BIT,
-            to(body.len(), Target::Eperm),
-            0,
-        ));
+        body.push(jump(JGE_K, X32_SYSCALL_BIT, to(body.len(), Target::Eperm), 0));
     }
     for (nr, target) in rows {
         body.push(jump(JEQ_K, nr, to(body.len(), target), 0));
@@ -380,21 +367,11 @@ fn section(abi: Abi) -> Vec<sock_filter> {
 }
 
 fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    sock_filter { code, jt: 0, jf: 0, k }
 }
 
 /// A conditional jump; offsets count instructions after the next one.
 fn jump(code: u16, k: u32, jt: usize, jf: usize) -> sock_filter {
     let offset = |n: usize| u8::try_from(n).expect("seccomp section too long for BPF jumps");
-    sock_filter {
-        code,
-        jt: offset(jt),
-        jf: offset(jf),
-        k,
-    }
+    sock_filter { code, jt: offset(jt), jf: offset(jf), k }
 }

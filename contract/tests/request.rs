@@ -12,16 +12,8 @@ fn p(args: &[&str]) -> Result<Action, Refusal> {
     decode(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
 }
 
-const BASE: &[&str] = &[
-    "--store",
-    "/home/u/.local/share/chroot-distro",
-    "--name",
-    "deb",
-    "--uid",
-    "0",
-    "--gid",
-    "0",
-];
+const BASE: &[&str] =
+    &["--store", "/home/u/.local/share/chroot-distro", "--name", "deb", "--uid", "0", "--gid", "0"];
 
 fn run(extra: &[&str]) -> Result<Action, Refusal> {
     let mut v = BASE.to_vec();
@@ -59,17 +51,10 @@ fn a_full_request_decodes() {
     ]);
     assert_eq!(r.groups, [5, 27]);
     assert_eq!(r.env, [("A".to_string(), "b=c".to_string())]);
-    let b = |src: &str, at: &str, attrs| Bind {
-        src: src.into(),
-        at: at.into(),
-        attrs,
-    };
+    let b = |src: &str, at: &str, attrs| Bind { src: src.into(), at: at.into(), attrs };
     assert_eq!(
         r.binds,
-        [
-            b("/srv/x", "mnt/x", 0),
-            b("/srv/y", "y", bind::READ_ONLY | bind::NOEXEC)
-        ]
+        [b("/srv/x", "mnt/x", 0), b("/srv/y", "y", bind::READ_ONLY | bind::NOEXEC)]
     );
     assert_eq!(r.argv, ["/bin/sh", "-c", "--uid"]);
     assert!(r.shared_tmp && !r.privileged);
@@ -93,6 +78,16 @@ fn odd_requests_are_refused_under_rule_1() {
         &["--hostname", "h", "--", "sh"],
         &["--cwd", "rel", "--", "sh"],
         &["--isolated", "--bind", "/a:/b", "--", "sh"],
+        &["--isolated", "--gpu", "/dev/dri", "--", "sh"],
+        // Only the host's GPU paths, by name: nothing else binds unchecked.
+        &["--gpu", "/etc", "--", "sh"],
+        &["--gpu", "/dev/sda", "--", "sh"],
+        &["--gpu", "/dev/nvidia/../sda", "--", "sh"],
+        &["--gpu", "/dev/nvidia0/x", "--", "sh"],
+        &["--gpu", "dev/dri", "--", "sh"],
+        &["--interpreter", "/", "--", "sh"],
+        &["--interpreter", "qemu", "--", "sh"],
+        &["--use-ns", "--hostname", "a b", "--", "sh"],
         &["--uid", "4294967295", "--", "sh"],
         &["--netns-pid", "0", "--", "sh"],
         &["--netns-pid", "7", "--host-network", "--", "sh"],
@@ -104,10 +99,7 @@ fn odd_requests_are_refused_under_rule_1() {
         assert_eq!(e.rule, Rule::Request, "{bad:?}");
     }
     // --store, --name, --uid and --gid are each given once.
-    assert_eq!(
-        run(&["--uid", "1", "--", "sh"]).unwrap_err().rule,
-        Rule::Request
-    );
+    assert_eq!(run(&["--uid", "1", "--", "sh"]).unwrap_err().rule, Rule::Request);
     assert!(p(&["--check-policy", "--name", "x"]).is_err());
     assert!(p(&["--", "sh"]).is_err());
     assert_eq!(p(&["--check-policy"]), Ok(Action::CheckPolicy));
@@ -126,39 +118,33 @@ fn what_the_client_encodes_the_helper_decodes() {
         gid: 1000,
         groups: vec![1000, 27],
         cwd: "/home/u".into(),
-        env: vec![
-            ("PATH".into(), "/bin".into()),
-            ("EMPTY".into(), String::new()),
-        ],
-        binds: vec![Bind {
-            src: "/home/u/src".into(),
-            at: "src".into(),
-            attrs: 9,
-        }],
+        env: vec![("PATH".into(), "/bin".into()), ("EMPTY".into(), String::new())],
+        binds: vec![Bind { src: "/home/u/src".into(), at: "src".into(), attrs: 9 }],
         minimal: true,
         isolated: false,
-        hostname: None,
+        use_ns: true,
+        hostname: Some("deb".into()),
+        gpu: vec!["/dev/dri".into(), "/dev/nvidia0".into(), "/dev/nvidia-caps".into()],
+        interpreter: Some("/usr/libexec/qemu-binfmt/aarch64-binfmt-P".into()),
         shared_tmp: true,
         privileged: true,
         network: Network::Of(4242),
         argv: vec!["/bin/sh".into(), "--".into(), "--privileged".into()],
     };
-    let args: Vec<String> = encode(&req)
-        .into_iter()
-        .map(|a| a.into_string().unwrap())
-        .collect();
+    let args: Vec<String> = encode(&req).into_iter().map(|a| a.into_string().unwrap()).collect();
     assert_eq!(decode(&args), Ok(Action::Run(Box::new(req.clone()))));
     let isolated = Request {
         isolated: true,
+        use_ns: false,
         hostname: Some("box".into()),
         binds: Vec::new(),
+        gpu: Vec::new(),
+        interpreter: None,
         network: Network::Host,
         ..req
     };
-    let args: Vec<String> = encode(&isolated)
-        .into_iter()
-        .map(|a| a.into_string().unwrap())
-        .collect();
+    let args: Vec<String> =
+        encode(&isolated).into_iter().map(|a| a.into_string().unwrap()).collect();
     assert_eq!(decode(&args), Ok(Action::Run(Box::new(isolated))));
 }
 
@@ -191,6 +177,11 @@ fn decoding_survives_random_vectors() {
         "--hostname",
         "--shared-tmp",
         "--privileged",
+        "--use-ns",
+        "--gpu",
+        "--interpreter",
+        "/dev/dri",
+        "/dev/nvidia0",
         "--netns-pid",
         "--host-network",
         "--",
@@ -238,6 +229,9 @@ fn decoding_survives_random_vectors() {
             assert!(valid_name(&r.name) && is_clean_absolute(&r.store), "{v:?}");
             assert!(!r.argv.is_empty() && r.cwd.is_absolute(), "{v:?}");
             assert!(r.uid != u32::MAX && r.gid != u32::MAX, "{v:?}");
+            assert!(r.gpu.iter().all(|p| session_contract::mounts::is_gpu_path(p)), "{v:?}");
+            assert!(!r.isolated || (r.binds.is_empty() && r.gpu.is_empty()), "{v:?}");
+            assert!(r.hostname.is_none() || r.isolated || r.use_ns, "{v:?}");
             assert!(r.binds.iter().all(|b| is_clean_absolute(&b.src)
                 && b.at.is_relative()
                 && !b.at.as_os_str().is_empty()

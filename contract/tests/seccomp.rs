@@ -40,11 +40,7 @@ fn run(prog: &[libc::sock_filter], d: Data) -> u32 {
             }
             AND_K => acc &= i.k,
             JEQ_K | JGE_K => {
-                let hit = if i.code == JEQ_K {
-                    acc == i.k
-                } else {
-                    acc >= i.k
-                };
+                let hit = if i.code == JEQ_K { acc == i.k } else { acc >= i.k };
                 pc += usize::from(if hit { i.jt } else { i.jf });
             }
             RET_K => return i.k,
@@ -55,14 +51,7 @@ fn run(prog: &[libc::sock_filter], d: Data) -> u32 {
 }
 
 fn call(abi: Abi, nr: u32, arg0: u64) -> u32 {
-    run(
-        &program(&Abi::ALL),
-        Data {
-            arch: abi.audit_arch(),
-            nr,
-            arg0,
-        },
-    )
+    run(&program(&Abi::ALL), Data { arch: abi.audit_arch(), nr, arg0 })
 }
 
 /// What the contract says about (abi, nr, arg0).
@@ -88,9 +77,7 @@ const PLAIN_CLONES: [u64; 4] = [
 ];
 
 fn namespace_flags() -> impl Iterator<Item = u64> {
-    (0..32)
-        .map(|b| 1u64 << b)
-        .filter(|f| *f as u32 & NAMESPACE_FLAGS != 0)
+    (0..32).map(|b| 1u64 << b).filter(|f| *f as u32 & NAMESPACE_FLAGS != 0)
 }
 
 #[test]
@@ -99,11 +86,7 @@ fn every_abi_denies_its_own_numbers_only() {
     for abi in Abi::ALL {
         for nr in 0..1024 {
             for arg0 in [0, PLAIN_CLONES[1], libc::CLONE_NEWUSER as u64] {
-                let d = Data {
-                    arch: abi.audit_arch(),
-                    nr,
-                    arg0,
-                };
+                let d = Data { arch: abi.audit_arch(), nr, arg0 };
                 assert_eq!(
                     run(&prog, d),
                     expected(abi, nr, arg0),
@@ -117,10 +100,7 @@ fn every_abi_denies_its_own_numbers_only() {
     assert_eq!(call(Abi::I386, 250, 0), RET_ALLOW);
     assert_eq!(call(Abi::X86_64, 288, 0), RET_ALLOW);
     // x86_64's clone (56) is aarch64's openat.
-    assert_eq!(
-        call(Abi::Aarch64, 56, libc::CLONE_NEWUSER as u64),
-        RET_ALLOW
-    );
+    assert_eq!(call(Abi::Aarch64, 56, libc::CLONE_NEWUSER as u64), RET_ALLOW);
 }
 
 #[test]
@@ -128,11 +108,7 @@ fn the_host_program_covers_the_host_abis() {
     let prog = host_program();
     for &abi in HOST_ABIS {
         for nr in 0..1024 {
-            let d = Data {
-                arch: abi.audit_arch(),
-                nr,
-                arg0: libc::CLONE_NEWNS as u64,
-            };
+            let d = Data { arch: abi.audit_arch(), nr, arg0: libc::CLONE_NEWNS as u64 };
             assert_eq!(run(&prog, d), expected(abi, nr, d.arg0), "{abi:?} nr {nr}");
         }
     }
@@ -153,12 +129,7 @@ fn clone_is_denied_only_with_a_namespace_flag() {
         }
         for ns in namespace_flags() {
             for flags in PLAIN_CLONES {
-                assert_eq!(
-                    call(abi, nr, flags | ns),
-                    RET_EPERM,
-                    "{abi:?} {:#x}",
-                    flags | ns
-                );
+                assert_eq!(call(abi, nr, flags | ns), RET_EPERM, "{abi:?} {:#x}", flags | ns);
             }
         }
         // The kernel reads only the low word of a legacy clone's flags.
@@ -182,40 +153,18 @@ fn x32_is_refused_and_unknown_arches_allowed() {
         assert_eq!(call(Abi::X86_64, X32_SYSCALL_BIT | nr, 0), RET_EPERM);
     }
     // The x32 rule belongs to x86_64 only.
-    let arm = Data {
-        arch: AUDIT_ARCH_ARM,
-        nr: X32_SYSCALL_BIT,
-        arg0: 0,
-    };
+    let arm = Data { arch: AUDIT_ARCH_ARM, nr: X32_SYSCALL_BIT, arg0: 0 };
     assert_eq!(run(&program(&Abi::ALL), arm), RET_ALLOW);
     // riscv64 and anything else: untouched, even for listed numbers.
     for nr in [0, 97, 105, 219, 250, 435] {
-        let d = Data {
-            arch: 0xc000_00f3,
-            nr,
-            arg0: libc::CLONE_NEWUSER as u64,
-        };
+        let d = Data { arch: 0xc000_00f3, nr, arg0: libc::CLONE_NEWUSER as u64 };
         assert_eq!(run(&program(&Abi::ALL), d), RET_ALLOW);
     }
     // An ABI left out of the program is allowed like any unknown arch.
     let i386_only = program(&[Abi::I386]);
-    let d = Data {
-        arch: AUDIT_ARCH_X86_64,
-        nr: 250,
-        arg0: 0,
-    };
+    let d = Data { arch: AUDIT_ARCH_X86_64, nr: 250, arg0: 0 };
     assert_eq!(run(&i386_only, d), RET_ALLOW);
-    assert_eq!(
-        run(
-            &i386_only,
-            Data {
-                arch: AUDIT_ARCH_I386,
-                nr: 288,
-                arg0: 0
-            }
-        ),
-        RET_EPERM
-    );
+    assert_eq!(run(&i386_only, Data { arch: AUDIT_ARCH_I386, nr: 288, arg0: 0 }), RET_EPERM);
     assert_eq!(run(&program(&[]), d), RET_ALLOW);
 }
 
@@ -246,11 +195,7 @@ fn the_table_is_consistent() {
     for (i, c) in CALLS.iter().enumerate() {
         assert_eq!(names[i], c.name);
         assert!(!names[..i].contains(&c.name), "{} twice", c.name);
-        assert!(
-            Abi::ALL.iter().any(|a| a.number(c).is_some()),
-            "{} has no number",
-            c.name
-        );
+        assert!(Abi::ALL.iter().any(|a| a.number(c).is_some()), "{} has no number", c.name);
     }
     for abi in Abi::ALL {
         let mut nrs: Vec<u32> = CALLS.iter().filter_map(|c| abi.number(c)).collect();
@@ -286,22 +231,13 @@ fn the_table_is_consistent() {
     ] {
         assert!(names.contains(&must), "{must}");
     }
-    for allowed in [
-        "ptrace",
-        "process_vm_readv",
-        "process_vm_writev",
-        "kcmp",
-        "chroot",
-    ] {
+    for allowed in ["ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "chroot"] {
         assert!(!names.contains(&allowed), "{allowed}");
     }
 }
 
 fn number_of(name: &str, abi: Abi) -> Option<u32> {
-    let c: &Call = CALLS
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("{name}"));
+    let c: &Call = CALLS.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("{name}"));
     abi.number(c)
 }
 
@@ -374,21 +310,11 @@ fn native_numbers_match_libc() {
     let by_hand = by_hand.iter().map(|&(n, nr)| (n, nr as libc::c_long));
     let all: Vec<(&str, libc::c_long)> = known.iter().copied().chain(by_hand).collect();
     for c in CALLS {
-        let want = all
-            .iter()
-            .find(|(n, _)| *n == c.name)
-            .map(|(_, nr)| *nr as u32);
+        let want = all.iter().find(|(n, _)| *n == c.name).map(|(_, nr)| *nr as u32);
         assert_eq!(c.x86_64, want, "{}", c.name);
     }
     // Not native here: i386 only, or 32-bit time, or ARM OABI.
-    for name in [
-        "stime",
-        "clock_settime64",
-        "clock_adjtime64",
-        "umount",
-        "vm86",
-        "vm86old",
-    ] {
+    for name in ["stime", "clock_settime64", "clock_adjtime64", "umount", "vm86", "vm86old"] {
         assert_eq!(number_of(name, Abi::X86_64), None, "{name}");
     }
 }

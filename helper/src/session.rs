@@ -13,6 +13,7 @@ use crate::resolve::Kind;
 use crate::{ids, store};
 use caps::CapSet;
 use rustix::mount::{MountAttrFlags as A, MountPropagationFlags as Propagation};
+use session_contract::mounts::{plan, Step};
 use std::os::fd::{AsFd, OwnedFd};
 
 /// Validates what is left to validate as the caller, then runs the session.
@@ -37,9 +38,10 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     // Rule 10: always our own PID namespace (a fresh procfs showing no host
     // process, so no /proc/PID/root of the caller's into the host) and IPC
     // namespace; --isolated adds the host name.
+    // --isolated and CD_USE_NS add the host name and the cgroup view.
     let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-    if req.isolated {
-        ns |= libc::CLONE_NEWUTS;
+    if req.isolated || req.use_ns {
+        ns |= libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
     }
     if req.network == Network::New {
         ns |= libc::CLONE_NEWNET;
@@ -57,16 +59,13 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     harden::lower()?;
 
     let rootfs = store::open_rootfs(&req.store, &req.name, caller, policy)?;
-    let mut binds = req
-        .binds
-        .iter()
-        .map(|b| store::open_bind_source(&b.src, caller, policy))
+    let steps = plan(req);
+    let binds = (steps.iter())
+        .filter_map(|s| if let Step::Bind { from, .. } = s { Some(*from) } else { None })
+        .map(|from| store::open_source(from, req, caller, policy))
         .collect::<Result<Vec<_>, _>>()?;
-    if req.shared_tmp && !req.isolated {
-        binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
-    }
     let removed = net::host_caps_removed(req.network, policy);
-    let prep = Prepared { rootfs, binds, uid_map, gid_map, removed };
+    let prep = Prepared { rootfs, steps, binds, uid_map, gid_map, removed };
     // The child's way to tell we are gone: getppid() is 0 for both cases in
     // its new PID namespace, but our end of this pipe closes only with us.
     let (alive, held) = std::io::pipe().or_setup("create a pipe")?;
@@ -110,7 +109,8 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
 /// Everything the child takes over from the caller-credential phase.
 struct Prepared {
     rootfs: OwnedFd,
-    /// The user binds' sources, then the host's /tmp when shared.
+    steps: Vec<Step>,
+    /// The sources of the plan's binds, in order, opened as the caller.
     binds: Vec<(OwnedFd, Kind)>,
     uid_map: String,
     gid_map: String,
@@ -134,15 +134,18 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     // Bind sources are copied before anything is mounted here: a bind of
     // the caller's home (which holds the store) must not carry the rootfs
     // view and its mounts along.
-    // The caller's restrictions (ro, noexec) only add to rule 6's.
-    let attrs =
-        |i: usize| nosuid_nodev | A::from_bits_retain(req.binds.get(i).map_or(0, |b| b.attrs));
-    let binds = (prep.binds.iter().enumerate())
-        .map(|(i, (fd, kind))| Ok((mounts::clone_tree(fd.as_fd(), attrs(i), userns)?, *kind)))
+    // The host's own files (GPU nodes, the emulator) keep their owners.
+    let plan_binds = prep.steps.iter().filter_map(|s| match s {
+        Step::Bind { attrs, idmap, .. } => Some((A::from_bits_retain(*attrs), *idmap)),
+        _ => None,
+    });
+    let binds = (prep.binds.iter().zip(plan_binds))
+        .map(|((fd, kind), (attrs, idmap))| {
+            Ok((mounts::clone_tree(fd.as_fd(), attrs, userns.filter(|_| idmap))?, *kind))
+        })
         .collect::<Result<Vec<_>, Refusal>>()?;
     let root = clone_onto(prep.rootfs.as_fd(), prep.rootfs.as_fd(), nosuid_nodev, userns)?;
-    let sources = Sources { root: root.as_fd(), binds: &binds };
-    mounts::apply(&mounts::plan(req), &sources)?;
+    mounts::apply(&prep.steps, &Sources { root: root.as_fd(), binds: &binds })?;
     // pivot_root, not chroot: the session gets CAP_SYS_CHROOT, and a chroot
     // can be left with it; a detached old root cannot. (It moves the waiting
     // parent's root too, in this shared namespace; the parent touches no

@@ -220,7 +220,7 @@ fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
         .map_err(|e| Error::setup("find the rootfs", e))?;
     let root = std::fs::File::open(&rootfs).map_err(|e| Error::setup("open the rootfs", e))?;
     let plan = mounts::plan(spec);
-    mounts::apply(root.as_fd(), &rootfs, &plan.container, spec.userns)?;
+    mounts::apply(root.as_fd(), &rootfs, &plan.container)?;
     Ok(rootfs)
 }
 
@@ -303,7 +303,7 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
     let apply = |stage: &[mounts::Mount]| {
         let root =
             std::fs::File::open(rootfs).map_err(|e| setup(Error::setup("open the rootfs", e)))?;
-        mounts::apply(root.as_fd(), rootfs, stage, spec.userns).map_err(setup)
+        mounts::apply(root.as_fd(), rootfs, stage).map_err(setup)
     };
     let plan = mounts::plan(spec);
     if created && !plan.pid_ns.is_empty() {

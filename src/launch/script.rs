@@ -2,7 +2,7 @@
 //! tools (util-linux `unshare`, `mount`, `setpriv`, coreutils `chroot`,
 //! `env`), runnable by `sh`, for users who want to see or reuse it.
 
-use super::mounts::{plan, Mount, DEV_LINKS, DEV_NODES};
+use super::mounts::{plan, Mount, DEV_LINKS};
 use super::target::Kind;
 use super::LaunchSpec;
 use crate::shell::quote;
@@ -51,23 +51,7 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
                     r(target)
                 ));
             }
-            Mount::DevNodes if spec.userns => {
-                for (name, _, _) in DEV_NODES {
-                    let t = r(&format!("dev/{name}"));
-                    lines.push(format!("touch {t}"));
-                    lines.push(format!("mount --bind /dev/{name} {t}"));
-                }
-                for (name, target) in DEV_LINKS {
-                    lines.push(format!("ln -s {target} {}", r(&format!("dev/{name}"))));
-                }
-            }
-            Mount::DevNodes => {
-                for (name, major, minor) in DEV_NODES {
-                    lines.push(format!(
-                        "mknod -m 666 {} c {major} {minor}",
-                        r(&format!("dev/{name}"))
-                    ));
-                }
+            Mount::DevLinks => {
                 for (name, target) in DEV_LINKS {
                     lines.push(format!("ln -s {target} {}", r(&format!("dev/{name}"))));
                 }
