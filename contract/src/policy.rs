@@ -22,6 +22,7 @@
 
 use crate::refusal::{refuse, Refusal, Rule};
 use crate::request::{is_clean_absolute, Network, Request};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where the helper reads it. Rule 10: a compile-time constant, never an
@@ -83,6 +84,34 @@ pub fn parse(text: &str) -> Result<Policy, String> {
         }
     }
     Ok(p)
+}
+
+/// Reads the policy at `path` (as whoever calls: the helper does so with
+/// the caller's file system ids), after checking that only root could have
+/// written it or swapped any directory above it. The error says why nothing
+/// is granted; `info` shows it as it is.
+pub fn load(path: &Path) -> Result<Policy, String> {
+    let unsafe_dir =
+        |d: &Path| format!("{} is not a root-owned directory writable only by root", d.display());
+    for dir in path.ancestors().skip(1) {
+        let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if !m.is_dir() || m.uid() != 0 || m.mode() & 0o022 != 0 {
+            return Err(unsafe_dir(dir));
+        }
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let m = file.metadata().map_err(|e| e.to_string())?;
+    if !m.is_file() || m.uid() != 0 || m.mode() & 0o022 != 0 {
+        return Err("not a regular file owned by root and writable only by root".into());
+    }
+    let mut text = String::new();
+    use std::io::Read;
+    (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    parse(&text)
 }
 
 /// Who is asking, from the kernel's credentials and /etc/passwd.
@@ -155,4 +184,24 @@ pub fn authorize(
 /// Whether `path` lies under one of `roots` (whole components).
 pub fn under(path: &Path, roots: &[&Path]) -> bool {
     roots.iter().any(|r| path.starts_with(r))
+}
+
+/// What `p` grants `caller`, one item a line: what `info` shows (the
+/// helper itself answers `--check-policy` with one line and an exit code).
+pub fn explain(p: &Policy, caller: &Caller, group_file: &str) -> Vec<String> {
+    let yes = |b: bool| if b { "granted" } else { "not granted (no policy line)" };
+    let mut out = vec![match membership(p, caller, group_file) {
+        Some(g) => format!("use: granted (member of {g})"),
+        None => format!("use: not granted (in none of: {})", p.groups.join(", ")),
+    }];
+    out.push(format!("real-root sessions: {}", yes(p.real_root)));
+    out.push(format!("--privileged: {}", yes(p.privileged)));
+    out.push(format!("--host-network: {}", yes(p.host_network)));
+    out.push(format!("ports below 1024 on the host network: {}", yes(p.privileged_ports)));
+    let home =
+        caller.home().map_or("(no usable home in /etc/passwd)".into(), |h| h.display().to_string());
+    let list = |v: &[PathBuf]| v.iter().map(|p| format!(", {}", p.display())).collect::<String>();
+    out.push(format!("stores under: {home}{}", list(&p.store_roots)));
+    out.push(format!("bind sources under: {home}{}", list(&p.bind_sources)));
+    out
 }

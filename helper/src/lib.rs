@@ -66,7 +66,7 @@ fn run() -> Result<u8, Refusal> {
         Action::CheckPolicy => (true, Box::default()),
         Action::Run(req) => (false, req),
     };
-    let policy = policy::load()?;
+    let policy = policy::load_policy()?;
     policy::authorize(&policy, &caller, &read("/etc/group"), &req)?;
     harden::check_caps()?;
     if check_only {

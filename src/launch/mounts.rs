@@ -209,15 +209,13 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                     continue;
                 };
                 let at = fd_path(&fd, rootfs)?;
-                let is_dir = std::fs::metadata(&at).is_ok_and(|m| m.is_dir());
-                let r = if is_dir {
-                    mount(
-                        Some("tmpfs"),
-                        &at,
-                        Some("tmpfs"),
-                        MsFlags::MS_RDONLY,
-                        None::<&str>,
-                    )
+                // As cd-mount-helper masks (the session contract): an
+                // empty read-only tmpfs over a directory, /dev/null bound
+                // read-only over a file (not nodev: reading it must work).
+                let err = |e| Error::setup(format!("mask /{target}"), e);
+                if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
+                    let flags = MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC;
+                    mount(Some("tmpfs"), &at, Some("tmpfs"), flags, Some("size=0")).map_err(err)?;
                 } else {
                     mount(
                         Some("/dev/null"),
@@ -226,8 +224,10 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                         MsFlags::MS_BIND,
                         None::<&str>,
                     )
-                };
-                r.map_err(|e| Error::setup(format!("mask /{target}"), e))?;
+                    .map_err(err)?;
+                    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+                    remount(root, rootfs, Path::new(target), Kind::File, flags)?;
+                }
             }
             Mount::ReadOnly { target } => {
                 let Ok(fd) = open_existing(root, target) else {

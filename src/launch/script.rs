@@ -80,7 +80,7 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
             Mount::Mask { target } => {
                 let t = r(target);
                 lines.push(format!(
-                    "if [ -d {t} ]; then mount -t tmpfs -o ro tmpfs {t}; elif [ -e {t} ]; then mount --bind /dev/null {t}; fi"
+                    "if [ -d {t} ]; then mount -t tmpfs -o ro,nosuid,nodev,noexec,size=0 tmpfs {t}; elif [ -e {t} ]; then mount --bind /dev/null {t} && mount -o remount,bind,ro,nosuid,noexec {t}; fi"
                 ));
             }
             Mount::ReadOnly { target } => {

@@ -290,7 +290,9 @@ fn gpu_wsl2() {
     let s = gpu(t.root(), false);
     let guests: Vec<_> = s.binds.iter().map(|b| b.guest.clone()).collect();
     assert_eq!(guests, [PathBuf::from("/dev/dxg"), "/usr/lib/wsl".into()]);
-    assert!(guests.iter().all(|g| session_contract::mounts::is_gpu_path(g)));
+    assert!(guests
+        .iter()
+        .all(|g| session_contract::mounts::is_gpu_path(g)));
     assert!(s.env.is_empty(), "not NVIDIA: {:?}", s.env);
     t.file("/usr/lib/wsl/lib/libcuda.so.1");
     let s = gpu(t.root(), false);
