@@ -4,7 +4,8 @@
 //! capabilities and the seccomp deny-list of container root, the
 //! restrictions a bind may carry, and the exit codes of refusals. Written
 //! once, so the two programs that start real-root sessions cannot drift
-//! apart. No system call is made here; each caller does its own.
+//! apart. Each caller makes its own mounts; the one exception is
+//! `resolve`, the in-root path resolver both put every mount target through.
 
 #![forbid(unsafe_code)]
 
@@ -15,4 +16,5 @@ pub mod mounts;
 pub mod policy;
 pub mod refusal;
 pub mod request;
+pub mod resolve;
 pub mod seccomp;

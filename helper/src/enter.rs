@@ -51,38 +51,6 @@ pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), R
     Ok(())
 }
 
-/// Rule 8: the working directory, resolved as the target user inside the
-/// new root, with no magic link (/proc/N/cwd) on the way. A missing one
-/// falls back to / as login(1) does.
-pub fn cwd(cwd: &Path) -> Result<(), Refusal> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags as R};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let opened = match cfg!(feature = "force-openat2-fallback") {
-        false => rustix::fs::openat2(
-            rustix::fs::CWD,
-            cwd,
-            flags,
-            Mode::empty(),
-            R::IN_ROOT | R::NO_MAGICLINKS,
-        ),
-        true => Err(rustix::io::Errno::NOSYS),
-    };
-    let dir = match opened {
-        Err(rustix::io::Errno::NOSYS) => rustix::fs::open(cwd, flags, Mode::empty()),
-        r => r,
-    };
-    match dir {
-        Ok(d) => rustix::process::fchdir(&d).or_setup("enter the working directory")?,
-        Err(rustix::io::Errno::NOENT) => rustix::process::chdir("/").or_setup("enter /")?,
-        Err(e) => return Err(refuse(Rule::Cwd, format!("{}: {e}", cwd.display()))),
-    }
-    // The kernel's own answer: an unreachable directory is outside the root.
-    match rustix::process::getcwd(Vec::new()) {
-        Ok(p) if p.to_bytes().starts_with(b"/") => Ok(()),
-        _ => Err(refuse(Rule::Cwd, format!("{} lies outside the rootfs", cwd.display()))),
-    }
-}
-
 /// argv[0] as given when it has a slash, else searched in the guest PATH.
 fn find_program(req: &Request) -> Option<PathBuf> {
     let first = req.argv.first()?;

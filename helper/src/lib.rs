@@ -14,12 +14,11 @@ pub mod init;
 pub mod mounts;
 pub mod net;
 pub mod policy;
-pub mod resolve;
 pub mod seccomp;
 pub mod session;
 pub mod stdio;
 pub mod store;
-pub use session_contract::{ids, refusal, request};
+pub use session_contract::{ids, refusal, request, resolve};
 
 use policy::Caller;
 use refusal::{refuse, Refusal, Rule};

@@ -164,7 +164,7 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     if command == 0 {
         drop(alive);
         enter::drop_to_user(req, &prep.removed)?;
-        enter::cwd(&req.cwd)?;
+        crate::resolve::enter_cwd(&req.cwd)?;
         return enter::exec(req);
     }
     crate::init::run(command, req, alive)

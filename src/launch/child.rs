@@ -337,11 +337,12 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
         crate::sandbox::confine::no_new_privs()
             .map_err(|e| setup(Error::setup("set no_new_privs", e)))?;
     }
-    // After chroot every path is inside the rootfs; a missing work dir
-    // falls back to / as login(1) does.
-    if std::env::set_current_dir(&spec.cwd).is_err() {
-        let _ = std::env::set_current_dir("/");
-    }
+    // As cd-mount-helper does (the session contract's resolver): inside
+    // the new root, no magic link on the way, / when missing.
+    session_contract::resolve::enter_cwd(&spec.cwd).map_err(|e| {
+        let code = i32::from(e.rule.exit_code());
+        (code, Error::setup("enter the working directory", e.msg))
+    })?;
     let program = find_program(&spec.argv, &spec.env).ok_or_else(|| {
         (
             NOT_FOUND,

@@ -151,7 +151,8 @@ impl std::fmt::Display for Mode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("mount target /{0} is a symlink or leaves the rootfs; refusing to mount over it")]
+    /// The resolver's reason, naming the target.
+    #[error("unsafe mount target {0}")]
     UnsafeTarget(String),
     #[error("cannot {what}: {reason}")]
     Setup { what: String, reason: String },

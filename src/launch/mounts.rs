@@ -1,7 +1,7 @@
 //! The mount plan of a root-mode session, as data (unit-tested as such),
 //! and its application beneath the rootfs.
 
-use super::target::{fd_path, open_target, Kind};
+use super::target::{fd_path, open_existing, open_target, Kind};
 use super::{Error, LaunchSpec};
 use nix::mount::{mount, MsFlags};
 use std::os::fd::BorrowedFd;
@@ -205,7 +205,7 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                 remount(root, rootfs, target, *kind, *flags)?;
             }
             Mount::Mask { target } => {
-                let Ok(fd) = open_existing(root, target) else {
+                let Some(fd) = open_existing(root, Path::new(target)) else {
                     continue;
                 };
                 let at = fd_path(&fd, rootfs)?;
@@ -230,7 +230,7 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                 }
             }
             Mount::ReadOnly { target } => {
-                let Ok(fd) = open_existing(root, target) else {
+                let Some(fd) = open_existing(root, Path::new(target)) else {
                     continue;
                 };
                 let at = fd_path(&fd, rootfs)?;
@@ -298,19 +298,6 @@ fn enforced_flags(f: rustix::fs::StatVfsMountFlags) -> MsFlags {
     .into_iter()
     .filter(|(s, _)| f.contains(*s))
     .fold(MsFlags::empty(), |acc, (_, m)| acc | m)
-}
-
-/// A proc/sys path that exists (masks skip what the kernel lacks).
-fn open_existing(root: BorrowedFd, rel: &str) -> Result<std::os::fd::OwnedFd, ()> {
-    let fd = rustix::fs::openat2(
-        root,
-        rel,
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
-        rustix::fs::Mode::empty(),
-        rustix::fs::ResolveFlags::BENEATH | rustix::fs::ResolveFlags::NO_SYMLINKS,
-    )
-    .map_err(|_| ())?;
-    Ok(fd)
 }
 
 /// The usual links in the fresh /dev (its nodes are bound from the host's).
