@@ -5,12 +5,14 @@
 //! restrictions a bind may carry, and the exit codes of refusals. Written
 //! once, so the two programs that start real-root sessions cannot drift
 //! apart. Each caller makes its own mounts; the one exception is
-//! `resolve`, the in-root path resolver both put every mount target through.
+//! `resolve`, the in-root path resolver both put every mount target through,
+//! and `stdio`, the check of what descriptors may reach real root.
 
 #![forbid(unsafe_code)]
 
 pub mod bind;
 pub mod caps;
+pub mod command;
 pub mod ids;
 pub mod mounts;
 pub mod policy;
@@ -18,3 +20,4 @@ pub mod refusal;
 pub mod request;
 pub mod resolve;
 pub mod seccomp;
+pub mod stdio;

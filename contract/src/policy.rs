@@ -125,6 +125,17 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// This process's real ids and groups, and its account in /etc/passwd.
+    pub fn current() -> Self {
+        let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+        let mut groups: Vec<u32> = rustix::process::getgroups()
+            .map(|g| g.iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default();
+        groups.push(gid);
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        Self { uid, gid, groups, account: crate::ids::account(&passwd, uid) }
+    }
+
     /// The home from /etc/passwd, if it is a usable place to allow things
     /// under (not `/`, nothing odd in it).
     pub fn home(&self) -> Option<&Path> {

@@ -3,13 +3,11 @@
 //! an exec with nothing of ours left open.
 
 use crate::harden;
-use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
+use crate::refusal::{os, OrSetup, Refusal, Rule};
 use crate::request::Request;
 use crate::session::Never;
 use caps::CapSet;
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
 /// All of a process's ids at once (single-threaded, so no other thread
 /// keeps the old ones).
@@ -51,37 +49,13 @@ pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), R
     Ok(())
 }
 
-/// argv[0] as given when it has a slash, else searched in the guest PATH.
-fn find_program(req: &Request) -> Option<PathBuf> {
-    let first = req.argv.first()?;
-    if first.contains('/') {
-        return Some(first.into());
-    }
-    let path = req.env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str());
-    path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(first))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
-}
-
+/// The command, found and converted while our own root is still the
+/// container's, then exec'd with nothing of ours left.
 pub fn exec(req: &Request) -> Result<Never, Refusal> {
-    let not_found = || {
-        Refusal::new(Rule::NotFound, format!("command not found in the container: {}", req.argv[0]))
-    };
-    let program = find_program(req).ok_or_else(not_found)?;
-    let cstr =
-        |s: &[u8]| CString::new(s).map_err(|_| refuse(Rule::Request, "NUL byte in the command"));
-    let prog = cstr(program.as_os_str().as_bytes())?;
-    let argv = req.argv.iter().map(|a| cstr(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
-    let envp = req
-        .env
-        .iter()
-        .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let cmd = session_contract::command::prepare(&req.argv, &req.env)?;
     let ptrs =
         |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
-    let (argv, envp) = (ptrs(&argv), ptrs(&envp));
+    let (argv, envp) = (ptrs(&cmd.argv), ptrs(&cmd.envp));
     if !req.privileged {
         crate::seccomp::deny_list()?;
     }
@@ -110,10 +84,7 @@ pub fn exec(req: &Request) -> Result<Never, Refusal> {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             });
         }
-        libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        libc::execve(cmd.prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
     }
-    let err = std::io::Error::last_os_error();
-    let rule =
-        if err.raw_os_error() == Some(libc::ENOENT) { Rule::NotFound } else { Rule::NotExecutable };
-    Err(Refusal::new(rule, format!("cannot execute {}: {err}", program.display())))
+    Err(session_contract::command::exec_failed(&cmd.program, std::io::Error::last_os_error()))
 }

@@ -17,24 +17,18 @@ pub fn docker_caps() -> Vec<C> {
 /// is given explicitly (--env), so nothing here reaches the container.
 const KEEP_ENV: &[&str] = &["TERM"];
 
-/// The caller's real ids, which the helper acts as until it mounts.
-#[derive(Debug, Clone, Copy)]
-pub struct RealIds {
-    pub uid: u32,
-    pub gid: u32,
-}
-
 pub fn set(which: CapSet, caps: &[C]) -> Result<(), caps::errors::CapsError> {
     caps::set(None, which, &caps.iter().copied().collect::<CapsHashSet>())
 }
 
-/// Called first thing in main. Any failure is a rule-2 refusal: the helper
+/// Called first thing in main; from here on the helper acts as the
+/// caller's real ids until it mounts. Any failure is a rule-2 refusal: the helper
 /// does not run unless it could protect itself.
-pub fn first() -> Result<RealIds, Refusal> {
+pub fn first() -> Result<(), Refusal> {
     steps().map_err(|e| Refusal { rule: Rule::SelfProtection, ..e })
 }
 
-fn steps() -> Result<RealIds, Refusal> {
+fn steps() -> Result<(), Refusal> {
     // SAFETY: prctl, close_range, fcntl and open on our own process.
     unsafe {
         // No exec from here on can gain privilege (setuid files, file caps).
@@ -93,7 +87,7 @@ fn steps() -> Result<RealIds, Refusal> {
     }
     let permitted = permitted.intersection(&keep).copied().collect();
     caps::set(None, CapSet::Permitted, &permitted).or_setup("shrink the permitted set")?;
-    Ok(RealIds { uid, gid })
+    Ok(())
 }
 
 /// Refuses when the helper lacks a capability a session needs (a copy

@@ -36,23 +36,14 @@ pub fn main() -> ExitCode {
 }
 
 fn run() -> Result<u8, Refusal> {
-    let ids = harden::first()?;
+    harden::first()?;
     let args = std::env::args_os()
         .skip(1)
         .map(|a| a.into_string().map_err(|_| refuse(Rule::Request, "an argument is not UTF-8")))
         .collect::<Result<Vec<_>, _>>()?;
     let action = request::decode(&args)?;
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let mut groups = rustix::process::getgroups()
-        .map(|g| g.iter().map(|g| g.as_raw()).collect())
-        .unwrap_or_else(|_| Vec::new());
-    groups.push(ids.gid);
-    let caller = Caller {
-        uid: ids.uid,
-        gid: ids.gid,
-        groups,
-        account: ids::account(&read("/etc/passwd"), ids.uid),
-    };
+    // The real ids harden::first checked are the ones it keeps acting as.
+    let caller = Caller::current();
     let (check_only, req) = match action {
         Action::Version => {
             println!("cd-mount-helper {}", env!("CARGO_PKG_VERSION"));
@@ -66,7 +57,8 @@ fn run() -> Result<u8, Refusal> {
         Action::Run(req) => (false, req),
     };
     let policy = policy::load_policy()?;
-    policy::authorize(&policy, &caller, &read("/etc/group"), &req)?;
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    policy::authorize(&policy, &caller, &groups, &req)?;
     harden::check_caps()?;
     if check_only {
         // One line and the exit code: `info` explains the policy itself,

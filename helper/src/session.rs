@@ -99,11 +99,7 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
         os(std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR), "wait")?;
     }
-    Ok(if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status) as u8
-    } else {
-        128u8.wrapping_add(libc::WTERMSIG(status) as u8)
-    })
+    Ok(session_contract::command::exit_code(status))
 }
 
 /// Everything the child takes over from the caller-credential phase.

@@ -57,23 +57,14 @@ fn ask(helper: &Path) -> Option<Grants> {
 
 /// What the policy at `path` grants us, if we can read it.
 fn explain(path: &Path) -> Option<Vec<String>> {
-    use session_contract::{ids, policy};
+    use session_contract::policy;
     let policy = policy::load(path).ok()?;
-    let uid = rustix::process::getuid().as_raw();
-    let gid = rustix::process::getgid().as_raw();
-    let mut groups: Vec<u32> = rustix::process::getgroups()
-        .map(|g| g.iter().map(|g| g.as_raw()).collect())
-        .unwrap_or_default();
-    groups.push(gid);
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let account = ids::account(&read("/etc/passwd"), uid);
-    let caller = policy::Caller {
-        uid,
-        gid,
-        groups,
-        account,
-    };
-    Some(policy::explain(&policy, &caller, &read("/etc/group")))
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    Some(policy::explain(
+        &policy,
+        &policy::Caller::current(),
+        &groups,
+    ))
 }
 
 /// The policy file's state as far as ownership and permissions go.

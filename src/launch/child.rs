@@ -5,10 +5,8 @@
 use super::{mounts, Error, LaunchSpec, MSG_MAPPED, MSG_READY, MSG_UNSHARED};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{execve, setgid, setgroups, setuid, Gid, Uid};
-use std::ffi::CString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -343,37 +341,34 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
         let code = i32::from(e.rule.exit_code());
         (code, Error::setup("enter the working directory", e.msg))
     })?;
-    let program = find_program(&spec.argv, &spec.env).ok_or_else(|| {
-        (
-            NOT_FOUND,
-            Error::NotFound(spec.argv.first().cloned().unwrap_or_default()),
-        )
+    // Found, converted and judged as cd-mount-helper does (the session
+    // contract's command).
+    let first = || spec.argv.first().cloned().unwrap_or_default();
+    let cmd = session_contract::command::prepare(&spec.argv, &spec.env).map_err(|e| {
+        let code = i32::from(e.rule.exit_code());
+        match e.rule {
+            Rule::NotFound => (code, Error::NotFound(first())),
+            _ => (code, Error::setup("prepare the command", e.msg)),
+        }
     })?;
-    let argv: Vec<CString> = spec
-        .argv
-        .iter()
-        .filter_map(|a| CString::new(a.as_bytes()).ok())
-        .collect();
-    let envp: Vec<CString> = spec
-        .env
-        .iter()
-        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
-        .collect();
-    let prog = CString::new(program.as_os_str().as_bytes())
-        .map_err(|_| (NOT_FOUND, Error::NotFound(program.display().to_string())))?;
-    let err = execve(&prog, &argv, &envp).err();
-    // A path that names nothing is "not found" (127), as in a shell; an
-    // existing file that cannot run (no x bit, a missing #! interpreter) 126.
-    if err == Some(nix::errno::Errno::ENOENT) && std::fs::symlink_metadata(&program).is_err() {
-        return Err((NOT_FOUND, Error::NotFound(program.display().to_string())));
-    }
-    Err((
-        NOT_EXECUTABLE,
-        Error::setup(
-            format!("execute {}", program.display()),
-            err.map(|e| e.to_string()).unwrap_or_default(),
+    let err = execve(&cmd.prog, &cmd.argv, &cmd.envp)
+        .err()
+        .map_or(0, |e| e as i32);
+    let e = session_contract::command::exec_failed(
+        &cmd.program,
+        std::io::Error::from_raw_os_error(err),
+    );
+    let shown = cmd.program.display().to_string();
+    Err(match e.rule {
+        Rule::NotFound => (NOT_FOUND, Error::NotFound(shown)),
+        _ => (
+            NOT_EXECUTABLE,
+            Error::setup(
+                format!("execute {shown}"),
+                std::io::Error::from_raw_os_error(err),
+            ),
         ),
-    ))
+    })
 }
 
 /// Makes `rootfs` this process's `/`. pivot_root, not chroot: container
@@ -398,22 +393,4 @@ fn enter_root(rootfs: &Path) -> Result<(), Error> {
     nix::unistd::pivot_root(".", ".").map_err(|e| Error::setup("pivot_root", e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::setup("detach the host's root", e))?;
     std::env::set_current_dir("/").map_err(|e| Error::setup("enter the rootfs", e))
-}
-
-/// argv[0] as given when it has a slash, else searched in the guest PATH.
-fn find_program(argv: &[String], env: &[(String, String)]) -> Option<std::path::PathBuf> {
-    let first = argv.first()?;
-    if first.contains('/') {
-        return Some(first.into());
-    }
-    let path = env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(first))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
 }
