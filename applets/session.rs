@@ -282,7 +282,7 @@ fn through_helper(
     net: Option<&SessionNet>,
     setup: Option<std::fs::File>,
 ) -> RunResult {
-    use chroot_distro::helper_client::{command, Request};
+    use chroot_distro::helper_client::{command, request_for, Network};
     use chroot_distro::launch::relay::Relay;
     let HelperSession {
         helper,
@@ -292,9 +292,8 @@ fn through_helper(
         run,
         opts,
     } = *s;
-    let mut req = Request::for_spec(spec, &paths.runtime_dir, name.as_str());
-    req.netns_pid = net.map(SessionNet::pid);
-    req.host_network = net.is_none();
+    let mut req = request_for(spec, &paths.runtime_dir, name.as_str());
+    req.network = net.map_or(Network::Host, |n| Network::Of(n.pid()));
     let _quiet = chroot_distro::launch::IgnoreInterrupts::new();
     // Container root must never hold one of our fds that leads back to the
     // host (a file, a directory, the caller's own terminal): the relay hands

@@ -46,7 +46,8 @@ pub fn lookup_uid(uid: u32) -> Option<HostUser> {
     }
 }
 
-/// A subordinate id range from `/etc/subuid` or `/etc/subgid`.
+/// A subordinate id range from `/etc/subuid` or `/etc/subgid`, as `info`
+/// reports it (the contract's `SubRange`, serialisable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SubIdRange {
     pub start: u32,
@@ -54,7 +55,8 @@ pub struct SubIdRange {
 }
 
 /// Ranges granted to `user` (matched by name or numeric uid, as shadow does),
-/// skipping malformed lines and ranges that would overflow a u32.
+/// skipping malformed lines and ranges that would overflow a u32: the
+/// session contract's parser, which cd-mount-helper reads them with too.
 pub fn subid_ranges(file: &Path, user: &HostUser) -> Vec<SubIdRange> {
     let Ok(text) = std::fs::read_to_string(file) else {
         return Vec::new();
@@ -63,16 +65,11 @@ pub fn subid_ranges(file: &Path, user: &HostUser) -> Vec<SubIdRange> {
 }
 
 fn parse_subid(text: &str, user: &HostUser) -> Vec<SubIdRange> {
-    let uid = user.uid.to_string();
-    text.lines()
-        .filter_map(|line| {
-            let mut parts = line.trim().split(':');
-            let owner = parts.next()?;
-            let start: u32 = parts.next()?.parse().ok()?;
-            let count: u32 = parts.next()?.parse().ok()?;
-            let matches = owner == user.name || owner == uid;
-            let fits = count > 0 && start.checked_add(count - 1).is_some();
-            (matches && fits && parts.next().is_none()).then_some(SubIdRange { start, count })
+    session_contract::ids::sub_ranges(text, &user.name, user.uid)
+        .filter_map(Result::ok)
+        .map(|r| SubIdRange {
+            start: r.start,
+            count: r.count,
         })
         .collect()
 }

@@ -2,14 +2,12 @@
 //! the target user, a working directory verified inside the new root, and
 //! an exec with nothing of ours left open.
 
-use crate::harden::{self, DOCKER_CAPS};
-use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
+use crate::harden;
+use crate::refusal::{os, OrSetup, Refusal, Rule};
 use crate::request::Request;
 use crate::session::Never;
 use caps::CapSet;
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
 /// All of a process's ids at once (single-threaded, so no other thread
 /// keeps the old ones).
@@ -32,7 +30,7 @@ pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), R
         true => {
             caps::read(None, CapSet::Permitted).or_setup("read capabilities")?.into_iter().collect()
         }
-        false => DOCKER_CAPS.iter().filter(|c| !removed.contains(c)).copied().collect(),
+        false => harden::docker_caps().into_iter().filter(|c| !removed.contains(c)).collect(),
     };
     for cap in caps::all().into_iter().filter(|c| !session.contains(c)) {
         caps::drop(None, CapSet::Bounding, cap).or_setup("shrink the bounding set")?;
@@ -51,69 +49,13 @@ pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), R
     Ok(())
 }
 
-/// Rule 8: the working directory, resolved as the target user inside the
-/// new root, with no magic link (/proc/N/cwd) on the way. A missing one
-/// falls back to / as login(1) does.
-pub fn cwd(cwd: &Path) -> Result<(), Refusal> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags as R};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let opened = match cfg!(feature = "force-openat2-fallback") {
-        false => rustix::fs::openat2(
-            rustix::fs::CWD,
-            cwd,
-            flags,
-            Mode::empty(),
-            R::IN_ROOT | R::NO_MAGICLINKS,
-        ),
-        true => Err(rustix::io::Errno::NOSYS),
-    };
-    let dir = match opened {
-        Err(rustix::io::Errno::NOSYS) => rustix::fs::open(cwd, flags, Mode::empty()),
-        r => r,
-    };
-    match dir {
-        Ok(d) => rustix::process::fchdir(&d).or_setup("enter the working directory")?,
-        Err(rustix::io::Errno::NOENT) => rustix::process::chdir("/").or_setup("enter /")?,
-        Err(e) => return Err(refuse(Rule::Cwd, format!("{}: {e}", cwd.display()))),
-    }
-    // The kernel's own answer: an unreachable directory is outside the root.
-    match rustix::process::getcwd(Vec::new()) {
-        Ok(p) if p.to_bytes().starts_with(b"/") => Ok(()),
-        _ => Err(refuse(Rule::Cwd, format!("{} lies outside the rootfs", cwd.display()))),
-    }
-}
-
-/// argv[0] as given when it has a slash, else searched in the guest PATH.
-fn find_program(req: &Request) -> Option<PathBuf> {
-    let first = req.argv.first()?;
-    if first.contains('/') {
-        return Some(first.into());
-    }
-    let path = req.env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str());
-    path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(first))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
-}
-
+/// The command, found and converted while our own root is still the
+/// container's, then exec'd with nothing of ours left.
 pub fn exec(req: &Request) -> Result<Never, Refusal> {
-    let not_found = || {
-        Refusal::new(Rule::NotFound, format!("command not found in the container: {}", req.argv[0]))
-    };
-    let program = find_program(req).ok_or_else(not_found)?;
-    let cstr =
-        |s: &[u8]| CString::new(s).map_err(|_| refuse(Rule::Request, "NUL byte in the command"));
-    let prog = cstr(program.as_os_str().as_bytes())?;
-    let argv = req.argv.iter().map(|a| cstr(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
-    let envp = req
-        .env
-        .iter()
-        .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let cmd = session_contract::command::prepare(&req.argv, &req.env)?;
     let ptrs =
         |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
-    let (argv, envp) = (ptrs(&argv), ptrs(&envp));
+    let (argv, envp) = (ptrs(&cmd.argv), ptrs(&cmd.envp));
     if !req.privileged {
         crate::seccomp::deny_list()?;
     }
@@ -142,10 +84,7 @@ pub fn exec(req: &Request) -> Result<Never, Refusal> {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             });
         }
-        libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        libc::execve(cmd.prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
     }
-    let err = std::io::Error::last_os_error();
-    let rule =
-        if err.raw_os_error() == Some(libc::ENOENT) { Rule::NotFound } else { Rule::NotExecutable };
-    Err(Refusal::new(rule, format!("cannot execute {}: {err}", program.display())))
+    Err(session_contract::command::exec_failed(&cmd.program, std::io::Error::last_os_error()))
 }

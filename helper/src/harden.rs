@@ -7,46 +7,28 @@ use caps::{CapSet, Capability as C, CapsHashSet};
 /// capability sets, and becoming container root.
 pub const HELPER_CAPS: &[C] = &[C::CAP_SYS_ADMIN, C::CAP_SETPCAP, C::CAP_SETUID, C::CAP_SETGID];
 
-/// What `docker run` grants container root by default; sessions get these.
-pub const DOCKER_CAPS: &[C] = &[
-    C::CAP_CHOWN,
-    C::CAP_DAC_OVERRIDE,
-    C::CAP_FSETID,
-    C::CAP_FOWNER,
-    C::CAP_MKNOD,
-    C::CAP_NET_RAW,
-    C::CAP_SETGID,
-    C::CAP_SETUID,
-    C::CAP_SETFCAP,
-    C::CAP_SETPCAP,
-    C::CAP_NET_BIND_SERVICE,
-    C::CAP_SYS_CHROOT,
-    C::CAP_KILL,
-    C::CAP_AUDIT_WRITE,
-];
+/// What `docker run` grants container root by default (the contract's
+/// table); sessions get these.
+pub fn docker_caps() -> Vec<C> {
+    caps::all().into_iter().filter(|c| session_contract::caps::is_docker(c.index())).collect()
+}
 
 /// Environment variables kept from the caller. The session's environment
 /// is given explicitly (--env), so nothing here reaches the container.
 const KEEP_ENV: &[&str] = &["TERM"];
 
-/// The caller's real ids, which the helper acts as until it mounts.
-#[derive(Debug, Clone, Copy)]
-pub struct RealIds {
-    pub uid: u32,
-    pub gid: u32,
-}
-
 pub fn set(which: CapSet, caps: &[C]) -> Result<(), caps::errors::CapsError> {
     caps::set(None, which, &caps.iter().copied().collect::<CapsHashSet>())
 }
 
-/// Called first thing in main. Any failure is a rule-2 refusal: the helper
+/// Called first thing in main; from here on the helper acts as the
+/// caller's real ids until it mounts. Any failure is a rule-2 refusal: the helper
 /// does not run unless it could protect itself.
-pub fn first() -> Result<RealIds, Refusal> {
+pub fn first() -> Result<(), Refusal> {
     steps().map_err(|e| Refusal { rule: Rule::SelfProtection, ..e })
 }
 
-fn steps() -> Result<RealIds, Refusal> {
+fn steps() -> Result<(), Refusal> {
     // SAFETY: prctl, close_range, fcntl and open on our own process.
     unsafe {
         // No exec from here on can gain privilege (setuid files, file caps).
@@ -92,7 +74,7 @@ fn steps() -> Result<RealIds, Refusal> {
     os(fs_ids == (uid, gid), "set the file system ids to the caller's")?;
     // A copy without file capabilities (a build tree) has nothing to shrink.
     let permitted = caps::read(None, CapSet::Permitted).or_setup("read capabilities")?;
-    let keep: CapsHashSet = HELPER_CAPS.iter().chain(DOCKER_CAPS).copied().collect();
+    let keep: CapsHashSet = HELPER_CAPS.iter().copied().chain(docker_caps()).collect();
     if !permitted.is_empty() {
         for cap in caps::all().difference(&keep) {
             caps::drop(None, CapSet::Bounding, *cap).or_setup("shrink the bounding set")?;
@@ -105,13 +87,22 @@ fn steps() -> Result<RealIds, Refusal> {
     }
     let permitted = permitted.intersection(&keep).copied().collect();
     caps::set(None, CapSet::Permitted, &permitted).or_setup("shrink the permitted set")?;
-    Ok(RealIds { uid, gid })
+    Ok(())
 }
 
-/// The capabilities a session needs the helper to hold, missing ones named.
-pub fn missing_caps() -> Vec<C> {
+/// Refuses when the helper lacks a capability a session needs (a copy
+/// installed without its file capabilities).
+pub fn check_caps() -> Result<(), Refusal> {
     let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
-    HELPER_CAPS.iter().chain(DOCKER_CAPS).filter(|c| !permitted.contains(c)).copied().collect()
+    let mut missing: Vec<C> = HELPER_CAPS.iter().copied().chain(docker_caps()).collect();
+    missing.retain(|c| !permitted.contains(c));
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(refuse(
+            Rule::SelfProtection,
+            format!("the helper lacks {missing:?}: is it installed with its file capabilities?"),
+        )),
+    }
 }
 
 /// Makes the permitted set effective for a privileged step.

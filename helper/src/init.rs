@@ -57,10 +57,6 @@ pub fn run(command: libc::pid_t, req: &Request, alive: OwnedFd) -> Result<Never,
                 libc::_exit(crate::refusal::Rule::Setup.exit_code().into());
             }
         }
-        let code = match libc::WIFEXITED(status) {
-            true => libc::WEXITSTATUS(status),
-            false => 128 + libc::WTERMSIG(status),
-        };
-        libc::_exit(code)
+        libc::_exit(session_contract::command::exit_code(status).into())
     }
 }

@@ -1,128 +1,25 @@
-//! The session's mounts, as data (unit-tested as such), and their
-//! application: every one made detached (fsmount/open_tree) and moved onto
-//! an O_PATH fd that `resolve` checked (rules 5 and 6).
+//! Applying the session contract's mount plan (`session_contract::mounts`,
+//! tested there as data): every mount made detached (fsmount/open_tree)
+//! and moved onto an O_PATH fd that `resolve` checked (rules 5 and 6).
 
 use crate::idmap::set_attrs;
 use crate::refusal::{OrSetup, Refusal};
-use crate::request::Request;
 use crate::resolve::{open_target, Kind};
 use rustix::fs::{statat, AtFlags, FileType, Mode, OFlags};
 use rustix::mount::{self as m, MountAttrFlags as A};
+use session_contract::mounts::{Step, DEV_LINKS};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// A new file system of type `fs` with comma-separated `opts`.
-    Fresh { fs: &'static str, at: &'static str, attrs: A, opts: &'static str },
-    /// The host's device node bound onto a file in the fresh /dev, so that
-    /// /dev itself can be nodev: a node container root makes with MKNOD
-    /// opens nothing.
-    DevNode(&'static str),
-    /// The usual symlinks in /dev.
-    DevLinks,
-    /// The n-th bind tree (the user binds, then the host's /tmp), already
-    /// idmapped and nosuid,nodev (plus the caller's restrictions) throughout.
-    Bind { index: usize, at: PathBuf },
-    /// Hide a proc/sys path: /dev/null over a file, a read-only tmpfs over a directory.
-    Mask(&'static str),
-    /// A proc path bound onto itself read-only.
-    ReadOnly(&'static str),
-}
+use std::path::Path;
 
 const NOSUID_NODEV_NOEXEC: A =
     A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NODEV).union(A::MOUNT_ATTR_NOEXEC);
-
-pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
-const DEV_LINKS: [(&str, &str); 6] = [
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-    ("core", "/proc/kcore"),
-];
-
-/// Docker's default masked and read-only /proc and /sys paths.
-const MASKED: &[&str] = &[
-    "proc/asound",
-    "proc/acpi",
-    "proc/kcore",
-    "proc/keys",
-    "proc/latency_stats",
-    "proc/timer_list",
-    "proc/timer_stats",
-    "proc/sched_debug",
-    "proc/scsi",
-    "sys/firmware",
-    "sys/devices/virtual/powercap",
-];
-const READ_ONLY: &[&str] = &["proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"];
-
-/// Which mounts a session gets, in order (the main binary's plan).
-pub fn plan(req: &Request) -> Vec<Step> {
-    use Step::*;
-    let sys_attrs = if req.privileged {
-        NOSUID_NODEV_NOEXEC
-    } else {
-        NOSUID_NODEV_NOEXEC.union(A::MOUNT_ATTR_RDONLY)
-    };
-    let proc_opts = if req.isolated { "hidepid=2" } else { "" };
-    let mut s = vec![Fresh {
-        fs: "tmpfs",
-        at: "dev",
-        attrs: NOSUID_NODEV_NOEXEC,
-        opts: "mode=755,size=65536k",
-    }];
-    s.extend(DEV_NODES.map(DevNode));
-    s.extend([
-        DevLinks,
-        Fresh {
-            fs: "devpts",
-            at: "dev/pts",
-            attrs: A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NOEXEC),
-            opts: "newinstance,ptmxmode=0666,mode=0620,gid=5",
-        },
-        Fresh { fs: "tmpfs", at: "dev/shm", attrs: NOSUID_NODEV_NOEXEC, opts: "mode=1777" },
-        // --isolated: a user sees no other uid's processes (as chroot-distro 3.2).
-        Fresh { fs: "proc", at: "proc", attrs: NOSUID_NODEV_NOEXEC, opts: proc_opts },
-        Fresh { fs: "sysfs", at: "sys", attrs: sys_attrs, opts: "" },
-        Fresh {
-            fs: "tmpfs",
-            at: "run",
-            attrs: A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NODEV),
-            opts: "mode=755",
-        },
-    ]);
-    // Unlike the main binary (whose root-mode callers are root anyway),
-    // masks apply to minimal sessions too: a writable /proc/sysrq-trigger
-    // or /proc/sys/kernel/core_pattern is the host.
-    if !req.privileged {
-        s.extend(MASKED.iter().map(|t| Mask(t)));
-        s.extend(READ_ONLY.iter().map(|t| ReadOnly(t)));
-    }
-    if req.minimal {
-        return s;
-    }
-    s.push(if req.shared_tmp && !req.isolated {
-        Bind { index: req.binds.len(), at: "tmp".into() }
-    } else {
-        Fresh {
-            fs: "tmpfs",
-            at: "tmp",
-            attrs: A::MOUNT_ATTR_NOSUID.union(A::MOUNT_ATTR_NODEV),
-            opts: "mode=1777",
-        }
-    });
-    s.extend(req.binds.iter().enumerate().map(|(index, b)| Bind { index, at: b.at.clone() }));
-    s
-}
 
 /// What the steps take their sources from.
 pub struct Sources<'a> {
     /// The attached rootfs view: every target is resolved beneath it.
     pub root: BorrowedFd<'a>,
-    /// Detached copies of the bind sources, with the kind of each.
+    /// Detached copies of the bind sources, one per `Step::Bind` in order,
+    /// with the kind of target each needs.
     pub binds: &'a [(OwnedFd, Kind)],
 }
 
@@ -132,12 +29,14 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
     // on disk and could rename `proc` between our proc mount and its masks,
     // moving an unmasked proc elsewhere into the container.
     let mut fresh: Vec<(&str, OwnedFd)> = Vec::new();
+    let mut binds = src.binds.iter();
     for step in steps {
         match step {
             Step::Fresh { fs, at, attrs, opts } => {
                 let (base, rel) = beneath(src.root, &fresh, Path::new(at));
                 let target = open_target(base, rel, Some(Kind::Dir))?;
-                let mnt = detached(fs, opts, *attrs).or_setup(format_args!("mount a new {fs}"))?;
+                let attrs = A::from_bits_retain(*attrs);
+                let mnt = detached(fs, opts, attrs).or_setup(format_args!("mount a new {fs}"))?;
                 move_onto(mnt.as_fd(), target.as_fd())?;
                 fresh.push((at, mnt));
             }
@@ -159,8 +58,9 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
                         .or_setup(format_args!("link /dev/{name}"))?;
                 }
             }
-            Step::Bind { index, at } => {
-                let (tree, kind) = &src.binds[*index];
+            Step::Bind { at, .. } => {
+                let (tree, kind) =
+                    binds.next().ok_or_else(|| Refusal::setup("bind", "no source"))?;
                 let (base, rel) = beneath(src.root, &fresh, at);
                 let target = open_target(base, rel, Some(*kind))?;
                 move_onto(tree.as_fd(), target.as_fd())?;
@@ -182,13 +82,9 @@ pub fn apply(steps: &[Step], src: &Sources) -> Result<(), Refusal> {
                     (Step::Mask(_), false) => {
                         let null = rustix::fs::open("/dev/null", OFlags::PATH, Mode::empty())
                             .or_setup("open /dev/null")?;
-                        let attrs = A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID;
-                        clone_onto(
-                            null.as_fd(),
-                            target.as_fd(),
-                            attrs | A::MOUNT_ATTR_NOEXEC,
-                            None,
-                        )?;
+                        // Not nodev: reading the mask must find /dev/null.
+                        let attrs = ro.difference(A::MOUNT_ATTR_NODEV);
+                        clone_onto(null.as_fd(), target.as_fd(), attrs, None)?;
                     }
                     _ => drop(clone_onto(target.as_fd(), target.as_fd(), ro, None)?),
                 }
@@ -255,93 +151,4 @@ pub fn clone_onto(
     let tree = clone_tree(source, attrs, userns)?;
     move_onto(tree.as_fd(), target)?;
     Ok(tree)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req() -> Request {
-        let args: Vec<String> = [
-            "--store",
-            "/h/s",
-            "--name",
-            "n",
-            "--uid",
-            "0",
-            "--gid",
-            "0",
-            "--bind",
-            "/h/x:/data",
-            "--",
-            "sh",
-        ]
-        .map(String::from)
-        .into();
-        match crate::request::parse_request(&args) {
-            Ok(crate::request::Action::Run(r)) => r,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn names(steps: &[Step]) -> Vec<String> {
-        steps
-            .iter()
-            .map(|s| match s {
-                Step::Fresh { at, .. } | Step::Mask(at) | Step::ReadOnly(at) => at.to_string(),
-                Step::DevNode(n) => format!("node:{n}"),
-                Step::DevLinks => "links".into(),
-                Step::Bind { at, .. } => format!("bind:{}", at.display()),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn default_plan_is_hardened_and_ordered() {
-        let p = plan(&req());
-        let n = names(&p);
-        assert_eq!(&n[..1], ["dev"]);
-        assert_eq!(&n[7..13], ["links", "dev/pts", "dev/shm", "proc", "sys", "run"]);
-        assert!(n.contains(&"proc/kcore".into()) && n.contains(&"proc/sys".into()));
-        assert_eq!(n[n.len() - 2], "tmp");
-        assert_eq!(n.last().unwrap(), "bind:data");
-        let attrs = |at: &str| {
-            p.iter()
-                .find_map(|s| match s {
-                    Step::Fresh { at: a, attrs, .. } if *a == at => Some(*attrs),
-                    _ => None,
-                })
-                .unwrap()
-        };
-        assert_eq!(attrs("proc"), NOSUID_NODEV_NOEXEC);
-        let proc_opts = |r: &Request| {
-            plan(r).into_iter().find_map(|s| match s {
-                Step::Fresh { at: "proc", opts, .. } => Some(opts),
-                _ => None,
-            })
-        };
-        assert_eq!(proc_opts(&req()), Some(""));
-        let mut isolated = req();
-        isolated.isolated = true;
-        assert_eq!(proc_opts(&isolated), Some("hidepid=2"));
-        assert!(attrs("sys").contains(A::MOUNT_ATTR_RDONLY));
-        assert!(attrs("dev").contains(A::MOUNT_ATTR_NODEV));
-    }
-
-    #[test]
-    fn privileged_minimal_and_shared_tmp() {
-        let mut r = req();
-        r.privileged = true;
-        r.shared_tmp = true;
-        let n = names(&plan(&r));
-        assert!(!n.iter().any(|x| x.starts_with("proc/")), "{n:?}");
-        assert!(n.contains(&"bind:tmp".into()));
-        r.minimal = true;
-        assert_eq!(names(&plan(&r)).last().unwrap(), "run");
-        // Minimal sessions keep the masks: only --privileged drops them.
-        r.privileged = false;
-        let n = names(&plan(&r));
-        assert_eq!(n.last().unwrap(), "proc/fs", "{n:?}");
-        assert!(n.contains(&"proc/sysrq-trigger".into()) && !n.contains(&"tmp".into()));
-    }
 }

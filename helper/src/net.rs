@@ -8,6 +8,7 @@
 use crate::idmap::NS_GET_NSTYPE;
 use crate::policy::Policy;
 use crate::refusal::{refuse, Refusal, Rule};
+use crate::request::Network;
 use caps::Capability as C;
 use rustix::fs::{Mode, OFlags};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -15,18 +16,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// `_IO(0xb7, 0x1)` and `_IO(0xb7, 0x4)` from <linux/nsfs.h>.
 const NS_GET_USERNS: libc::Ioctl = 0xb701;
 const NS_GET_OWNER_UID: libc::Ioctl = 0xb704;
-
-/// Where the session's network comes from.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Network {
-    /// A new, empty network namespace (no interface up).
-    #[default]
-    New,
-    /// The network namespace of this process of the caller's.
-    Of(u32),
-    /// The host's (policy key `host_network`).
-    Host,
-}
 
 /// Opens the network namespace of the caller's process `pid`, as the
 /// caller (so /proc's ptrace check is the caller's), and checks it is one

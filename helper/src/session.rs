@@ -5,26 +5,20 @@
 use crate::enter;
 use crate::harden;
 use crate::mounts::{self, clone_onto, Sources};
-use crate::net::{self, Network};
+use crate::net;
 use crate::policy::{Caller, Policy};
 use crate::refusal::{os, refuse, OrSetup, Refusal, Rule};
-use crate::request::Request;
+use crate::request::{Network, Request};
 use crate::resolve::Kind;
 use crate::{ids, store};
 use caps::CapSet;
 use rustix::mount::{MountAttrFlags as A, MountPropagationFlags as Propagation};
+use session_contract::mounts::{plan, Step};
 use std::os::fd::{AsFd, OwnedFd};
 
 /// Validates what is left to validate as the caller, then runs the session.
 /// Returns the exit code to leave with.
 pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusal> {
-    let missing = harden::missing_caps();
-    if !missing.is_empty() {
-        return Err(refuse(
-            Rule::SelfProtection,
-            format!("the helper lacks {missing:?}: is it installed with its file capabilities?"),
-        ));
-    }
     crate::stdio::check(caller.uid)?;
     let read = |p: &str| std::fs::read_to_string(p).or_setup(format_args!("read {p}"));
     let name = caller.account.as_ref().map(|a| a.name.as_str()).unwrap_or("");
@@ -44,9 +38,10 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     // Rule 10: always our own PID namespace (a fresh procfs showing no host
     // process, so no /proc/PID/root of the caller's into the host) and IPC
     // namespace; --isolated adds the host name.
+    // --isolated and CD_USE_NS add the host name and the cgroup view.
     let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-    if req.isolated {
-        ns |= libc::CLONE_NEWUTS;
+    if req.isolated || req.use_ns {
+        ns |= libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
     }
     if req.network == Network::New {
         ns |= libc::CLONE_NEWNET;
@@ -64,16 +59,13 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     harden::lower()?;
 
     let rootfs = store::open_rootfs(&req.store, &req.name, caller, policy)?;
-    let mut binds = req
-        .binds
-        .iter()
-        .map(|b| store::open_bind_source(&b.src, caller, policy))
+    let steps = plan(req);
+    let binds = (steps.iter())
+        .filter_map(|s| if let Step::Bind { from, .. } = s { Some(*from) } else { None })
+        .map(|from| store::open_source(from, req, caller, policy))
         .collect::<Result<Vec<_>, _>>()?;
-    if req.shared_tmp && !req.isolated {
-        binds.push((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir));
-    }
     let removed = net::host_caps_removed(req.network, policy);
-    let prep = Prepared { rootfs, binds, uid_map, gid_map, removed };
+    let prep = Prepared { rootfs, steps, binds, uid_map, gid_map, removed };
     // The child's way to tell we are gone: getppid() is 0 for both cases in
     // its new PID namespace, but our end of this pipe closes only with us.
     let (alive, held) = std::io::pipe().or_setup("create a pipe")?;
@@ -107,17 +99,14 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
         os(std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR), "wait")?;
     }
-    Ok(if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status) as u8
-    } else {
-        128u8.wrapping_add(libc::WTERMSIG(status) as u8)
-    })
+    Ok(session_contract::command::exit_code(status))
 }
 
 /// Everything the child takes over from the caller-credential phase.
 struct Prepared {
     rootfs: OwnedFd,
-    /// The user binds' sources, then the host's /tmp when shared.
+    steps: Vec<Step>,
+    /// The sources of the plan's binds, in order, opened as the caller.
     binds: Vec<(OwnedFd, Kind)>,
     uid_map: String,
     gid_map: String,
@@ -141,14 +130,18 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     // Bind sources are copied before anything is mounted here: a bind of
     // the caller's home (which holds the store) must not carry the rootfs
     // view and its mounts along.
-    // The caller's restrictions (ro, noexec) only add to rule 6's.
-    let attrs = |i: usize| nosuid_nodev | req.binds.get(i).map_or(A::empty(), |b| b.attrs);
-    let binds = (prep.binds.iter().enumerate())
-        .map(|(i, (fd, kind))| Ok((mounts::clone_tree(fd.as_fd(), attrs(i), userns)?, *kind)))
+    // The host's own files (GPU nodes, the emulator) keep their owners.
+    let plan_binds = prep.steps.iter().filter_map(|s| match s {
+        Step::Bind { attrs, idmap, .. } => Some((A::from_bits_retain(*attrs), *idmap)),
+        _ => None,
+    });
+    let binds = (prep.binds.iter().zip(plan_binds))
+        .map(|((fd, kind), (attrs, idmap))| {
+            Ok((mounts::clone_tree(fd.as_fd(), attrs, userns.filter(|_| idmap))?, *kind))
+        })
         .collect::<Result<Vec<_>, Refusal>>()?;
     let root = clone_onto(prep.rootfs.as_fd(), prep.rootfs.as_fd(), nosuid_nodev, userns)?;
-    let sources = Sources { root: root.as_fd(), binds: &binds };
-    mounts::apply(&mounts::plan(req), &sources)?;
+    mounts::apply(&prep.steps, &Sources { root: root.as_fd(), binds: &binds })?;
     // pivot_root, not chroot: the session gets CAP_SYS_CHROOT, and a chroot
     // can be left with it; a detached old root cannot. (It moves the waiting
     // parent's root too, in this shared namespace; the parent touches no
@@ -167,7 +160,7 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     if command == 0 {
         drop(alive);
         enter::drop_to_user(req, &prep.removed)?;
-        enter::cwd(&req.cwd)?;
+        crate::resolve::enter_cwd(&req.cwd)?;
         return enter::exec(req);
     }
     crate::init::run(command, req, alive)

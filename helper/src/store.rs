@@ -4,10 +4,12 @@
 //! no effective capability and the caller's file system ids.
 
 use crate::policy::{under, Caller, Policy};
-use crate::refusal::{refuse, Refusal, Rule};
+use crate::refusal::{refuse, OrSetup, Refusal, Rule};
+use crate::request::Request;
 use crate::resolve::{fd_path, Kind};
 use rustix::fs::{fstat, open, openat, FileType, Mode, OFlags};
-use std::os::fd::{AsFd, OwnedFd};
+use session_contract::mounts::Source;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Opens `<store>/containers/<name>/rootfs` and checks it belongs to the
@@ -89,4 +91,91 @@ pub fn open_bind_source(
         )));
     }
     Ok((fd, kind))
+}
+
+/// The source of one bind of the plan, opened as the caller.
+pub fn open_source(
+    from: Source,
+    req: &Request,
+    caller: &Caller,
+    policy: &Policy,
+) -> Result<(OwnedFd, Kind), Refusal> {
+    match from {
+        Source::User(i) => open_bind_source(&req.binds[i].src, caller, policy),
+        Source::HostTmp => {
+            Ok((std::fs::File::open("/tmp").or_setup("open /tmp")?.into(), Kind::Dir))
+        }
+        Source::Gpu(i) => open_host_file(&req.gpu[i], true),
+        Source::Interpreter => {
+            let path = req.interpreter.as_deref().unwrap_or(Path::new(""));
+            // Only what the kernel itself runs for foreign binaries: the
+            // interpreter of a binfmt_misc entry (which only root registers).
+            let entries = std::fs::read_dir("/proc/sys/fs/binfmt_misc").into_iter().flatten();
+            let texts = entries.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok());
+            let line = format!("interpreter {}", path.display());
+            if !texts.into_iter().any(|t| t.lines().any(|l| l == line)) {
+                let why = format!("{} is no binfmt_misc interpreter", path.display());
+                return Err(refuse(Rule::BindSource, why));
+            }
+            open_host_file(path, false)
+        }
+    }
+}
+
+/// A host file bound at its own path (a GPU path, the emulator): really at
+/// that path (no symlink on the way), root's and writable by root only, and
+/// with every file and device in it usable by the caller (`access` checks
+/// the real ids): real root gets nothing the caller could not open itself.
+fn open_host_file(path: &Path, devices: bool) -> Result<(OwnedFd, Kind), Refusal> {
+    let deny = |m: &str| refuse(Rule::BindSource, format!("{}: {m}", path.display()));
+    let fd = open(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| deny(&e.to_string()))?;
+    if fd_path(fd.as_fd())? != path {
+        return Err(deny("not at its own path"));
+    }
+    let st = fstat(&fd).or_setup("inspect a bind source")?;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory if devices => Kind::Dir,
+        FileType::CharacterDevice if devices => Kind::File,
+        FileType::RegularFile if !devices => Kind::File,
+        _ => return Err(deny("not a file of the kind this bind takes")),
+    };
+    if st.st_uid != 0 || st.st_mode & 0o022 != 0 {
+        return Err(deny("not owned and writable by root alone"));
+    }
+    usable(fd.as_fd(), kind, 0).map_err(|e| deny(&e))?;
+    Ok((fd, kind))
+}
+
+/// The caller may read `fd` (and write it, if a device); for a directory,
+/// everything in it, a few levels deep.
+fn usable(fd: BorrowedFd, kind: Kind, depth: u8) -> Result<(), String> {
+    use rustix::fs::{accessat, Access, AtFlags};
+    let st = fstat(fd).map_err(|e| e.to_string())?;
+    let want = match FileType::from_raw_mode(st.st_mode) {
+        FileType::CharacterDevice => Access::READ_OK | Access::WRITE_OK,
+        FileType::Symlink => return Ok(()),
+        _ => Access::READ_OK,
+    };
+    let path = fd_path(fd).map_err(|e| e.msg)?;
+    accessat(rustix::fs::CWD, &path, want, AtFlags::empty())
+        .map_err(|e| format!("{}: {e} for you", path.display()))?;
+    if kind != Kind::Dir || FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Ok(());
+    }
+    let dir = openat(fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| e.to_string())?;
+    for entry in rustix::fs::Dir::read_from(&dir).map_err(|e| e.to_string())? {
+        let name = entry.map_err(|e| e.to_string())?.file_name().to_owned();
+        if [&b"."[..], b".."].contains(&name.to_bytes()) {
+            continue;
+        }
+        if depth == 4 {
+            return Err("nested too deep".into());
+        }
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let child = openat(&dir, &name, flags, Mode::empty()).map_err(|e| e.to_string())?;
+        usable(child.as_fd(), kind, depth + 1)?;
+    }
+    Ok(())
 }

@@ -5,35 +5,13 @@
 mod support;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use support::decoy::Decoy;
 use support::{
-    debian, remove_policy, require_root, rig, run_as_user, set_policy, user_command, Groups,
-    REAL_ROOT,
+    debian, main_bin, remove_policy, require_root, rig, run_as_user, set_policy, user_command,
+    Groups, REAL_ROOT,
 };
-
-/// The main binary, built if needed, copied where the rig user can run it.
-fn main_bin() -> PathBuf {
-    let ws = support::workspace();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "--locked", "-p", "chroot-distro", "--bin", "chroot-distro"])
-        .current_dir(&ws)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.join("target"), PathBuf::from);
-    let src = target.join("debug/chroot-distro");
-    let dir = Path::new(rig().get("CD_RIG_BIN_DIR")).join("helper-client");
-    std::fs::create_dir_all(&dir).unwrap();
-    let dst = dir.join("chroot-distro");
-    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
-    std::fs::copy(&src, &tmp).unwrap();
-    std::fs::rename(&tmp, &dst).unwrap();
-    dst
-}
 
 fn login_args(args: &[&str]) -> Vec<String> {
     let bin = main_bin();

@@ -211,11 +211,18 @@ fn check_policy_explains_the_grant() {
     if !prepare() {
         return;
     }
+    // An exit code and one line; `info` explains the policy itself.
     let out = run_as_user(&helper_bin(), Groups::Init, &["--check-policy"]);
     out.ok();
-    assert!(out.stdout.contains("use: granted (member of cdhelper)"), "{out:#?}");
-    assert!(out.stdout.contains("real-root sessions: granted"), "{out:#?}");
-    assert!(out.stdout.contains("--privileged: not granted"), "{out:#?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:#?}");
+    assert!(out.stdout.contains("real-root sessions granted by"), "{out:#?}");
+    // Refused: the refusing rule's code and line, as for a session.
+    set_policy("groups = cdhelper\n");
+    let out = run_as_user(&helper_bin(), Groups::Init, &["--check-policy"]);
+    set_policy(REAL_ROOT);
+    out.refused(7, "real_root = no");
+    let out = run_as_user(&helper_bin(), Groups::Clear, &["--check-policy"]);
+    out.refused(3, "none of the policy's groups");
 }
 
 /// The keyring is not namespaced: container root must not reach host

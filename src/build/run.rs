@@ -81,15 +81,16 @@ pub fn run(
 ) -> Result<Outcome, Error> {
     let root = std::fs::File::open(rootfs).map_err(|e| Error::Io("open the stage's rootfs", e))?;
     let guest = session::arch::guest_run(root.as_fd(), Path::new(session::arch::BINFMT_DIR))?;
-    let mut system_binds = Vec::new();
-    if let session::arch::Execution::Emulated {
-        interpreter,
-        fix_binary: false,
-        ..
-    } = &guest.execution
-    {
-        system_binds.push((interpreter.clone(), interpreter.clone()));
-    }
+    // Without the F flag the kernel opens the interpreter at exec time,
+    // from inside the chroot.
+    let interpreter = match guest.execution {
+        session::arch::Execution::Emulated {
+            interpreter,
+            fix_binary: false,
+            ..
+        } => Some(interpreter),
+        _ => None,
+    };
     let user = resolve_user(step.user.as_deref(), root.as_fd())?;
     let network_files = NetworkFiles::prepare(rootfs, scratch)?;
     let spec = LaunchSpec {
@@ -112,7 +113,8 @@ pub fn run(
         env: environment(&step.env, &user.home),
         userns: sandbox.idmap.is_some(),
         join: None,
-        system_binds,
+        gpu: Vec::new(),
+        interpreter,
     };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Io("create a pipe", e))?;
     let collect = std::thread::spawn(move || {

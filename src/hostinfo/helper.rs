@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub const NAME: &str = crate::helper_client::HELPER_NAME;
 /// The compile-time policy path (DESIGN: never taken from the environment).
-pub const POLICY: &str = "/etc/chroot-distro/helper.conf";
+pub const POLICY: &str = session_contract::policy::PATH;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Helper {
@@ -43,10 +43,28 @@ fn ask(helper: &Path) -> Option<Grants> {
         .ok()?;
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let mut report: Vec<String> = text.lines().map(str::to_owned).collect();
+    // The helper answers with one line; what its policy grants and why is
+    // explained here, with the session contract's own loader and parser.
+    if let Some(explained) = explain(Path::new(POLICY)) {
+        report.extend(explained);
+    }
     Some(Grants {
         sessions: out.status.success(),
-        report: text.lines().map(str::to_owned).collect(),
+        report,
     })
+}
+
+/// What the policy at `path` grants us, if we can read it.
+fn explain(path: &Path) -> Option<Vec<String>> {
+    use session_contract::policy;
+    let policy = policy::load(path).ok()?;
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    Some(policy::explain(
+        &policy,
+        &policy::Caller::current(),
+        &groups,
+    ))
 }
 
 /// The policy file's state as far as ownership and permissions go.

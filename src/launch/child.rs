@@ -5,37 +5,29 @@
 use super::{mounts, Error, LaunchSpec, MSG_MAPPED, MSG_READY, MSG_UNSHARED};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{execve, setgid, setgroups, setuid, Gid, Uid};
-use std::ffi::CString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The capabilities `docker run` grants by default.
-pub const DOCKER_CAPS: &[caps::Capability] = &[
-    caps::Capability::CAP_CHOWN,
-    caps::Capability::CAP_DAC_OVERRIDE,
-    caps::Capability::CAP_FSETID,
-    caps::Capability::CAP_FOWNER,
-    caps::Capability::CAP_MKNOD,
-    caps::Capability::CAP_NET_RAW,
-    caps::Capability::CAP_SETGID,
-    caps::Capability::CAP_SETUID,
-    caps::Capability::CAP_SETFCAP,
-    caps::Capability::CAP_SETPCAP,
-    caps::Capability::CAP_NET_BIND_SERVICE,
-    caps::Capability::CAP_SYS_CHROOT,
-    caps::Capability::CAP_KILL,
-    caps::Capability::CAP_AUDIT_WRITE,
-];
+/// The capabilities `docker run` grants by default: the session
+/// contract's table, which cd-mount-helper maps too.
+pub fn docker_caps() -> Vec<caps::Capability> {
+    caps::all()
+        .into_iter()
+        .filter(|c| session_contract::caps::is_docker(c.index()))
+        .collect()
+}
 
-/// Exit code when setup fails before the command runs (as `docker run`).
-pub const SETUP_FAILED: i32 = 125;
+// The exit codes of a session that never ran its command, as `docker run`
+// has them and cd-mount-helper's refusals use them.
+use session_contract::refusal::Rule;
+/// Exit code when setup fails before the command runs.
+pub const SETUP_FAILED: i32 = Rule::Setup as i32;
 /// The command exists but cannot be executed.
-pub const NOT_EXECUTABLE: i32 = 126;
+pub const NOT_EXECUTABLE: i32 = Rule::NotExecutable as i32;
 /// The command was not found.
-pub const NOT_FOUND: i32 = 127;
+pub const NOT_FOUND: i32 = Rule::NotFound as i32;
 
 /// Our parent-death signal: the applet is gone, so the session ends.
 pub const APPLET_DIED: libc::c_int = libc::SIGUSR2;
@@ -226,7 +218,7 @@ fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
         .map_err(|e| Error::setup("find the rootfs", e))?;
     let root = std::fs::File::open(&rootfs).map_err(|e| Error::setup("open the rootfs", e))?;
     let plan = mounts::plan(spec);
-    mounts::apply(root.as_fd(), &rootfs, &plan.container, spec.userns)?;
+    mounts::apply(root.as_fd(), &rootfs, &plan.container)?;
     Ok(rootfs)
 }
 
@@ -309,7 +301,7 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
     let apply = |stage: &[mounts::Mount]| {
         let root =
             std::fs::File::open(rootfs).map_err(|e| setup(Error::setup("open the rootfs", e)))?;
-        mounts::apply(root.as_fd(), rootfs, stage, spec.userns).map_err(setup)
+        mounts::apply(root.as_fd(), rootfs, stage).map_err(setup)
     };
     let plan = mounts::plan(spec);
     if created && !plan.pid_ns.is_empty() {
@@ -330,7 +322,7 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
             .map_err(|e| setup(Error::setup("install the seccomp filter", e)))?;
         // Docker's default set: container root can own files and bind low
         // ports, but not load modules, mount, trace or reconfigure the host.
-        crate::sandbox::confine::keep_only_caps(DOCKER_CAPS)
+        crate::sandbox::confine::keep_only_caps(&docker_caps())
             .map_err(|e| setup(Error::setup("drop capabilities", e)))?;
     }
     let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
@@ -343,42 +335,40 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
         crate::sandbox::confine::no_new_privs()
             .map_err(|e| setup(Error::setup("set no_new_privs", e)))?;
     }
-    // After chroot every path is inside the rootfs; a missing work dir
-    // falls back to / as login(1) does.
-    if std::env::set_current_dir(&spec.cwd).is_err() {
-        let _ = std::env::set_current_dir("/");
-    }
-    let program = find_program(&spec.argv, &spec.env).ok_or_else(|| {
-        (
-            NOT_FOUND,
-            Error::NotFound(spec.argv.first().cloned().unwrap_or_default()),
-        )
+    // As cd-mount-helper does (the session contract's resolver): inside
+    // the new root, no magic link on the way, / when missing.
+    session_contract::resolve::enter_cwd(&spec.cwd).map_err(|e| {
+        let code = i32::from(e.rule.exit_code());
+        (code, Error::setup("enter the working directory", e.msg))
     })?;
-    let argv: Vec<CString> = spec
-        .argv
-        .iter()
-        .filter_map(|a| CString::new(a.as_bytes()).ok())
-        .collect();
-    let envp: Vec<CString> = spec
-        .env
-        .iter()
-        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
-        .collect();
-    let prog = CString::new(program.as_os_str().as_bytes())
-        .map_err(|_| (NOT_FOUND, Error::NotFound(program.display().to_string())))?;
-    let err = execve(&prog, &argv, &envp).err();
-    // A path that names nothing is "not found" (127), as in a shell; an
-    // existing file that cannot run (no x bit, a missing #! interpreter) 126.
-    if err == Some(nix::errno::Errno::ENOENT) && std::fs::symlink_metadata(&program).is_err() {
-        return Err((NOT_FOUND, Error::NotFound(program.display().to_string())));
-    }
-    Err((
-        NOT_EXECUTABLE,
-        Error::setup(
-            format!("execute {}", program.display()),
-            err.map(|e| e.to_string()).unwrap_or_default(),
+    // Found, converted and judged as cd-mount-helper does (the session
+    // contract's command).
+    let first = || spec.argv.first().cloned().unwrap_or_default();
+    let cmd = session_contract::command::prepare(&spec.argv, &spec.env).map_err(|e| {
+        let code = i32::from(e.rule.exit_code());
+        match e.rule {
+            Rule::NotFound => (code, Error::NotFound(first())),
+            _ => (code, Error::setup("prepare the command", e.msg)),
+        }
+    })?;
+    let err = execve(&cmd.prog, &cmd.argv, &cmd.envp)
+        .err()
+        .map_or(0, |e| e as i32);
+    let e = session_contract::command::exec_failed(
+        &cmd.program,
+        std::io::Error::from_raw_os_error(err),
+    );
+    let shown = cmd.program.display().to_string();
+    Err(match e.rule {
+        Rule::NotFound => (NOT_FOUND, Error::NotFound(shown)),
+        _ => (
+            NOT_EXECUTABLE,
+            Error::setup(
+                format!("execute {shown}"),
+                std::io::Error::from_raw_os_error(err),
+            ),
         ),
-    ))
+    })
 }
 
 /// Makes `rootfs` this process's `/`. pivot_root, not chroot: container
@@ -403,22 +393,4 @@ fn enter_root(rootfs: &Path) -> Result<(), Error> {
     nix::unistd::pivot_root(".", ".").map_err(|e| Error::setup("pivot_root", e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::setup("detach the host's root", e))?;
     std::env::set_current_dir("/").map_err(|e| Error::setup("enter the rootfs", e))
-}
-
-/// argv[0] as given when it has a slash, else searched in the guest PATH.
-fn find_program(argv: &[String], env: &[(String, String)]) -> Option<std::path::PathBuf> {
-    let first = argv.first()?;
-    if first.contains('/') {
-        return Some(first.into());
-    }
-    let path = env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(first))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
 }

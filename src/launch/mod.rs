@@ -56,13 +56,59 @@ pub struct LaunchSpec {
     /// Join the namespaces of this live session instead of making new ones.
     #[serde(default)]
     pub join: Option<u32>,
-    /// Binds the launcher adds itself (GPU devices, an emulator): host
-    /// path → guest path, `nosuid` only, as device nodes must stay usable.
+    /// GPU paths of the host's, bound read-only at the same place (device
+    /// nodes stay usable): `session_contract::mounts::is_gpu_path`.
     #[serde(default)]
-    pub system_binds: Vec<(PathBuf, PathBuf)>,
+    pub gpu: Vec<PathBuf>,
+    /// The binfmt_misc emulator of a foreign-architecture image, bound
+    /// read-only at its own path (the kernel opens it inside the root).
+    #[serde(default)]
+    pub interpreter: Option<PathBuf>,
 }
 
 impl LaunchSpec {
+    /// This session as the session contract's request, whose mount plan
+    /// both root paths apply (the main binary here, cd-mount-helper from
+    /// what `helper_client` sends); the store and container name are the
+    /// helper client's to fill in.
+    pub fn contract(&self) -> session_contract::request::Request {
+        use session_contract::request::{Bind, Network, Request};
+        // The helper takes no binds with --isolated, nor a host name
+        // without a UTS namespace of its own.
+        let binds = self.binds.iter().filter(|_| !self.isolated).map(|b| Bind {
+            src: b.source.clone(),
+            at: b
+                .target
+                .strip_prefix("/")
+                .unwrap_or(&b.target)
+                .to_path_buf(),
+            attrs: b.flags.bits(),
+        });
+        Request {
+            uid: self.uid,
+            gid: self.gid,
+            groups: self.groups.clone(),
+            cwd: self.cwd.clone(),
+            env: self.env.clone(),
+            binds: binds.collect(),
+            minimal: self.minimal,
+            isolated: self.isolated,
+            use_ns: self.namespaces && !self.isolated,
+            hostname: self.hostname.clone().filter(|_| self.namespaces),
+            gpu: if self.isolated {
+                Vec::new()
+            } else {
+                self.gpu.clone()
+            },
+            interpreter: self.interpreter.clone(),
+            shared_tmp: self.shared_tmp,
+            privileged: self.privileged,
+            network: Network::New,
+            argv: self.argv.clone(),
+            ..Request::default()
+        }
+    }
+
     /// What must match for sessions to share a container's namespaces.
     pub fn mode(&self) -> Mode {
         Mode {
@@ -105,7 +151,8 @@ impl std::fmt::Display for Mode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("mount target /{0} is a symlink or leaves the rootfs; refusing to mount over it")]
+    /// The resolver's reason, naming the target.
+    #[error("unsafe mount target {0}")]
     UnsafeTarget(String),
     #[error("cannot {what}: {reason}")]
     Setup { what: String, reason: String },

@@ -1,7 +1,7 @@
 //! The mount plan of a root-mode session, as data (unit-tested as such),
 //! and its application beneath the rootfs.
 
-use super::target::{fd_path, open_target, Kind};
+use super::target::{fd_path, open_existing, open_target, Kind};
 use super::{Error, LaunchSpec};
 use nix::mount::{mount, MsFlags};
 use std::os::fd::BorrowedFd;
@@ -16,8 +16,8 @@ pub enum Mount {
         flags: MsFlags,
         data: &'static str,
     },
-    /// The standard device nodes and links in the fresh /dev.
-    DevNodes,
+    /// The standard links in the fresh /dev.
+    DevLinks,
     /// A host path bound (recursively) onto a guest path, then remounted
     /// with `flags` added to whatever the source mount already enforces.
     Bind {
@@ -39,42 +39,9 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOEXEC);
 
-/// Device nodes of a fresh /dev: (name, major, minor), all mode 0666.
-pub const DEV_NODES: [(&str, u32, u32); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-/// Symlinks of a fresh /dev: (name, target).
-pub const DEV_LINKS: [(&str, &str); 6] = [
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-    ("core", "/proc/kcore"),
-];
-
-/// Docker's default masked and read-only /proc and /sys paths.
-const MASKED: &[&str] = &[
-    "proc/kcore",
-    "proc/keys",
-    "proc/timer_list",
-    "proc/sched_debug",
-    "proc/scsi",
-    "proc/acpi",
-    "sys/firmware",
-];
-const READ_ONLY: &[&str] = &[
-    "proc/sys",
-    "proc/sysrq-trigger",
-    "proc/irq",
-    "proc/bus",
-    "proc/fs",
-];
+// The fixed paths are the session contract's, which cd-mount-helper
+// applies too: one list, so both routes hide the same.
+pub use session_contract::mounts::{DEV_LINKS, DEV_NODES, MASKED, READ_ONLY};
 
 /// The mounts of a session, by who makes them.
 #[derive(Debug, Default)]
@@ -97,7 +64,8 @@ impl Plan {
     }
 }
 
-const USER_BIND: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
+/// A device node of the host's bound into the fresh /dev.
+const DEV_NODE: u32 = session_contract::mounts::NOSUID | session_contract::mounts::NOEXEC;
 
 /// Which mounts a session gets, in order.
 pub fn plan(spec: &LaunchSpec) -> Plan {
@@ -122,130 +90,79 @@ pub fn plan(spec: &LaunchSpec) -> Plan {
     p
 }
 
-/// The container's mounts and this session's own.
+/// The container's mounts and this session's own: the session contract's
+/// plan, which cd-mount-helper applies too, so a root session has the same
+/// mounts whichever way it starts. Only a rootless session differs: a user
+/// namespace may mount a fresh proc only for a PID namespace it owns, and a
+/// fresh sysfs only with a network namespace of its own, so it binds the
+/// host's instead, hardened the same way.
 fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
-    use Mount::*;
-    // A user namespace may mount a fresh proc only for a PID namespace it
-    // owns, and a fresh sysfs only with a network namespace of its own:
-    // rootless sessions bind the host's instead, hardened.
-    let proc = if spec.userns && !spec.namespaces {
-        Bind {
-            source: "/proc".into(),
-            target: "proc".into(),
-            kind: Kind::Dir,
-            flags: NOSUID_NODEV_NOEXEC,
-        }
-    } else {
-        Fresh {
-            fstype: "proc",
-            target: "proc",
-            flags: NOSUID_NODEV_NOEXEC,
-            // As chroot-distro 3.2: under --isolated a user sees only its
-            // own processes' /proc entries, not another uid's.
-            data: if spec.isolated { HIDEPID } else { "" },
-        }
+    use session_contract::mounts::{plan, Source, Step};
+    let req = spec.contract();
+    let flags = |attrs: u32| MsFlags::from_bits_retain(libc::c_ulong::from(attrs));
+    let host = |source: &str, target: &str, kind, attrs| Mount::Bind {
+        source: source.into(),
+        target: target.into(),
+        kind,
+        flags: flags(attrs),
     };
-    let sys_flags = if spec.privileged {
-        NOSUID_NODEV_NOEXEC
-    } else {
-        NOSUID_NODEV_NOEXEC.union(MsFlags::MS_RDONLY)
-    };
-    let sys = if spec.userns {
-        Bind {
-            source: "/sys".into(),
-            target: "sys".into(),
-            kind: Kind::Dir,
-            flags: sys_flags,
-        }
-    } else {
-        Fresh {
-            fstype: "sysfs",
-            target: "sys",
-            flags: sys_flags,
-            data: "",
-        }
-    };
-    let mut m = vec![
-        Fresh {
-            fstype: "tmpfs",
-            target: "dev",
-            flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
-            data: "mode=755,size=65536k",
-        },
-        DevNodes,
-        Fresh {
-            fstype: "devpts",
-            target: "dev/pts",
-            flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
-            data: "newinstance,ptmxmode=0666,mode=0620,gid=5",
-        },
-        Fresh {
-            fstype: "tmpfs",
-            target: "dev/shm",
-            flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
-            data: "mode=1777",
-        },
-        proc,
-        sys,
-        Fresh {
-            fstype: "tmpfs",
-            target: "run",
-            flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
-            data: "mode=755",
-        },
-    ];
-    if spec.minimal {
-        return (m, Vec::new());
-    }
-    // The container's /tmp is its own and shared by its sessions; a
-    // session that asks for the host's binds it over in its own namespace.
-    m.push(Fresh {
-        fstype: "tmpfs",
-        target: "tmp",
-        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
-        data: "mode=1777",
-    });
-    if !spec.privileged {
-        m.extend(MASKED.iter().map(|t| Mask { target: t }));
-        m.extend(READ_ONLY.iter().map(|t| ReadOnly { target: t }));
-    }
-    let mut own = Vec::new();
-    if spec.shared_tmp && !spec.isolated {
-        own.push(Bind {
-            source: "/tmp".into(),
-            target: "tmp".into(),
-            kind: Kind::Dir,
-            flags: USER_BIND,
+    let (mut shared, mut own) = (Vec::new(), Vec::new());
+    for step in plan(&req) {
+        shared.push(match step {
+            Step::Fresh {
+                fs: "proc", attrs, ..
+            } if spec.userns && !spec.namespaces => host("/proc", "proc", Kind::Dir, attrs),
+            Step::Fresh {
+                fs: "sysfs", attrs, ..
+            } if spec.userns => host("/sys", "sys", Kind::Dir, attrs),
+            Step::Fresh {
+                fs,
+                at,
+                attrs,
+                opts,
+            } => Mount::Fresh {
+                fstype: fs,
+                target: at,
+                flags: flags(attrs),
+                data: opts,
+            },
+            // The host's nodes, bound: /dev itself stays nodev, so a node
+            // container root makes with MKNOD opens nothing.
+            Step::DevNode(name) => host(
+                &format!("/dev/{name}"),
+                &format!("dev/{name}"),
+                Kind::File,
+                DEV_NODE,
+            ),
+            Step::DevLinks => Mount::DevLinks,
+            Step::Mask(target) => Mount::Mask { target },
+            Step::ReadOnly(target) => Mount::ReadOnly { target },
+            // Binds are the session's own, in its child mount namespace.
+            Step::Bind {
+                from, at, attrs, ..
+            } => {
+                let source = match from {
+                    Source::User(i) => spec.binds[i].source.clone(),
+                    Source::HostTmp => "/tmp".into(),
+                    Source::Gpu(i) => req.gpu[i].clone(),
+                    Source::Interpreter => req.interpreter.clone().unwrap_or_default(),
+                };
+                let kind = Kind::of(&source);
+                own.push(Mount::Bind {
+                    source,
+                    target: at,
+                    kind,
+                    flags: flags(attrs),
+                });
+                continue;
+            }
         });
     }
-    for (src, dst) in &spec.system_binds {
-        own.push(Bind {
-            source: src.clone(),
-            target: dst.strip_prefix("/").unwrap_or(dst).to_path_buf(),
-            kind: Kind::of(src),
-            flags: MsFlags::MS_NOSUID,
-        });
-    }
-    if !spec.isolated {
-        for b in &spec.binds {
-            own.push(Bind {
-                source: b.source.clone(),
-                target: b
-                    .target
-                    .strip_prefix("/")
-                    .unwrap_or(&b.target)
-                    .to_path_buf(),
-                kind: Kind::of(&b.source),
-                // The user's restrictions only add to ours.
-                flags: USER_BIND | b.flags.mount_flags(),
-            });
-        }
-    }
-    (m, own)
+    (shared, own)
 }
 
 /// Applies `plan` beneath `root` (a directory fd on `rootfs`).
-pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount], userns: bool) -> Result<(), Error> {
+pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Error> {
     for m in plan {
         match m {
             Mount::Fresh {
@@ -260,7 +177,7 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount], userns: bool) -> R
                 mount(Some(*fstype), &at, Some(*fstype), *flags, data)
                     .map_err(|e| Error::setup(format!("mount {fstype} on /{target}"), e))?;
             }
-            Mount::DevNodes => dev_nodes(root, rootfs, userns)?,
+            Mount::DevLinks => dev_links(root)?,
             Mount::Bind {
                 source,
                 target,
@@ -288,19 +205,17 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount], userns: bool) -> R
                 remount(root, rootfs, target, *kind, *flags)?;
             }
             Mount::Mask { target } => {
-                let Ok(fd) = open_existing(root, target) else {
+                let Some(fd) = open_existing(root, Path::new(target)) else {
                     continue;
                 };
                 let at = fd_path(&fd, rootfs)?;
-                let is_dir = std::fs::metadata(&at).is_ok_and(|m| m.is_dir());
-                let r = if is_dir {
-                    mount(
-                        Some("tmpfs"),
-                        &at,
-                        Some("tmpfs"),
-                        MsFlags::MS_RDONLY,
-                        None::<&str>,
-                    )
+                // As cd-mount-helper masks (the session contract): an
+                // empty read-only tmpfs over a directory, /dev/null bound
+                // read-only over a file (not nodev: reading it must work).
+                let err = |e| Error::setup(format!("mask /{target}"), e);
+                if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
+                    let flags = MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC;
+                    mount(Some("tmpfs"), &at, Some("tmpfs"), flags, Some("size=0")).map_err(err)?;
                 } else {
                     mount(
                         Some("/dev/null"),
@@ -309,11 +224,13 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount], userns: bool) -> R
                         MsFlags::MS_BIND,
                         None::<&str>,
                     )
-                };
-                r.map_err(|e| Error::setup(format!("mask /{target}"), e))?;
+                    .map_err(err)?;
+                    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+                    remount(root, rootfs, Path::new(target), Kind::File, flags)?;
+                }
             }
             Mount::ReadOnly { target } => {
-                let Ok(fd) = open_existing(root, target) else {
+                let Some(fd) = open_existing(root, Path::new(target)) else {
                     continue;
                 };
                 let at = fd_path(&fd, rootfs)?;
@@ -383,70 +300,15 @@ fn enforced_flags(f: rustix::fs::StatVfsMountFlags) -> MsFlags {
     .fold(MsFlags::empty(), |acc, (_, m)| acc | m)
 }
 
-/// A proc/sys path that exists (masks skip what the kernel lacks).
-fn open_existing(root: BorrowedFd, rel: &str) -> Result<std::os::fd::OwnedFd, ()> {
-    let fd = rustix::fs::openat2(
-        root,
-        rel,
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
-        rustix::fs::Mode::empty(),
-        rustix::fs::ResolveFlags::BENEATH | rustix::fs::ResolveFlags::NO_SYMLINKS,
-    )
-    .map_err(|_| ())?;
-    Ok(fd)
-}
-
-/// null, zero, full, random, urandom, tty, and the usual links. A user
-/// namespace may not mknod: there the host's nodes are bound instead.
-fn dev_nodes(root: BorrowedFd, rootfs: &Path, userns: bool) -> Result<(), Error> {
-    use rustix::fs::{mknodat, symlinkat, FileType, Mode};
+/// The usual links in the fresh /dev (its nodes are bound from the host's).
+fn dev_links(root: BorrowedFd) -> Result<(), Error> {
     let dev = open_target(root, Path::new("dev"), Kind::Dir)?;
-    let dev = rustix::fs::openat(
-        &dev,
-        ".",
-        rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::setup("open /dev", e))?;
-    for (name, major, minor) in DEV_NODES {
-        if userns {
-            let target = Path::new("dev").join(name);
-            let fd = open_target(root, &target, Kind::File)?;
-            let at = fd_path(&fd, rootfs)?;
-            let host = Path::new("/dev").join(name);
-            mount(
-                Some(&host),
-                &at,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| Error::setup(format!("bind {}", host.display()), e))?;
-            continue;
-        }
-        mknodat(
-            &dev,
-            name,
-            FileType::CharacterDevice,
-            Mode::from_raw_mode(0o666),
-            rustix::fs::makedev(major, minor),
-        )
-        .map_err(|e| Error::setup(format!("create /dev/{name}"), e))?;
-        // mknod applies the umask; the nodes must be world read/write.
-        rustix::fs::chmodat(
-            &dev,
-            name,
-            Mode::from_raw_mode(0o666),
-            rustix::fs::AtFlags::empty(),
-        )
-        .map_err(|e| Error::setup(format!("chmod /dev/{name}"), e))?;
-    }
+    let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+    let dev = rustix::fs::openat(&dev, ".", flags, rustix::fs::Mode::empty())
+        .map_err(|e| Error::setup("open /dev", e))?;
     for (name, target) in DEV_LINKS {
-        symlinkat(target, &dev, name).map_err(|e| Error::setup(format!("link /dev/{name}"), e))?;
-    }
-    for d in ["pts", "shm"] {
-        rustix::fs::mkdirat(&dev, d, Mode::from_raw_mode(0o755))
-            .map_err(|e| Error::setup(format!("create /dev/{d}"), e))?;
+        rustix::fs::symlinkat(target, &dev, name)
+            .map_err(|e| Error::setup(format!("link /dev/{name}"), e))?;
     }
     Ok(())
 }
@@ -478,7 +340,8 @@ mod tests {
             env: vec![],
             userns: false,
             join: None,
-            system_binds: vec![],
+            gpu: vec![],
+            interpreter: None,
         }
     }
 
@@ -492,7 +355,8 @@ mod tests {
                 Mount::Fresh { target, .. }
                 | Mount::Mask { target }
                 | Mount::ReadOnly { target } => target.to_string(),
-                Mount::DevNodes => "dev:nodes".into(),
+                Mount::DevLinks => "dev:links".into(),
+                Mount::Bind { target, .. } if target.starts_with("dev") => "dev:node".into(),
                 Mount::Bind { target, .. } => format!("bind:{}", target.display()),
             })
             .collect()
@@ -502,19 +366,28 @@ mod tests {
     fn default_plan_order_and_hardening() {
         let p = flat(&spec());
         let t = targets(&p);
+        // The session contract's order: /dev and the host's six nodes
+        // bound into it, then the rest; the masks come before /tmp.
+        assert_eq!(t[1..7], ["dev:node"; 6]);
         assert_eq!(
-            &t[..8],
+            &t[..13],
             [
                 "dev",
-                "dev:nodes",
+                "dev:node",
+                "dev:node",
+                "dev:node",
+                "dev:node",
+                "dev:node",
+                "dev:node",
+                "dev:links",
                 "dev/pts",
                 "dev/shm",
                 "proc",
                 "sys",
-                "run",
-                "tmp"
+                "run"
             ]
         );
+        assert_eq!(t[t.len() - 2], "tmp");
         assert!(t.contains(&"proc/kcore".to_string()));
         assert!(t.contains(&"proc/sys".to_string()));
         assert_eq!(t.last().unwrap(), "bind:data");
@@ -554,7 +427,7 @@ mod tests {
         });
         assert_eq!(
             flags,
-            Some(USER_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC)
+            Some(MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC)
         );
     }
 
@@ -562,18 +435,11 @@ mod tests {
     fn minimal_and_isolated() {
         let mut s = spec();
         s.minimal = true;
-        assert_eq!(
-            targets(&flat(&s)),
-            [
-                "dev",
-                "dev:nodes",
-                "dev/pts",
-                "dev/shm",
-                "proc",
-                "sys",
-                "run"
-            ]
-        );
+        // No /tmp and no binds, but masked like any root session.
+        let t = targets(&flat(&s));
+        assert_eq!(&t[10..13], ["proc", "sys", "run"]);
+        assert_eq!(t.last().unwrap(), "proc/fs");
+        assert!(t.contains(&"proc/kcore".to_string()) && !t.contains(&"tmp".to_string()));
         let mut s = spec();
         s.isolated = true;
         s.shared_tmp = true;

@@ -101,17 +101,17 @@ pub fn prepare(
     // one every exec would fail with a bare ENOEXEC.
     let guest =
         crate::session::arch::guest_run(root.as_fd(), Path::new(crate::session::arch::BINFMT_DIR))?;
-    let mut system_binds = Vec::new();
-    if let crate::session::arch::Execution::Emulated {
-        interpreter,
-        fix_binary: false,
-        ..
-    } = &guest.execution
-    {
-        // Without the F flag the kernel opens the interpreter at exec
-        // time, from inside the chroot.
-        system_binds.push((interpreter.clone(), interpreter.clone()));
-    }
+    // Without the F flag the kernel opens the interpreter at exec time,
+    // from inside the chroot.
+    let interpreter = match guest.execution {
+        crate::session::arch::Execution::Emulated {
+            interpreter,
+            fix_binary: false,
+            ..
+        } => Some(interpreter),
+        _ => None,
+    };
+    let mut gpu = Vec::new();
     let user = resolve_user(opts.user.as_deref(), root.as_fd())?;
     let argv = if opts.run {
         run_command(config, &opts.words)?
@@ -134,9 +134,11 @@ pub fn prepare(
     let mut gpu_env = Vec::new();
     if shares_host {
         use crate::session::devices;
-        let gpu = devices::gpu(Path::new("/"), termux.is_some());
-        system_binds.extend(gpu.binds.into_iter().map(|b| (b.host, b.guest)));
-        gpu_env = gpu.env;
+        let found = devices::gpu(Path::new("/"), termux.is_some());
+        // The host root is "/": each is bound at its own path, which is
+        // how the session contract binds a GPU.
+        gpu.extend(found.binds.into_iter().map(|b| b.guest));
+        gpu_env = found.env;
         if let Some(t) = &termux {
             let shared = devices::termux_binds(t, Path::new("/"), true);
             binds.extend(shared.binds.into_iter().map(|b| plain(b.host, b.guest)));
@@ -222,7 +224,8 @@ pub fn prepare(
         env,
         userns: opts.rootless,
         join: None,
-        system_binds,
+        gpu,
+        interpreter,
     };
     Ok((spec, warnings))
 }

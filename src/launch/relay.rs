@@ -18,9 +18,6 @@ use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// fstatfs types of what may be passed as it is (linux/magic.h).
-const PIPEFS_MAGIC: u64 = 0x5049_5045;
-const SOCKFS_MAGIC: u64 = 0x534F_434B;
 /// Pumps stream through a fixed buffer of this size.
 const CHUNK: usize = 64 * 1024;
 /// How often the caller's window size is compared with the pty's. Polling
@@ -30,18 +27,9 @@ const CHUNK: usize = 64 * 1024;
 /// 200 ms changes nothing outside this module and costs one ioctl.
 const SIZE_POLL: Duration = Duration::from_millis(200);
 
-/// Whether `fd` may be handed to a real-root session as it is: an anonymous
-/// pipe or a socket, not O_PATH. A named FIFO is refused: its fstatfs type
-/// is that of the filesystem it lives on, which /proc/self/fd/N leads into.
-pub fn passable(fd: BorrowedFd) -> bool {
-    match rustix::fs::fcntl_getfl(fd) {
-        Ok(flags) if !flags.contains(OFlags::PATH) => {}
-        _ => return false,
-    }
-    // f_type's integer type differs between architectures.
-    let kind = rustix::fs::fstatfs(fd).map(|s| u64::try_from(s.f_type));
-    matches!(kind, Ok(Ok(PIPEFS_MAGIC | SOCKFS_MAGIC)))
-}
+/// Whether `fd` may be handed to a real-root session as it is: the session
+/// contract's answer, which cd-mount-helper checks again.
+pub use session_contract::stdio::passable;
 
 /// What a real-root session may be handed on fds 0-2, and the relays for
 /// the rest.

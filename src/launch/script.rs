@@ -2,7 +2,7 @@
 //! tools (util-linux `unshare`, `mount`, `setpriv`, coreutils `chroot`,
 //! `env`), runnable by `sh`, for users who want to see or reuse it.
 
-use super::mounts::{plan, Mount, DEV_LINKS, DEV_NODES};
+use super::mounts::{plan, Mount, DEV_LINKS};
 use super::target::Kind;
 use super::LaunchSpec;
 use crate::shell::quote;
@@ -51,23 +51,7 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
                     r(target)
                 ));
             }
-            Mount::DevNodes if spec.userns => {
-                for (name, _, _) in DEV_NODES {
-                    let t = r(&format!("dev/{name}"));
-                    lines.push(format!("touch {t}"));
-                    lines.push(format!("mount --bind /dev/{name} {t}"));
-                }
-                for (name, target) in DEV_LINKS {
-                    lines.push(format!("ln -s {target} {}", r(&format!("dev/{name}"))));
-                }
-            }
-            Mount::DevNodes => {
-                for (name, major, minor) in DEV_NODES {
-                    lines.push(format!(
-                        "mknod -m 666 {} c {major} {minor}",
-                        r(&format!("dev/{name}"))
-                    ));
-                }
+            Mount::DevLinks => {
                 for (name, target) in DEV_LINKS {
                     lines.push(format!("ln -s {target} {}", r(&format!("dev/{name}"))));
                 }
@@ -96,7 +80,7 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
             Mount::Mask { target } => {
                 let t = r(target);
                 lines.push(format!(
-                    "if [ -d {t} ]; then mount -t tmpfs -o ro tmpfs {t}; elif [ -e {t} ]; then mount --bind /dev/null {t}; fi"
+                    "if [ -d {t} ]; then mount -t tmpfs -o ro,nosuid,nodev,noexec,size=0 tmpfs {t}; elif [ -e {t} ]; then mount --bind /dev/null {t} && mount -o remount,bind,ro,nosuid,noexec {t}; fi"
                 ));
             }
             Mount::ReadOnly { target } => {
@@ -113,14 +97,9 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
             "# not reproduced: the seccomp deny-list (kernel modules, kexec, reboot, bpf, ...)"
                 .into(),
         );
-        let caps: Vec<String> = super::child::DOCKER_CAPS
+        let caps: Vec<String> = session_contract::caps::DOCKER
             .iter()
-            .map(|c| {
-                format!(
-                    "+{}",
-                    c.to_string().to_lowercase().trim_start_matches("cap_")
-                )
-            })
+            .map(|(_, name)| format!("+{}", name.to_lowercase().trim_start_matches("cap_")))
             .collect();
         exec.push(format!("setpriv --bounding-set -all,{} --", caps.join(",")));
     }

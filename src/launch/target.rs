@@ -1,99 +1,42 @@
-//! Mount targets inside an untrusted rootfs: resolved beneath it without
-//! following any symlink, held as O_PATH fds and mounted through
-//! `/proc/self/fd/N`, so an image whose `proc` is a symlink to a host
-//! directory can never get something mounted on the host.
+//! Mount targets inside an untrusted rootfs: resolved beneath it by the
+//! session contract's resolver (the one cd-mount-helper uses, so an image
+//! whose `proc` is a symlink to a host directory is refused the same way on
+//! both root paths), held as O_PATH fds and mounted through
+//! `/proc/self/fd/N`.
 
 use super::Error;
-use rustix::fs::{mkdirat, openat, openat2, Mode, OFlags, ResolveFlags};
-use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use session_contract::refusal::{Refusal, Rule};
+pub use session_contract::resolve::Kind;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
-/// What to create when a target is missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Dir,
-    File,
-}
-
-impl Kind {
-    /// What a bind of the host path `source` needs as its target.
-    pub fn of(source: &Path) -> Self {
-        if source.is_dir() {
-            Kind::Dir
-        } else {
-            Kind::File
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        match r.rule {
+            Rule::Target => Error::UnsafeTarget(r.msg),
+            _ => Error::Setup {
+                what: "resolve a mount target".into(),
+                reason: r.msg,
+            },
         }
     }
 }
 
 /// Opens (creating if missing) `rel` beneath `root` as an O_PATH fd, with no
-/// symlink allowed anywhere on the way.
+/// symlink allowed anywhere on the way and the result checked to lie
+/// strictly inside the rootfs.
 pub fn open_target(root: BorrowedFd, rel: &Path, kind: Kind) -> Result<OwnedFd, Error> {
-    let name = rel.display().to_string();
-    let unsafe_target = || Error::UnsafeTarget(name.trim_start_matches('/').to_owned());
-    let parts: Vec<&OsStr> = rel
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(p) => Some(p),
-            _ => None,
-        })
-        .collect();
-    if parts.is_empty() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(unsafe_target());
-    }
-    let mut dir: OwnedFd = openat(
+    Ok(session_contract::resolve::open_target(
         root,
-        ".",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::setup("open the rootfs", e))?;
-    for (i, part) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-        let opened = match openat2(&dir, *part, flags, Mode::empty(), how) {
-            Err(rustix::io::Errno::NOSYS) => openat(&dir, *part, flags, Mode::empty()),
-            r => r,
-        };
-        let fd = match opened {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => {
-                create(dir.as_fd(), part, if last { kind } else { Kind::Dir })?;
-                openat(&dir, *part, flags, Mode::empty()).map_err(|_| unsafe_target())?
-            }
-            Err(_) => return Err(unsafe_target()),
-        };
-        let st = rustix::fs::fstat(&fd).map_err(|e| Error::setup("inspect a mount target", e))?;
-        let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
-        if ft == rustix::fs::FileType::Symlink || (!last && ft != rustix::fs::FileType::Directory) {
-            return Err(unsafe_target());
-        }
-        dir = fd;
-    }
-    Ok(dir)
+        rel,
+        Some(kind),
+    )?)
 }
 
-/// Creates a missing target; O_EXCL|O_NOFOLLOW so a racing symlink loses.
-fn create(dir: BorrowedFd, name: &OsStr, kind: Kind) -> Result<(), Error> {
-    let r = match kind {
-        Kind::Dir => mkdirat(dir, name, Mode::from_raw_mode(0o755)),
-        Kind::File => openat(
-            dir,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .map(drop),
-    };
-    match r {
-        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-        Err(e) => Err(Error::setup(
-            format!("create mount target {}", name.to_string_lossy()),
-            e,
-        )),
-    }
+/// An existing target (masks skip what the kernel lacks): `None` when
+/// missing or refused.
+pub fn open_existing(root: BorrowedFd, rel: &Path) -> Option<OwnedFd> {
+    session_contract::resolve::open_target(root, rel, None).ok()
 }
 
 /// The `/proc/self/fd/N` path of an fd, checked to lie strictly inside
@@ -103,7 +46,8 @@ pub fn fd_path(fd: &OwnedFd, rootfs: &Path) -> Result<PathBuf, Error> {
     let real =
         std::fs::read_link(&link).map_err(|e| Error::setup("read back a mount target", e))?;
     if !real.starts_with(rootfs) || real == rootfs {
-        return Err(Error::UnsafeTarget(real.display().to_string()));
+        let why = format!("{}: it resolves outside the rootfs", real.display());
+        return Err(Error::UnsafeTarget(why));
     }
     Ok(link)
 }
@@ -111,6 +55,7 @@ pub fn fd_path(fd: &OwnedFd, rootfs: &Path) -> Result<PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn symlinked_targets_are_refused_missing_ones_created() {
@@ -132,11 +77,13 @@ mod tests {
             open_target(fd.as_fd(), Path::new("../x"), Kind::Dir),
             Err(Error::UnsafeTarget(_))
         ));
+        assert!(open_existing(fd.as_fd(), Path::new("sys/kernel")).is_none());
         let t = open_target(fd.as_fd(), Path::new("dev/pts"), Kind::Dir).unwrap();
         assert!(root.join("dev/pts").is_dir());
         let p = fd_path(&t, &root.canonicalize().unwrap()).unwrap();
         assert!(p.starts_with("/proc/self/fd"));
         open_target(fd.as_fd(), Path::new("etc/hosts"), Kind::File).unwrap();
         assert!(root.join("etc/hosts").is_file());
+        assert!(open_existing(fd.as_fd(), Path::new("etc/hosts")).is_some());
     }
 }

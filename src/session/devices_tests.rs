@@ -264,6 +264,11 @@ fn gpu_native_nvidia_and_dri() {
         assert!(guests.contains(&PathBuf::from(want)), "{want}");
     }
     assert!(!guests.contains(&PathBuf::from("/dev/nvidia-notadevice")));
+    // Every one is a GPU path of the session contract, which both root
+    // paths bind (cd-mount-helper refuses any other --gpu).
+    for g in &guests {
+        assert!(session_contract::mounts::is_gpu_path(g), "{}", g.display());
+    }
     assert_eq!(env_of(&s, "__NV_PRIME_RENDER_OFFLOAD"), Some("1"));
     assert_eq!(env_of(&s, "__GLX_VENDOR_LIBRARY_NAME"), Some("nvidia"));
     assert_eq!(env_of(&s, "GALLIUM_DRIVER"), None);
@@ -285,6 +290,9 @@ fn gpu_wsl2() {
     let s = gpu(t.root(), false);
     let guests: Vec<_> = s.binds.iter().map(|b| b.guest.clone()).collect();
     assert_eq!(guests, [PathBuf::from("/dev/dxg"), "/usr/lib/wsl".into()]);
+    assert!(guests
+        .iter()
+        .all(|g| session_contract::mounts::is_gpu_path(g)));
     assert!(s.env.is_empty(), "not NVIDIA: {:?}", s.env);
     t.file("/usr/lib/wsl/lib/libcuda.so.1");
     let s = gpu(t.root(), false);

@@ -10,6 +10,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+/// The main binary, built if needed, copied where the rig user can run it.
+pub fn main_bin() -> PathBuf {
+    let ws = workspace();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--locked", "-p", "chroot-distro", "--bin", "chroot-distro"])
+        .current_dir(&ws)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.join("target"), PathBuf::from);
+    let src = target.join("debug/chroot-distro");
+    let dir = Path::new(rig().get("CD_RIG_BIN_DIR")).join("helper-client");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dst = dir.join("chroot-distro");
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    std::fs::copy(&src, &tmp).unwrap();
+    std::fs::rename(&tmp, &dst).unwrap();
+    dst
+}
+
 /// The compile-time policy path of the `test-policy-path` build.
 pub const POLICY: &str = "/var/lib/cd-test-rig/helper/helper.conf";
 const BIN_DIR: &str = "/var/lib/cd-test-rig/helper/bin";

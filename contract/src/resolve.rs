@@ -1,4 +1,5 @@
-//! Rule 5: mount targets inside an untrusted rootfs. Resolved beneath the
+//! Rule 5: mount targets inside an untrusted rootfs, for cd-mount-helper
+//! and the main binary's root sessions alike. Resolved beneath the
 //! rootfs without following any symlink (openat2, or an O_PATH walk one
 //! component at a time where openat2 is missing), held as O_PATH fds, read
 //! checked by walking up from it (device and inode, not path strings) and
@@ -16,6 +17,17 @@ use std::path::{Component, Path};
 pub enum Kind {
     Dir,
     File,
+}
+
+impl Kind {
+    /// What a bind of the host path `source` needs as its target.
+    pub fn of(source: &Path) -> Self {
+        if source.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        }
+    }
 }
 
 fn unsafe_target(rel: &Path, why: &str) -> Refusal {
@@ -171,38 +183,32 @@ fn check_inside(fd: BorrowedFd, root: BorrowedFd, rel: &Path) -> Result<(), Refu
     Err(outside())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::symlink;
-
-    #[test]
-    fn symlinks_are_refused_missing_targets_created() {
-        let dir = std::env::temp_dir().join(format!("cd-helper-resolve-{}", std::process::id()));
-        let root = dir.join("root");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        symlink("/etc", root.join("proc")).unwrap();
-        symlink("/nonexistent", root.join("dangling")).unwrap();
-        symlink("../../..", root.join("etc/up")).unwrap();
-        let fd = std::fs::File::open(&root).unwrap();
-        for (rel, kind) in [
-            ("proc", Kind::Dir),
-            ("dangling", Kind::File),
-            ("etc/up/x", Kind::Dir),
-            ("proc/sys", Kind::Dir),
-        ] {
-            let e = open_target(fd.as_fd(), Path::new(rel), Some(kind)).unwrap_err();
-            assert_eq!(e.rule, Rule::Target, "{rel}: {e}");
+/// Rule 8: enters the working directory, resolved as the calling user
+/// inside the root it has (after pivot_root or chroot), with no magic link
+/// (/proc/N/cwd) on the way. A missing one falls back to / as login(1) does.
+pub fn enter_cwd(cwd: &Path) -> Result<(), Refusal> {
+    use crate::refusal::OrSetup;
+    use rustix::fs::ResolveFlags as R;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let opened = match cfg!(feature = "force-openat2-fallback") {
+        false => {
+            let how = R::IN_ROOT | R::NO_MAGICLINKS;
+            rustix::fs::openat2(rustix::fs::CWD, cwd, flags, Mode::empty(), how)
         }
-        // Refused for its `..` before any lookup, not for a failed one.
-        let e = open_target(fd.as_fd(), Path::new("../x"), None).unwrap_err();
-        assert_eq!(e.rule, Rule::Target, "{e}");
-        assert!(e.to_string().contains("not a plain path below the rootfs"), "{e}");
-        open_target(fd.as_fd(), Path::new("dev/pts"), Some(Kind::Dir)).unwrap();
-        assert!(root.join("dev/pts").is_dir());
-        open_target(fd.as_fd(), Path::new("etc/hosts"), Some(Kind::File)).unwrap();
-        assert!(root.join("etc/hosts").is_file());
-        assert!(std::fs::symlink_metadata("/nonexistent").is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        true => Err(Errno::NOSYS),
+    };
+    let dir = match opened {
+        Err(Errno::NOSYS) => rustix::fs::open(cwd, flags, Mode::empty()),
+        r => r,
+    };
+    match dir {
+        Ok(d) => rustix::process::fchdir(&d).or_setup("enter the working directory")?,
+        Err(Errno::NOENT) => rustix::process::chdir("/").or_setup("enter /")?,
+        Err(e) => return Err(refuse(Rule::Cwd, format!("{}: {e}", cwd.display()))),
+    }
+    // The kernel's own answer: an unreachable directory is outside the root.
+    match rustix::process::getcwd(Vec::new()) {
+        Ok(p) if p.to_bytes().starts_with(b"/") => Ok(()),
+        _ => Err(refuse(Rule::Cwd, format!("{} lies outside the rootfs", cwd.display()))),
     }
 }
