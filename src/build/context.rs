@@ -71,6 +71,25 @@ pub trait Destination {
     fn exists(&self, path: &Path) -> bool;
 }
 
+/// A file the build makes rather than finds in the context: a
+/// here-document's body, a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Made {
+    /// Its name when the destination is a directory (one component).
+    pub name: String,
+    pub content: Content,
+    /// Before `--chmod`: 0644 for a here-document, 0600 for a download.
+    pub mode: u32,
+    pub mtime: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// A file the build wrote (a finished download), read by path.
+    File(PathBuf),
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStats {
     pub files: u64,
@@ -157,6 +176,20 @@ impl Context {
         image: &dyn Destination,
         out: impl Write,
     ) -> Result<CopyStats, Error> {
+        self.copy_with(words, &[], dest, opts, image, out)
+    }
+
+    /// [`Context::copy`] with files the build made, after the context's
+    /// sources. With no source at all, `dest` (a directory) is created.
+    pub fn copy_with(
+        &self,
+        words: &[String],
+        made: &[Made],
+        dest: &str,
+        opts: &CopyOptions,
+        image: &dyn Destination,
+        out: impl Write,
+    ) -> Result<CopyStats, Error> {
         let mut sources = Vec::new();
         let mut wildcard = false;
         for word in words {
@@ -169,16 +202,19 @@ impl Context {
             || dest_rel.as_os_str().is_empty()
             || image.is_dir(&dest_rel)
             || opts.parents;
-        if words.len() > 1 && !into_dir {
+        if words.len() + made.len() > 1 && !into_dir {
             return Err(Error::DestNotDir(dest.to_owned()));
         }
-        let many = sources.len() > 1 || wildcard;
+        let many = sources.len() + made.len() > 1 || wildcard;
         let mut w = Writer {
             tar: tar::Builder::new(out),
             opts,
             stats: CopyStats::default(),
             made: Vec::new(),
         };
+        if words.is_empty() && made.is_empty() {
+            w.parents(&dest_rel, true, image)?;
+        }
         for src in &sources {
             let target = if src.is_dir {
                 dest_rel.join(&src.keep)
@@ -191,6 +227,14 @@ impl Context {
             };
             w.parents(&target, src.is_dir, image)?;
             self.emit(&mut w, src, &target)?;
+        }
+        for m in made {
+            let target = match into_dir || many {
+                true => dest_rel.join(one_component(&m.name)),
+                false => dest_rel.clone(),
+            };
+            w.parents(&target, false, image)?;
+            w.made(&target, m)?;
         }
         w.tar.finish().map_err(Error::Write)?;
         Ok(w.stats)
@@ -371,6 +415,15 @@ impl Context {
     }
 }
 
+/// A made file's name as one path component (a here-document's name is
+/// its delimiter; a download's, the end of its URL path).
+fn one_component(name: &str) -> &str {
+    match name.rsplit('/').next() {
+        Some("" | "." | "..") | None => "__unnamed__",
+        Some(n) => n,
+    }
+}
+
 /// Names in a directory, without `.` and `..`.
 fn entries(dir: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
@@ -489,6 +542,39 @@ impl<W: Write> Writer<'_, W> {
             })?;
         self.stats.files += 1;
         self.stats.bytes += size;
+        Ok(())
+    }
+
+    fn made(&mut self, dst: &Path, m: &Made) -> Result<(), Error> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        let (uid, gid) = self.opts.owner.unwrap_or((0, 0));
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+        h.set_mode(self.opts.mode.unwrap_or(m.mode));
+        h.set_mtime(m.mtime);
+        let appended = match &m.content {
+            Content::Bytes(b) => {
+                h.set_size(b.len() as u64);
+                self.tar.append_data(&mut h, dst, b.as_slice())
+            }
+            Content::File(path) => {
+                let file = std::fs::File::open(path).map_err(|e| IoError::new("open", path, e))?;
+                let size = file
+                    .metadata()
+                    .map_err(|e| IoError::new("stat", path, e))?
+                    .len();
+                h.set_size(size);
+                let mut exact = ExactReader {
+                    inner: file,
+                    left: size,
+                    at: path,
+                };
+                self.tar.append_data(&mut h, dst, &mut exact)
+            }
+        };
+        appended.map_err(Error::Write)?;
+        self.stats.files += 1;
         Ok(())
     }
 

@@ -10,10 +10,11 @@
 //! its layer is applied instead.
 
 use super::cache::{self, BuildCache, CachedLayer, HashSink};
-use super::context::{Context, CopyOptions, Rootfs};
+use super::context::Rootfs;
+use super::copy_step::{copy_into, Sources};
 use super::dockerfile::{
-    Action, Base, BaseConfig, BuildInputs, CopyFrom, CopySource, Dockerfile, Network, Plan,
-    RunCommand, Setting, StageConfig, Step,
+    Action, Base, BaseConfig, BuildInputs, CopyFrom, Dockerfile, Network, Plan, RunCommand,
+    Setting, StageConfig, Step,
 };
 use super::image::{created, Image, ImageBuilder, Step as HistoryStep};
 use super::layer::LayerDescriptor;
@@ -398,7 +399,7 @@ impl StageExec<'_, '_> {
                     &rootfs.clone(),
                     "COPY",
                     false,
-                    move |w| copy_into(&file, &step, &rootfs, &sources, w),
+                    move |w| copy_into(&file, &step, &rootfs, &sources, now_epoch(), w),
                 )?;
                 Ok(())
             }
@@ -471,132 +472,22 @@ impl StageExec<'_, '_> {
         out: impl std::io::Write,
     ) -> Result<(), Error> {
         let sources = self.source_dir(step, done)?;
-        copy_into(self.file, step, rootfs, &sources, out)
+        // Made files' dates stay out of the key (their content is in it).
+        copy_into(self.file, step, rootfs, &sources, 0, out)
     }
 }
 
-#[derive(Clone)]
-enum Sources {
-    /// The build context (and the Dockerfile, for its ignore file).
-    Context(PathBuf, Option<PathBuf>),
-    /// Another stage's rootfs: no ignore file.
-    Tree(PathBuf),
-}
-
-/// COPY/ADD's tar stream for `step` into `out`.
-fn copy_into(
-    file: &str,
-    step: &Step,
-    rootfs: &Path,
-    sources: &Sources,
-    out: impl std::io::Write,
-) -> Result<(), Error> {
-    let (words, dest, workdir, chown, chmod, parents, exclude) = match &step.action {
-        Action::Copy {
-            sources,
-            dest,
-            workdir,
-            chown,
-            chmod,
-            parents,
-            exclude,
-            ..
-        } => (sources, dest, workdir, chown, chmod, *parents, exclude),
-        Action::Add {
-            sources,
-            dest,
-            workdir,
-            chown,
-            chmod,
-            exclude,
-            ..
-        } => (sources, dest, workdir, chown, chmod, false, exclude),
-        _ => return Ok(()),
-    };
-    let mut paths = Vec::new();
-    for s in words {
-        match s {
-            CopySource::Path(p) if is_url(p) => return Err(not_yet(file, step, "ADD from a URL")),
-            CopySource::Path(p) => paths.push(p.clone()),
-            CopySource::Inline { .. } => {
-                return Err(not_yet(file, step, "COPY from a here-document"))
-            }
-        }
-    }
-    if matches!(step.action, Action::Add { .. }) {
-        if let Sources::Context(dir, _) = sources {
-            if paths.iter().any(|p| is_archive(&dir.join(p))) {
-                return Err(not_yet(file, step, "ADD of a local archive (unpacking it)"));
-            }
-        }
-    }
-    let context = match sources {
-        Sources::Context(dir, dockerfile) => Context::open(dir, dockerfile.as_deref())?,
-        Sources::Tree(dir) => Context::open_tree(dir)?,
-    };
-    let image = Rootfs::open(rootfs)?;
-    let owner = match chown {
-        Some(spec) => {
-            let root = std::fs::File::open(rootfs)
-                .map_err(|e| crate::ioerr::IoError::new("open", rootfs, e))?;
-            let user = crate::session::resolve_user(Some(spec), std::os::fd::AsFd::as_fd(&root))
-                .map_err(|e| at(file, step, format!("--chown={spec}: {e}")))?;
-            Some((user.uid, user.gid))
-        }
-        None => None,
-    };
-    let opts = CopyOptions {
-        owner,
-        mode: *chmod,
-        parents,
-        exclude: super::ignore::Patterns::new(exclude.iter().map(String::as_str))
-            .map_err(|e| at(file, step, e.to_string()))?,
-    };
-    let dest = absolute(dest, workdir);
-    context.copy(&paths, &dest, &opts, &image, out)?;
-    Ok(())
-}
-
-fn at(file: &str, step: &Step, message: String) -> Error {
+pub(super) fn at(file: &str, step: &Step, message: String) -> Error {
     Error::At {
         location: format!("{file}:{}", step.span),
         message,
     }
 }
 
-fn not_yet(file: &str, step: &Step, what: &str) -> Error {
+pub(super) fn not_yet(file: &str, step: &Step, what: &str) -> Error {
     Error::NotYet {
         location: format!("{file}:{}", step.span),
         what: what.to_owned(),
-    }
-}
-
-/// Whether ADD would unpack `path`: a regular file (not through a
-/// symlink) that starts like a tar archive, compressed or not.
-fn is_archive(path: &Path) -> bool {
-    use std::io::Read;
-    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut head = [0u8; 262];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let head = &head[..n];
-    const MAGICS: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\0", b"\x28\xb5\x2f\xfd"];
-    MAGICS.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(b"ustar")
-}
-
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
-}
-
-/// A destination relative to WORKDIR made absolute; its trailing `/` kept.
-fn absolute(dest: &str, workdir: &str) -> String {
-    if dest.starts_with('/') {
-        dest.to_owned()
-    } else {
-        format!("{}/{dest}", workdir.trim_end_matches('/'))
     }
 }
 

@@ -30,6 +30,7 @@ pub mod cache;
 pub mod context;
 #[cfg(test)]
 mod context_tests;
+mod copy_step;
 pub mod diff;
 pub mod dockerfile;
 pub mod error;
