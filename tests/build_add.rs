@@ -88,3 +88,133 @@ fn here_documents_become_files_with_dockers_modes_and_owners() {
     assert_eq!(counts(changed.ok()), (2, 1), "{changed:?}");
     assert_eq!(file(&rootfs, "opt/docs/two").3, "SECOND\n");
 }
+
+/// A tar archive: `dir/` (0750, 1234:5), `dir/file`, a symlink and a hard
+/// link to it, and `../escape`, which must stay inside the destination.
+fn sample_tar(text: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o750);
+    h.set_uid(1234);
+    h.set_gid(5);
+    h.set_size(0);
+    b.append_data(&mut h, "dir/", std::io::empty()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o640);
+    h.set_uid(1234);
+    h.set_gid(5);
+    h.set_size(text.len() as u64);
+    b.append_data(&mut h, "dir/file", text.as_bytes()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "dir/link", "file").unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_size(0);
+    h.set_mode(0o640);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_link(&mut h, "dir/hard", "dir/file").unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(3);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    // The tar crate refuses to write `..`: put it in the raw name.
+    h.as_old_mut().name[..9].copy_from_slice(b"../escape");
+    h.set_cksum();
+    b.append(&h, &b"out"[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn compress(kind: &str, tar: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match kind {
+        "tar" => tar.to_vec(),
+        "tar.gz" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        "tar.bz2" => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        "tar.xz" => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        "tar.zst" => zstd::encode_all(tar, 1).unwrap(),
+        _ => unreachable!(),
+    }
+}
+
+const KINDS: [&str; 5] = ["tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst"];
+
+#[test]
+fn add_unpacks_local_archives_of_every_compression_and_copy_does_not() {
+    let store = TestStore::new();
+    let mut body = String::new();
+    for kind in KINDS {
+        body.push_str(&format!("ADD a.{kind} /x/{kind}\n"));
+    }
+    body.push_str("ADD --chown=7:8 a.tar.gz notes.txt /owned/\nCOPY a.tar.gz /copied/\n");
+    let ctx = context(&body);
+    let tar = sample_tar("in the archive\n");
+    for kind in KINDS {
+        std::fs::write(ctx.path().join(format!("a.{kind}")), compress(kind, &tar)).unwrap();
+    }
+    std::fs::write(ctx.path().join("notes.txt"), "notes\n").unwrap();
+    let (out, rootfs) = build_as(&store, ctx.path(), "unpacked");
+    out.ok();
+    for kind in KINDS {
+        let dir = format!("x/{kind}/dir");
+        assert_eq!(
+            file(&rootfs, &format!("{dir}/file")),
+            (0o640, 1234, 5, "in the archive\n".into()),
+            "{kind}"
+        );
+        let d = std::fs::metadata(rootfs.join(&dir)).unwrap();
+        assert_eq!((d.mode() & 0o7777, d.uid()), (0o750, 1234), "{kind}");
+        let link = rootfs.join(format!("{dir}/link"));
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("file"));
+        let (a, b) = (
+            std::fs::metadata(rootfs.join(format!("{dir}/file"))).unwrap(),
+            std::fs::metadata(rootfs.join(format!("{dir}/hard"))).unwrap(),
+        );
+        assert_eq!(a.ino(), b.ino(), "{kind}: the hard link joins the file");
+        assert_eq!(file(&rootfs, &format!("x/{kind}/escape")).3, "out");
+    }
+    assert!(!rootfs.join("escape").exists() && !rootfs.join("x/escape").exists());
+    // --chown owns every unpacked entry; the plain file joins them.
+    assert_eq!(file(&rootfs, "owned/dir/file").1, 7);
+    assert_eq!(file(&rootfs, "owned/dir/file").2, 8);
+    assert_eq!(
+        file(&rootfs, "owned/notes.txt"),
+        (0o644, 7, 8, "notes\n".into())
+    );
+    // COPY copies the archive as it is.
+    assert_eq!(
+        std::fs::read(rootfs.join("copied/a.tar.gz")).unwrap(),
+        std::fs::read(ctx.path().join("a.tar.gz")).unwrap()
+    );
+
+    // The archive's content is part of the step's key.
+    let again = store.run(&["build", ctx.path().to_str().unwrap()]);
+    assert_eq!(counts(again.ok()), (0, 7), "{again:?}");
+    let changed = sample_tar("changed\n");
+    std::fs::write(ctx.path().join("a.tar.zst"), compress("tar.zst", &changed)).unwrap();
+    let (out, rootfs) = build_as(&store, ctx.path(), "unpacked2");
+    assert_eq!(counts(out.ok()), (3, 4), "{out:?}");
+    assert_eq!(file(&rootfs, "x/tar.zst/dir/file").3, "changed\n");
+}

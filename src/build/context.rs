@@ -90,6 +90,15 @@ pub enum Content {
     File(PathBuf),
 }
 
+/// ADD's local archive: a source that unpacks rather than copies.
+#[derive(Debug)]
+pub struct Archive {
+    /// Its path in the context.
+    pub rel: PathBuf,
+    /// Open for reading, at its start.
+    pub file: std::fs::File,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStats {
     pub files: u64,
@@ -238,6 +247,66 @@ impl Context {
         }
         w.tar.finish().map_err(Error::Write)?;
         Ok(w.stats)
+    }
+
+    /// ADD: splits `words` into the local archives they name (regular
+    /// files, not reached through a symlink of their own, whose first
+    /// bytes `is_archive` recognises) and the words left to copy. A
+    /// wildcard that matched archives and other files leaves the others
+    /// by name.
+    pub fn take_archives(
+        &self,
+        words: &[String],
+        is_archive: impl Fn(&[u8]) -> bool,
+    ) -> Result<(Vec<String>, Vec<Archive>), Error> {
+        let (mut rest, mut archives) = (Vec::new(), Vec::new());
+        for word in words {
+            let sources = self.expand(word, false)?;
+            let before = archives.len();
+            let mut others = Vec::new();
+            for src in sources {
+                match self.open_archive(&src, &is_archive) {
+                    Some(file) => archives.push(Archive { rel: src.rel, file }),
+                    None => others.push(src.rel),
+                }
+            }
+            match archives.len() == before {
+                true => rest.push(word.clone()),
+                false => rest.extend(others.iter().map(|p| p.to_string_lossy().into_owned())),
+            }
+        }
+        Ok((rest, archives))
+    }
+
+    /// `src` opened for reading when it is a regular file itself (not a
+    /// symlink to one) that starts like an archive.
+    fn open_archive(
+        &self,
+        src: &Source,
+        is_archive: &dyn Fn(&[u8]) -> bool,
+    ) -> Option<std::fs::File> {
+        use std::os::unix::fs::FileExt;
+        let name = src.rel.file_name().filter(|_| !src.is_dir)?;
+        let parent = src.rel.parent().unwrap_or(Path::new(""));
+        let dir = match parent.as_os_str().is_empty() {
+            true => self.root.try_clone().ok()?,
+            false => open_in_root(self.root.as_fd(), parent, ResolveMode::Auto).ok()?,
+        };
+        let st = rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return None;
+        }
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let file = std::fs::File::from(fd);
+        let mut head = [0u8; 262];
+        let n = file.read_at(&mut head, 0).ok()?;
+        is_archive(&head[..n]).then_some(file)
     }
 
     /// A COPY word → the sources it names (a glob → every match that is

@@ -2,7 +2,7 @@
 //! here-documents) turned into the tar stream the unpacker lays onto the
 //! stage's rootfs.
 
-use super::context::{Content, Context, CopyOptions, Made, Rootfs};
+use super::context::{Archive, Content, Context, CopyOptions, Destination, Made, Rootfs};
 use super::dockerfile::{Action, CopySource, Step};
 use super::exec::{at, not_yet};
 use super::Error;
@@ -84,19 +84,60 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// COPY/ADD's tar stream for `step` into `out`. `created` is the mtime of
-/// the files the step makes itself (here-documents).
-pub(super) fn copy_into(
+/// What a COPY/ADD step writes through one tar stream: context (or
+/// stage) paths and the files it makes.
+pub(super) struct CopyStream {
+    context: Context,
+    paths: Vec<String>,
+    made: Vec<Made>,
+    dest: String,
+    opts: CopyOptions,
+    image: Rootfs,
+}
+
+impl CopyStream {
+    pub fn write(&self, out: impl std::io::Write) -> Result<(), Error> {
+        let (paths, made) = (&self.paths, &self.made);
+        let (dest, opts) = (&self.dest, &self.opts);
+        self.context
+            .copy_with(paths, made, dest, opts, &self.image, out)?;
+        Ok(())
+    }
+}
+
+/// ADD's local archives, each unpacked into the destination directory.
+pub(super) struct Archives {
+    /// The destination, relative to the rootfs.
+    pub into: PathBuf,
+    /// `--chown`: the owner of every unpacked entry.
+    pub owner: Option<(u32, u32)>,
+    pub list: Vec<Archive>,
+}
+
+impl Archives {
+    /// Each archive's name and content, for the step's cache key.
+    pub fn hash_into(&mut self, sink: &mut impl std::io::Write) -> Result<(), Error> {
+        for a in &mut self.list {
+            let name = a.rel.display().to_string();
+            let io = |e| crate::ioerr::IoError::new("read", &a.rel, e);
+            writeln!(sink, "\0archive {name}").map_err(io)?;
+            std::io::copy(&mut a.file, sink).map_err(io)?;
+            std::io::Seek::rewind(&mut a.file).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// Gathers what `step` copies. `created` is the mtime of the files the
+/// step makes itself (here-documents).
+pub(super) fn gather(
     file: &str,
     step: &Step,
     rootfs: &Path,
     sources: &Sources,
     created: u64,
-    out: impl std::io::Write,
-) -> Result<(), Error> {
-    let Some(parts) = Parts::of(&step.action) else {
-        return Ok(());
-    };
+) -> Result<(CopyStream, Archives), Error> {
+    let parts = Parts::of(&step.action).ok_or_else(|| at(file, step, "not a copy".into()))?;
     let mut paths = Vec::new();
     let mut made = Vec::new();
     for s in parts.sources {
@@ -112,27 +153,47 @@ pub(super) fn copy_into(
             }),
         }
     }
-    if parts.add {
-        if let Sources::Context(dir, _) = sources {
-            if paths.iter().any(|p| is_archive(&dir.join(p))) {
-                return Err(not_yet(file, step, "ADD of a local archive (unpacking it)"));
-            }
-        }
-    }
     let context = match sources {
         Sources::Context(dir, dockerfile) => Context::open(dir, dockerfile.as_deref())?,
         Sources::Tree(dir) => Context::open_tree(dir)?,
     };
+    // ADD unpacks local archives (COPY never does, nor ADD a download).
+    let (paths, list) = match (parts.add, sources) {
+        (true, Sources::Context(..)) => context.take_archives(&paths, is_archive)?,
+        _ => (paths, Vec::new()),
+    };
     let image = Rootfs::open(rootfs)?;
+    let owner = owner(file, step, rootfs, parts.chown)?;
+    let mut dest = parts.absolute_dest();
+    let into = crate::unpack::resolve::normalize(dest.as_bytes())
+        .map_err(|e| at(file, step, format!("destination '{dest}': {e}")))?;
+    if !list.is_empty() {
+        // An archive unpacks into a directory, which the rest joins.
+        if image.exists(&into) && !image.is_dir(&into) {
+            return Err(at(
+                file,
+                step,
+                format!("ADD unpacks an archive into '{dest}', which is not a directory"),
+            ));
+        }
+        dest.push('/');
+    }
     let opts = CopyOptions {
-        owner: owner(file, step, rootfs, parts.chown)?,
+        owner,
         mode: parts.chmod,
         parents: parts.parents,
         exclude: super::ignore::Patterns::new(parts.exclude.iter().map(String::as_str))
             .map_err(|e| at(file, step, e.to_string()))?,
     };
-    context.copy_with(&paths, &made, &parts.absolute_dest(), &opts, &image, out)?;
-    Ok(())
+    let stream = CopyStream {
+        context,
+        paths,
+        made,
+        dest,
+        opts,
+        image,
+    };
+    Ok((stream, Archives { into, owner, list }))
 }
 
 /// `--chown`, resolved through the stage's passwd and group files.
@@ -152,18 +213,9 @@ fn owner(
     Ok(Some((user.uid, user.gid)))
 }
 
-/// Whether ADD would unpack `path`: a regular file (not through a
-/// symlink) that starts like a tar archive, compressed or not.
-pub(super) fn is_archive(path: &Path) -> bool {
-    use std::io::Read;
-    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut head = [0u8; 262];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let head = &head[..n];
+/// Whether ADD unpacks a file that starts with `head` (its first 262
+/// bytes): a tar archive, plain or gzip, bzip2, xz or zstd compressed.
+pub(super) fn is_archive(head: &[u8]) -> bool {
     const MAGICS: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\0", b"\x28\xb5\x2f\xfd"];
     MAGICS.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(b"ustar")
 }

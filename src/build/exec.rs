@@ -11,7 +11,7 @@
 
 use super::cache::{self, BuildCache, CachedLayer, HashSink};
 use super::context::Rootfs;
-use super::copy_step::{copy_into, Sources};
+use super::copy_step::{gather, Sources};
 use super::dockerfile::{
     Action, Base, BaseConfig, BuildInputs, CopyFrom, Dockerfile, Network, Plan, RunCommand,
     Setting, StageConfig, Step,
@@ -322,8 +322,12 @@ impl StageExec<'_, '_> {
     ) -> Result<String, Error> {
         match &step.action {
             Action::Copy { .. } | Action::Add { .. } => {
+                let sources = self.source_dir(step, done)?;
+                // Made files' dates stay out of the key (their content is in it).
+                let (stream, mut archives) = gather(self.file, step, rootfs, &sources, 0)?;
                 let mut sink = HashSink::default();
-                self.copy_stream(step, rootfs, done, &mut sink)?;
+                stream.write(&mut sink)?;
+                archives.hash_into(&mut sink)?;
                 Ok(sink.finish())
             }
             _ => Ok(String::new()),
@@ -389,18 +393,25 @@ impl StageExec<'_, '_> {
                 Ok(())
             }
             Action::Copy { .. } | Action::Add { .. } => {
-                let (req, step, rootfs) = (self.req, step.clone(), rootfs.to_path_buf());
-                let sources = self.source_dir(&step, done)?;
-                let file = self.file.to_owned();
-                super::apply::apply(
-                    req.exe,
-                    req.privilege,
-                    req.env,
-                    &rootfs.clone(),
-                    "COPY",
-                    false,
-                    move |w| copy_into(&file, &step, &rootfs, &sources, now_epoch(), w),
-                )?;
+                let sources = self.source_dir(step, done)?;
+                let (stream, archives) = gather(self.file, step, rootfs, &sources, now_epoch())?;
+                let (exe, privilege, env) = (req.exe, req.privilege, req.env);
+                super::apply::apply(exe, privilege, env, rootfs, "COPY", false, move |w| {
+                    stream.write(w)
+                })?;
+                for archive in archives.list {
+                    let how = super::apply::Unpack {
+                        label: format!("ADD {}", archive.rel.display()),
+                        into: archives.into.clone(),
+                        owner: archives.owner,
+                    };
+                    super::apply::unpack_into(exe, privilege, env, rootfs, how, move |mut w| {
+                        let mut file = archive.file;
+                        std::io::copy(&mut file, &mut w).map(drop).map_err(|e| {
+                            Error::from(crate::ioerr::IoError::new("read", &archive.rel, e))
+                        })
+                    })?;
+                }
                 Ok(())
             }
             Action::Workdir(dir) => self.ensure_dir(rootfs, dir),
@@ -462,18 +473,6 @@ impl StageExec<'_, '_> {
                 &format!("COPY --from={r} (an image)"),
             )),
         }
-    }
-
-    fn copy_stream(
-        &self,
-        step: &Step,
-        rootfs: &Path,
-        done: &[Option<StageDone>],
-        out: impl std::io::Write,
-    ) -> Result<(), Error> {
-        let sources = self.source_dir(step, done)?;
-        // Made files' dates stay out of the key (their content is in it).
-        copy_into(self.file, step, rootfs, &sources, 0, out)
     }
 }
 

@@ -212,6 +212,8 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
                 digest: None,
                 oci: false,
                 strip,
+                into: None,
+                owner: None,
                 label: path.display().to_string(),
                 size: None,
                 diff_id: None,
