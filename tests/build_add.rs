@@ -218,3 +218,126 @@ fn add_unpacks_local_archives_of_every_compression_and_copy_does_not() {
     assert_eq!(counts(out.ok()), (3, 4), "{out:?}");
     assert_eq!(file(&rootfs, "x/tar.zst/dir/file").3, "changed\n");
 }
+
+/// An HTTP server on loopback for the test's life: `files` by path, each
+/// dated Sun, 06 Nov 1994 08:49:37 GMT; it counts the requests it gets.
+struct Server {
+    base: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const LAST_MODIFIED: u64 = 784111777;
+
+impl Server {
+    fn start(files: Vec<(&'static str, Vec<u8>)>) -> Self {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { continue };
+                let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                // The rest of the request head.
+                let mut h = String::new();
+                while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
+                    h.clear();
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let path = path.split('?').next().unwrap_or("");
+                let head = match files.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = s.write_all(head.as_bytes());
+                        let _ = s.write_all(body);
+                        continue;
+                    }
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    }
+                };
+                let _ = s.write_all(head.as_bytes());
+            }
+        });
+        Self { base, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[test]
+fn add_downloads_a_url_as_docker_does_and_checks_its_checksum() {
+    let store = TestStore::new();
+    let script = b"#!/bin/sh\necho tool\n".to_vec();
+    let archive = compress("tar.gz", &sample_tar("x\n"));
+    let server = Server::start(vec![
+        ("/files/tool.sh", script.clone()),
+        ("/files/a.tar.gz", archive.clone()),
+    ]);
+    let base = &server.base;
+    let sum = sha256_hex(&script);
+    let ctx = context(&format!(
+        "ADD {base}/files/tool.sh?v=1 /opt/\n\
+         ADD --chmod=0755 --chown=3:4 {base}/files/tool.sh /usr/local/bin/tool\n\
+         ADD --checksum=sha256:{sum} {base}/files/tool.sh /checked\n\
+         ADD {base}/files/a.tar.gz /dl/\n"
+    ));
+    let (out, rootfs) = build_as(&store, ctx.path(), "fetched");
+    out.ok();
+    let text = String::from_utf8(script.clone()).unwrap();
+    // Named from the URL's path, 0600, dated by Last-Modified.
+    assert_eq!(file(&rootfs, "opt/tool.sh"), (0o600, 0, 0, text.clone()));
+    let m = std::fs::metadata(rootfs.join("opt/tool.sh")).unwrap();
+    assert_eq!(m.mtime() as u64, LAST_MODIFIED);
+    assert_eq!(
+        file(&rootfs, "usr/local/bin/tool"),
+        (0o755, 3, 4, text.clone())
+    );
+    assert_eq!(file(&rootfs, "checked").3, text);
+    // A downloaded archive stays an archive.
+    assert_eq!(std::fs::read(rootfs.join("dl/a.tar.gz")).unwrap(), archive);
+    assert!(!rootfs.join("dl/dir").exists());
+    // Three URLs (`?v=1` makes one its own), each fetched once.
+    assert_eq!(server.hits(), 3, "each URL is downloaded once per build");
+
+    // A rebuild: the URLs without --checksum are fetched again to be
+    // hashed, the one with it is not; every step hits the cache.
+    let again = store.run(&["build", ctx.path().to_str().unwrap()]);
+    assert_eq!(counts(again.ok()), (0, 4), "{again:?}");
+    assert_eq!(server.hits(), 6, "{again:?}");
+
+    // A wrong checksum names both digests and installs nothing.
+    let wrong = "0".repeat(64);
+    write_dockerfile(
+        ctx.path(),
+        &format!("ADD --checksum=sha256:{wrong} {base}/files/tool.sh /bad\n"),
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let out = store.run(&["build", "-q", "--install-as", "bad", dir]);
+    out.fails_with(1, &format!("sha256:{wrong}"));
+    assert!(out.stderr.contains(&format!("sha256:{sum}")), "{out:?}");
+    assert!(out.stderr.contains("Dockerfile:2"), "{out:?}");
+    assert!(!store.container_dir("bad").exists());
+
+    // A missing file is a clear error.
+    write_dockerfile(ctx.path(), &format!("ADD {base}/nope /x\n"));
+    let out = store.run(&["build", "-q", ctx.path().to_str().unwrap()]);
+    out.fails_with(1, "404");
+    let dl = store.cache_dir().join("downloads");
+    let left = std::fs::read_dir(&dl).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "downloads are removed when the build ends");
+}

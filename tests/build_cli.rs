@@ -493,7 +493,6 @@ fn features_still_to_come_say_not_yet_with_their_line() {
     for (line, what) in [
         ("RUN --mount=type=cache,target=/c true", "RUN --mount"),
         ("RUN --network=none true", "RUN --network=none"),
-        ("ADD https://example.invalid/f /f", "ADD from a URL"),
         (
             "COPY --from=other/image:1 /f /f",
             "COPY --from=other/image:1 (an image)",

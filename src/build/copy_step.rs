@@ -28,6 +28,8 @@ pub(super) struct Parts<'a> {
     pub exclude: &'a [String],
     /// ADD: archives unpack, URLs download.
     pub add: bool,
+    /// ADD --checksum: what a download must hash to.
+    pub checksum: Option<&'a str>,
 }
 
 impl<'a> Parts<'a> {
@@ -51,6 +53,7 @@ impl<'a> Parts<'a> {
                 parents: *parents,
                 exclude,
                 add: false,
+                checksum: None,
             }),
             Action::Add {
                 sources,
@@ -59,6 +62,7 @@ impl<'a> Parts<'a> {
                 chown,
                 chmod,
                 exclude,
+                checksum,
                 ..
             } => Some(Self {
                 sources,
@@ -69,6 +73,7 @@ impl<'a> Parts<'a> {
                 parents: false,
                 exclude,
                 add: true,
+                checksum: checksum.as_deref(),
             }),
             _ => None,
         }
@@ -128,21 +133,36 @@ impl Archives {
     }
 }
 
+/// ADD's URL sources: the file each becomes (or stands for, in a key),
+/// given the step's `--checksum`.
+pub(super) type Urls<'a> = &'a mut dyn FnMut(&str, Option<&str>) -> Result<Made, String>;
+
 /// Gathers what `step` copies. `created` is the mtime of the files the
-/// step makes itself (here-documents).
+/// step makes itself (here-documents); `urls` gives ADD's downloads.
 pub(super) fn gather(
     file: &str,
     step: &Step,
     rootfs: &Path,
     sources: &Sources,
     created: u64,
+    urls: Urls,
 ) -> Result<(CopyStream, Archives), Error> {
     let parts = Parts::of(&step.action).ok_or_else(|| at(file, step, "not a copy".into()))?;
     let mut paths = Vec::new();
     let mut made = Vec::new();
+    let mut downloads = 0;
     for s in parts.sources {
         match s {
-            CopySource::Path(p) if is_url(p) => return Err(not_yet(file, step, "ADD from a URL")),
+            CopySource::Path(p) if p.starts_with("git@") || (p.ends_with(".git") && is_url(p)) => {
+                return Err(not_yet(file, step, "ADD from a git repository"))
+            }
+            CopySource::Path(p) if is_url(p) && !parts.add => {
+                return Err(at(file, step, format!("COPY cannot fetch {p}: use ADD")))
+            }
+            CopySource::Path(p) if is_url(p) => {
+                downloads += 1;
+                made.push(urls(p, parts.checksum).map_err(|m| at(file, step, m))?);
+            }
             CopySource::Path(p) => paths.push(p.clone()),
             // Docker's here-document files: 0644 unless --chmod says.
             CopySource::Inline { name, content } => made.push(Made {
@@ -152,6 +172,10 @@ pub(super) fn gather(
                 mtime: created,
             }),
         }
+    }
+    if parts.checksum.is_some() && downloads != parts.sources.len() {
+        let why = "ADD --checksum needs every source to be a URL";
+        return Err(at(file, step, why.into()));
     }
     let context = match sources {
         Sources::Context(dir, dockerfile) => Context::open(dir, dockerfile.as_deref())?,
@@ -221,5 +245,5 @@ pub(super) fn is_archive(head: &[u8]) -> bool {
 }
 
 pub(super) fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+    s.starts_with("http://") || s.starts_with("https://")
 }

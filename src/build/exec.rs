@@ -18,6 +18,7 @@ use super::dockerfile::{
 };
 use super::image::{created, Image, ImageBuilder, Step as HistoryStep};
 use super::layer::LayerDescriptor;
+use super::remote::Downloads;
 use super::worker::Worker;
 use super::Error;
 use crate::env::EnvSnapshot;
@@ -93,6 +94,7 @@ pub fn build(
     crate::store::ensure_private_dir(&req.paths.cache_dir)?;
     crate::store::ensure_private_dir(blobs.dir())?;
     let mut index = BuildCache::open(&req.paths.cache_dir);
+    let mut downloads = Downloads::new(&req.paths.cache_dir);
     let mut done: Vec<Option<StageDone>> = (0..df.stages.len()).map(|_| None).collect();
     let (mut ran, mut cached) = (0, 0);
     for &index_of_stage in &plan.order {
@@ -101,6 +103,7 @@ pub fn build(
             file: &df.file,
             blobs: &blobs,
             index: &mut index,
+            downloads: &mut downloads,
             report: &mut *report,
             ran: 0,
             cached: 0,
@@ -134,6 +137,7 @@ struct StageExec<'a, 'r> {
     file: &'a str,
     blobs: &'a BlobCache,
     index: &'a mut BuildCache,
+    downloads: &'a mut Downloads,
     report: &'r mut dyn Report,
     ran: usize,
     cached: usize,
@@ -315,7 +319,7 @@ impl StageExec<'_, '_> {
 
     /// The digest of what a step reads besides its text: COPY's stream.
     fn inputs_of(
-        &self,
+        &mut self,
         step: &Step,
         rootfs: &Path,
         done: &[Option<StageDone>],
@@ -323,8 +327,11 @@ impl StageExec<'_, '_> {
         match &step.action {
             Action::Copy { .. } | Action::Add { .. } => {
                 let sources = self.source_dir(step, done)?;
+                let downloads = &mut *self.downloads;
+                let mut urls = |url: &str, checksum: Option<&str>| downloads.key(url, checksum);
                 // Made files' dates stay out of the key (their content is in it).
-                let (stream, mut archives) = gather(self.file, step, rootfs, &sources, 0)?;
+                let (stream, mut archives) =
+                    gather(self.file, step, rootfs, &sources, 0, &mut urls)?;
                 let mut sink = HashSink::default();
                 stream.write(&mut sink)?;
                 archives.hash_into(&mut sink)?;
@@ -394,7 +401,9 @@ impl StageExec<'_, '_> {
             }
             Action::Copy { .. } | Action::Add { .. } => {
                 let sources = self.source_dir(step, done)?;
-                let (stream, archives) = gather(self.file, step, rootfs, &sources, now_epoch())?;
+                let (downloads, now) = (&mut *self.downloads, now_epoch());
+                let mut urls = |url: &str, sum: Option<&str>| downloads.made(url, sum, now);
+                let (stream, archives) = gather(self.file, step, rootfs, &sources, now, &mut urls)?;
                 let (exe, privilege, env) = (req.exe, req.privilege, req.env);
                 super::apply::apply(exe, privilege, env, rootfs, "COPY", false, move |w| {
                     stream.write(w)

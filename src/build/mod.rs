@@ -39,6 +39,7 @@ pub mod ignore;
 pub mod image;
 pub mod layer;
 pub mod output;
+mod remote;
 pub mod run;
 pub mod snapshot;
 pub mod tarwrite;

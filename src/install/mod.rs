@@ -1,7 +1,7 @@
 //! `install` from local archives and URLs: classify, cache image blobs,
 //! extract in a confined child into a staging dir, then rename into place.
 
-mod download;
+pub mod download;
 mod feed;
 mod registry;
 mod reset;
