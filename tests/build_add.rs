@@ -341,3 +341,36 @@ fn add_downloads_a_url_as_docker_does_and_checks_its_checksum() {
     let left = std::fs::read_dir(&dl).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "downloads are removed when the build ends");
 }
+
+#[test]
+fn copy_from_an_image_pulls_it_like_from_and_copies_from_its_rootfs() {
+    let store = TestStore::new();
+    let busybox = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY --from={busybox} /bin/busybox /bin/\n\
+             COPY --from={busybox} --chown=5:6 /bin /tools/\n"
+        ),
+    )
+    .unwrap();
+    let (out, rootfs) = build_as(&store, ctx.path(), "picked");
+    out.ok();
+    let bin = std::fs::metadata(rootfs.join("bin/busybox")).unwrap();
+    assert!(bin.is_file() && bin.len() > 100_000 && bin.mode() & 0o111 != 0);
+    let tools = std::fs::symlink_metadata(rootfs.join("tools/busybox")).unwrap();
+    assert_eq!((tools.uid(), tools.gid(), tools.len()), (5, 6, bin.len()));
+    // Only what was copied: the stage is scratch.
+    assert!(!rootfs.join("etc").exists());
+    let again = store.run(&["build", ctx.path().to_str().unwrap()]);
+    assert_eq!(counts(again.ok()), (0, 2), "{again:?}");
+
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY --from=127.0.0.1:1/cd/nope:1 /x /x\n",
+    )
+    .unwrap();
+    let out = store.run(&["build", "-q", ctx.path().to_str().unwrap()]);
+    out.fails_with(1, "Dockerfile:2:1: COPY --from 127.0.0.1:1/cd/nope:1");
+}

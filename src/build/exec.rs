@@ -27,6 +27,7 @@ use crate::oci::Platform;
 use crate::sandbox::idmap::Privilege;
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerName, Staging, StorePaths};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Everything a build needs besides the Dockerfile.
@@ -95,6 +96,7 @@ pub fn build(
     crate::store::ensure_private_dir(blobs.dir())?;
     let mut index = BuildCache::open(&req.paths.cache_dir);
     let mut downloads = Downloads::new(&req.paths.cache_dir);
+    let mut images = HashMap::new();
     let mut done: Vec<Option<StageDone>> = (0..df.stages.len()).map(|_| None).collect();
     let (mut ran, mut cached) = (0, 0);
     for &index_of_stage in &plan.order {
@@ -104,6 +106,7 @@ pub fn build(
             blobs: &blobs,
             index: &mut index,
             downloads: &mut downloads,
+            images: &mut images,
             report: &mut *report,
             ran: 0,
             cached: 0,
@@ -138,6 +141,8 @@ struct StageExec<'a, 'r> {
     blobs: &'a BlobCache,
     index: &'a mut BuildCache,
     downloads: &'a mut Downloads,
+    /// Images COPY --from names, pulled once per build.
+    images: &'a mut HashMap<String, Prepared>,
     report: &'r mut dyn Report,
     ran: usize,
     cached: usize,
@@ -163,7 +168,7 @@ impl StageExec<'_, '_> {
                 )
             }
             Base::Image(reference) => {
-                let prepared = self.pull(reference, platform)?;
+                let prepared = self.pull(reference, platform, "FROM")?;
                 let manifest = prepared.manifest.clone().ok_or_else(|| {
                     Error::Base(format!("the base image {reference} has no image manifest"))
                 })?;
@@ -198,6 +203,7 @@ impl StageExec<'_, '_> {
         // cached steps' (so an unchanged rebuild is the same image).
         let mut latest: Option<String> = None;
         for (n, step) in stage_plan.steps.iter().enumerate() {
+            self.pull_copy_source(step, platform)?;
             let inputs = self.inputs_of(step, &rootfs, done)?;
             let filesystem = !matches!(step.action, Action::Config);
             // How layers are written is part of what a step makes: a
@@ -273,8 +279,32 @@ impl StageExec<'_, '_> {
         Ok(staging)
     }
 
-    /// A base image through the install pipeline, into a staging rootfs.
-    fn pull(&mut self, reference: &str, platform: &Platform) -> Result<Prepared, Error> {
+    /// COPY --from=IMAGE: the image through the install pipeline (as
+    /// FROM's), once per build, its rootfs then read like a stage's.
+    fn pull_copy_source(&mut self, step: &Step, platform: &Platform) -> Result<(), Error> {
+        let Action::Copy {
+            from: Some(CopyFrom::Image(reference)),
+            ..
+        } = &step.action
+        else {
+            return Ok(());
+        };
+        if !self.images.contains_key(reference) {
+            let label = format!("{}:{}: COPY --from", self.file, step.span);
+            let prepared = self.pull(reference, platform, &label)?;
+            self.images.insert(reference.clone(), prepared);
+        }
+        Ok(())
+    }
+
+    /// An image through the install pipeline, into a staging rootfs;
+    /// `label` says who wanted it in errors.
+    fn pull(
+        &mut self,
+        reference: &str,
+        platform: &Platform,
+        label: &str,
+    ) -> Result<Prepared, Error> {
         let req = self.req;
         let source = InstallSource::Image(reference.to_owned());
         let name = ContainerName::new("build-base").map_err(|e| Error::Base(e.to_string()))?;
@@ -292,7 +322,7 @@ impl StageExec<'_, '_> {
             strict: false,
         };
         install::prepare(&ireq, self.report.pull())
-            .map_err(|e| Error::Base(format!("FROM {reference}: {e}")))
+            .map_err(|e| Error::Base(format!("{label} {reference}: {e}")))
     }
 
     /// Lays a cached layer blob onto the rootfs (whiteouts apply).
@@ -476,11 +506,11 @@ impl StageExec<'_, '_> {
                 .and_then(|d| d.as_ref())
                 .map(|d| Sources::Tree(d.staging.rootfs()))
                 .ok_or_else(|| at(self.file, step, format!("stage {i} was not built"))),
-            Some(CopyFrom::Image(r)) => Err(not_yet(
-                self.file,
-                step,
-                &format!("COPY --from={r} (an image)"),
-            )),
+            Some(CopyFrom::Image(r)) => self
+                .images
+                .get(&r)
+                .map(|p| Sources::Tree(p.staging.rootfs()))
+                .ok_or_else(|| at(self.file, step, format!("the image {r} was not pulled"))),
         }
     }
 }
