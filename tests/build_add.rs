@@ -217,6 +217,11 @@ fn add_unpacks_local_archives_of_every_compression_and_copy_does_not() {
     let (out, rootfs) = build_as(&store, ctx.path(), "unpacked2");
     assert_eq!(counts(out.ok()), (3, 4), "{out:?}");
     assert_eq!(file(&rootfs, "x/tar.zst/dir/file").3, "changed\n");
+
+    // An archive unpacks into a directory, never over a file.
+    write_dockerfile(ctx.path(), "ADD a.tar /bin/busybox\n");
+    let out = store.run(&["build", "-q", ctx.path().to_str().unwrap()]);
+    out.fails_with(1, "Dockerfile:2:1: ADD unpacks an archive into '/bin/busybox'");
 }
 
 /// An HTTP server on loopback for the test's life: `files` by path, each
@@ -373,4 +378,33 @@ fn copy_from_an_image_pulls_it_like_from_and_copies_from_its_rootfs() {
     .unwrap();
     let out = store.run(&["build", "-q", ctx.path().to_str().unwrap()]);
     out.fails_with(1, "Dockerfile:2:1: COPY --from 127.0.0.1:1/cd/nope:1");
+}
+
+#[test]
+fn a_rootless_add_unpacks_and_owns_entries_on_subordinate_ids() {
+    use common::As;
+    let store = TestStore::for_who(As::User);
+    let ctx = store.root().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    write_dockerfile(
+        &ctx,
+        "ADD a.tar.xz /x/\nADD --chown=7:8 a.tar.xz /owned/\nCOPY <<EOF /doc\nrootless\nEOF\n",
+    );
+    std::fs::write(ctx.join("a.tar.xz"), compress("tar.xz", &sample_tar("t\n"))).unwrap();
+    let uid: u32 = rig().get("CD_RIG_UID").parse().unwrap();
+    for entry in ["ctx", "ctx/Dockerfile", "ctx/a.tar.xz"] {
+        std::os::unix::fs::chown(store.root().join(entry), Some(uid), Some(uid)).unwrap();
+    }
+    let out = store.run_as(
+        As::User,
+        &["build", "--install-as", "mine", ctx.to_str().unwrap()],
+    );
+    out.ok();
+    // Container ids n > 0 are the user's subordinate id start + n - 1;
+    // container root is the user.
+    let start: u32 = rig().get("CD_RIG_SUBUID_START").parse().unwrap();
+    let rootfs = store.container_dir("mine").join("rootfs");
+    assert_eq!(file(&rootfs, "x/dir/file").1, start + 1234 - 1);
+    assert_eq!(file(&rootfs, "owned/dir/file").1, start + 7 - 1);
+    assert_eq!(file(&rootfs, "doc"), (0o644, uid, uid, "rootless\n".into()));
 }
