@@ -31,6 +31,7 @@ pub mod context;
 #[cfg(test)]
 mod context_tests;
 mod copy_step;
+mod remote;
 pub mod diff;
 pub mod dockerfile;
 pub mod error;
@@ -39,7 +40,6 @@ pub mod ignore;
 pub mod image;
 pub mod layer;
 pub mod output;
-mod remote;
 pub mod run;
 pub mod snapshot;
 pub mod tarwrite;
