@@ -221,7 +221,10 @@ fn add_unpacks_local_archives_of_every_compression_and_copy_does_not() {
     // An archive unpacks into a directory, never over a file.
     write_dockerfile(ctx.path(), "ADD a.tar /bin/busybox\n");
     let out = store.run(&["build", "-q", ctx.path().to_str().unwrap()]);
-    out.fails_with(1, "Dockerfile:2:1: ADD unpacks an archive into '/bin/busybox'");
+    out.fails_with(
+        1,
+        "Dockerfile:2:1: ADD unpacks an archive into '/bin/busybox'",
+    );
 }
 
 /// An HTTP server on loopback for the test's life: `files` by path, each

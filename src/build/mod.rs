@@ -30,8 +30,6 @@ pub mod cache;
 pub mod context;
 #[cfg(test)]
 mod context_tests;
-mod copy_step;
-mod remote;
 pub mod diff;
 pub mod dockerfile;
 pub mod error;
@@ -44,6 +42,10 @@ pub mod run;
 pub mod snapshot;
 pub mod tarwrite;
 pub mod worker;
+
+// COPY and ADD's sources (context, here-documents, archives, downloads).
+mod copy_step;
+mod remote;
 
 pub use diff::{diff, Change, ChangeKind, Changes};
 pub use error::Error;
