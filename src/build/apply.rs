@@ -7,7 +7,7 @@ use crate::sandbox::idmap::Privilege;
 use crate::unpack::job::{Job, Layer, Op, Source};
 use crate::unpack::spawn::{self, SpawnError};
 use crate::unpack::Stats;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Streams what `write` produces into the unpacker, which applies it on
 /// top of `rootfs`. `oci`: whiteouts in the stream delete (a cached layer);
@@ -21,20 +21,66 @@ pub fn apply<E: From<SpawnError> + Send + 'static>(
     oci: bool,
     write: impl FnOnce(std::io::PipeWriter) -> Result<(), E> + Send + 'static,
 ) -> Result<Stats, E> {
+    let layer = layer(label, oci);
+    apply_layer(exe, privilege, env, rootfs, layer, write)
+}
+
+/// ADD's local archive: where it unpacks and who owns what it holds.
+pub struct Unpack {
+    pub label: String,
+    /// Relative to the rootfs: the archive's top is this directory.
+    pub into: PathBuf,
+    /// `--chown`: every entry's owner; else the archive's own.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// Unpacks the archive `write` streams (compressed or not) into a
+/// directory of `rootfs`: the unpacker decompresses and reads it, with
+/// the same confinement and path rules as an install.
+pub fn unpack_into<E: From<SpawnError> + Send + 'static>(
+    exe: &Path,
+    privilege: &Privilege,
+    env: &EnvSnapshot,
+    rootfs: &Path,
+    how: Unpack,
+    write: impl FnOnce(std::io::PipeWriter) -> Result<(), E> + Send + 'static,
+) -> Result<Stats, E> {
+    let layer = Layer {
+        into: Some(how.into),
+        owner: how.owner,
+        ..layer(&how.label, false)
+    };
+    apply_layer(exe, privilege, env, rootfs, layer, write)
+}
+
+fn layer(label: &str, oci: bool) -> Layer {
+    Layer {
+        source: Source::Fd { fd: 3 },
+        digest: None,
+        oci,
+        strip: 0,
+        into: None,
+        owner: None,
+        label: label.to_owned(),
+        size: None,
+        diff_id: None,
+    }
+}
+
+fn apply_layer<E: From<SpawnError> + Send + 'static>(
+    exe: &Path,
+    privilege: &Privilege,
+    env: &EnvSnapshot,
+    rootfs: &Path,
+    layer: Layer,
+    write: impl FnOnce(std::io::PipeWriter) -> Result<(), E> + Send + 'static,
+) -> Result<Stats, E> {
     let (reader, writer) =
         std::io::pipe().map_err(|e| SpawnError::Failed(format!("cannot create a pipe: {e}")))?;
     let job = Job {
         op: Op::Extract {
             rootfs: rootfs.to_path_buf(),
-            layers: vec![Layer {
-                source: Source::Fd { fd: 3 },
-                digest: None,
-                oci,
-                strip: 0,
-                label: label.to_owned(),
-                size: None,
-                diff_id: None,
-            }],
+            layers: vec![layer],
             fixups: None,
             squash: matches!(privilege, Privilege::Squash { .. }),
             index: None,

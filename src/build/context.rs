@@ -71,6 +71,34 @@ pub trait Destination {
     fn exists(&self, path: &Path) -> bool;
 }
 
+/// A file the build makes rather than finds in the context: a
+/// here-document's body, a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Made {
+    /// Its name when the destination is a directory (one component).
+    pub name: String,
+    pub content: Content,
+    /// Before `--chmod`: 0644 for a here-document, 0600 for a download.
+    pub mode: u32,
+    pub mtime: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// A file the build wrote (a finished download), read by path.
+    File(PathBuf),
+}
+
+/// ADD's local archive: a source that unpacks rather than copies.
+#[derive(Debug)]
+pub struct Archive {
+    /// Its path in the context.
+    pub rel: PathBuf,
+    /// Open for reading, at its start.
+    pub file: std::fs::File,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStats {
     pub files: u64,
@@ -157,6 +185,20 @@ impl Context {
         image: &dyn Destination,
         out: impl Write,
     ) -> Result<CopyStats, Error> {
+        self.copy_with(words, &[], dest, opts, image, out)
+    }
+
+    /// [`Context::copy`] with files the build made, after the context's
+    /// sources. With no source at all, `dest` (a directory) is created.
+    pub fn copy_with(
+        &self,
+        words: &[String],
+        made: &[Made],
+        dest: &str,
+        opts: &CopyOptions,
+        image: &dyn Destination,
+        out: impl Write,
+    ) -> Result<CopyStats, Error> {
         let mut sources = Vec::new();
         let mut wildcard = false;
         for word in words {
@@ -169,16 +211,19 @@ impl Context {
             || dest_rel.as_os_str().is_empty()
             || image.is_dir(&dest_rel)
             || opts.parents;
-        if words.len() > 1 && !into_dir {
+        if words.len() + made.len() > 1 && !into_dir {
             return Err(Error::DestNotDir(dest.to_owned()));
         }
-        let many = sources.len() > 1 || wildcard;
+        let many = sources.len() + made.len() > 1 || wildcard;
         let mut w = Writer {
             tar: tar::Builder::new(out),
             opts,
             stats: CopyStats::default(),
             made: Vec::new(),
         };
+        if words.is_empty() && made.is_empty() {
+            w.parents(&dest_rel, true, image)?;
+        }
         for src in &sources {
             let target = if src.is_dir {
                 dest_rel.join(&src.keep)
@@ -192,8 +237,76 @@ impl Context {
             w.parents(&target, src.is_dir, image)?;
             self.emit(&mut w, src, &target)?;
         }
+        for m in made {
+            let target = match into_dir || many {
+                true => dest_rel.join(one_component(&m.name)),
+                false => dest_rel.clone(),
+            };
+            w.parents(&target, false, image)?;
+            w.made(&target, m)?;
+        }
         w.tar.finish().map_err(Error::Write)?;
         Ok(w.stats)
+    }
+
+    /// ADD: splits `words` into the local archives they name (regular
+    /// files, not reached through a symlink of their own, whose first
+    /// bytes `is_archive` recognises) and the words left to copy. A
+    /// wildcard that matched archives and other files leaves the others
+    /// by name.
+    pub fn take_archives(
+        &self,
+        words: &[String],
+        is_archive: impl Fn(&[u8]) -> bool,
+    ) -> Result<(Vec<String>, Vec<Archive>), Error> {
+        let (mut rest, mut archives) = (Vec::new(), Vec::new());
+        for word in words {
+            let sources = self.expand(word, false)?;
+            let before = archives.len();
+            let mut others = Vec::new();
+            for src in sources {
+                match self.open_archive(&src, &is_archive) {
+                    Some(file) => archives.push(Archive { rel: src.rel, file }),
+                    None => others.push(src.rel),
+                }
+            }
+            match archives.len() == before {
+                true => rest.push(word.clone()),
+                false => rest.extend(others.iter().map(|p| p.to_string_lossy().into_owned())),
+            }
+        }
+        Ok((rest, archives))
+    }
+
+    /// `src` opened for reading when it is a regular file itself (not a
+    /// symlink to one) that starts like an archive.
+    fn open_archive(
+        &self,
+        src: &Source,
+        is_archive: &dyn Fn(&[u8]) -> bool,
+    ) -> Option<std::fs::File> {
+        use std::os::unix::fs::FileExt;
+        let name = src.rel.file_name().filter(|_| !src.is_dir)?;
+        let parent = src.rel.parent().unwrap_or(Path::new(""));
+        let dir = match parent.as_os_str().is_empty() {
+            true => self.root.try_clone().ok()?,
+            false => open_in_root(self.root.as_fd(), parent, ResolveMode::Auto).ok()?,
+        };
+        let st = rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return None;
+        }
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let file = std::fs::File::from(fd);
+        let mut head = [0u8; 262];
+        let n = file.read_at(&mut head, 0).ok()?;
+        is_archive(&head[..n]).then_some(file)
     }
 
     /// A COPY word → the sources it names (a glob → every match that is
@@ -371,6 +484,15 @@ impl Context {
     }
 }
 
+/// A made file's name as one path component (a here-document's name is
+/// its delimiter; a download's, the end of its URL path).
+fn one_component(name: &str) -> &str {
+    match name.rsplit('/').next() {
+        Some("" | "." | "..") | None => "__unnamed__",
+        Some(n) => n,
+    }
+}
+
 /// Names in a directory, without `.` and `..`.
 fn entries(dir: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
@@ -489,6 +611,39 @@ impl<W: Write> Writer<'_, W> {
             })?;
         self.stats.files += 1;
         self.stats.bytes += size;
+        Ok(())
+    }
+
+    fn made(&mut self, dst: &Path, m: &Made) -> Result<(), Error> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        let (uid, gid) = self.opts.owner.unwrap_or((0, 0));
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+        h.set_mode(self.opts.mode.unwrap_or(m.mode));
+        h.set_mtime(m.mtime);
+        let appended = match &m.content {
+            Content::Bytes(b) => {
+                h.set_size(b.len() as u64);
+                self.tar.append_data(&mut h, dst, b.as_slice())
+            }
+            Content::File(path) => {
+                let file = std::fs::File::open(path).map_err(|e| IoError::new("open", path, e))?;
+                let size = file
+                    .metadata()
+                    .map_err(|e| IoError::new("stat", path, e))?
+                    .len();
+                h.set_size(size);
+                let mut exact = ExactReader {
+                    inner: file,
+                    left: size,
+                    at: path,
+                };
+                self.tar.append_data(&mut h, dst, &mut exact)
+            }
+        };
+        appended.map_err(Error::Write)?;
+        self.stats.files += 1;
         Ok(())
     }
 

@@ -10,13 +10,15 @@
 //! its layer is applied instead.
 
 use super::cache::{self, BuildCache, CachedLayer, HashSink};
-use super::context::{Context, CopyOptions, Rootfs};
+use super::context::Rootfs;
+use super::copy_step::{gather, Sources};
 use super::dockerfile::{
-    Action, Base, BaseConfig, BuildInputs, CopyFrom, CopySource, Dockerfile, Network, Plan,
-    RunCommand, Setting, StageConfig, Step,
+    Action, Base, BaseConfig, BuildInputs, CopyFrom, Dockerfile, Network, Plan, RunCommand,
+    Setting, StageConfig, Step,
 };
 use super::image::{created, Image, ImageBuilder, Step as HistoryStep};
 use super::layer::LayerDescriptor;
+use super::remote::Downloads;
 use super::worker::Worker;
 use super::Error;
 use crate::env::EnvSnapshot;
@@ -25,6 +27,7 @@ use crate::oci::Platform;
 use crate::sandbox::idmap::Privilege;
 use crate::store::blobs::BlobCache;
 use crate::store::{ContainerName, Staging, StorePaths};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Everything a build needs besides the Dockerfile.
@@ -92,6 +95,8 @@ pub fn build(
     crate::store::ensure_private_dir(&req.paths.cache_dir)?;
     crate::store::ensure_private_dir(blobs.dir())?;
     let mut index = BuildCache::open(&req.paths.cache_dir);
+    let mut downloads = Downloads::new(&req.paths.cache_dir);
+    let mut images = HashMap::new();
     let mut done: Vec<Option<StageDone>> = (0..df.stages.len()).map(|_| None).collect();
     let (mut ran, mut cached) = (0, 0);
     for &index_of_stage in &plan.order {
@@ -100,6 +105,8 @@ pub fn build(
             file: &df.file,
             blobs: &blobs,
             index: &mut index,
+            downloads: &mut downloads,
+            images: &mut images,
             report: &mut *report,
             ran: 0,
             cached: 0,
@@ -133,6 +140,9 @@ struct StageExec<'a, 'r> {
     file: &'a str,
     blobs: &'a BlobCache,
     index: &'a mut BuildCache,
+    downloads: &'a mut Downloads,
+    /// Images COPY --from names, pulled once per build.
+    images: &'a mut HashMap<String, Prepared>,
     report: &'r mut dyn Report,
     ran: usize,
     cached: usize,
@@ -158,7 +168,7 @@ impl StageExec<'_, '_> {
                 )
             }
             Base::Image(reference) => {
-                let prepared = self.pull(reference, platform)?;
+                let prepared = self.pull(reference, platform, "FROM")?;
                 let manifest = prepared.manifest.clone().ok_or_else(|| {
                     Error::Base(format!("the base image {reference} has no image manifest"))
                 })?;
@@ -194,6 +204,7 @@ impl StageExec<'_, '_> {
         let mut latest: Option<String> = None;
         let mut steps = Vec::with_capacity(stage_plan.steps.len());
         for (n, step) in stage_plan.steps.iter().enumerate() {
+            self.pull_copy_source(step, platform)?;
             let inputs = self.inputs_of(step, &rootfs, done)?;
             let filesystem = !matches!(step.action, Action::Config);
             // How layers are written is part of what a step makes: a
@@ -273,8 +284,32 @@ impl StageExec<'_, '_> {
         Ok(staging)
     }
 
-    /// A base image through the install pipeline, into a staging rootfs.
-    fn pull(&mut self, reference: &str, platform: &Platform) -> Result<Prepared, Error> {
+    /// COPY --from=IMAGE: the image through the install pipeline (as
+    /// FROM's), once per build, its rootfs then read like a stage's.
+    fn pull_copy_source(&mut self, step: &Step, platform: &Platform) -> Result<(), Error> {
+        let Action::Copy {
+            from: Some(CopyFrom::Image(reference)),
+            ..
+        } = &step.action
+        else {
+            return Ok(());
+        };
+        if !self.images.contains_key(reference) {
+            let label = format!("{}:{}: COPY --from", self.file, step.span);
+            let prepared = self.pull(reference, platform, &label)?;
+            self.images.insert(reference.clone(), prepared);
+        }
+        Ok(())
+    }
+
+    /// An image through the install pipeline, into a staging rootfs;
+    /// `label` says who wanted it in errors.
+    fn pull(
+        &mut self,
+        reference: &str,
+        platform: &Platform,
+        label: &str,
+    ) -> Result<Prepared, Error> {
         let req = self.req;
         let source = InstallSource::Image(reference.to_owned());
         let name = ContainerName::new("build-base").map_err(|e| Error::Base(e.to_string()))?;
@@ -292,7 +327,7 @@ impl StageExec<'_, '_> {
             strict: false,
         };
         install::prepare(&ireq, self.report.pull())
-            .map_err(|e| Error::Base(format!("FROM {reference}: {e}")))
+            .map_err(|e| Error::Base(format!("{label} {reference}: {e}")))
     }
 
     /// Lays a cached layer blob onto the rootfs (whiteouts apply).
@@ -319,15 +354,22 @@ impl StageExec<'_, '_> {
 
     /// The digest of what a step reads besides its text: COPY's stream.
     fn inputs_of(
-        &self,
+        &mut self,
         step: &Step,
         rootfs: &Path,
         done: &[Option<StageDone>],
     ) -> Result<String, Error> {
         match &step.action {
             Action::Copy { .. } | Action::Add { .. } => {
+                let sources = self.source_dir(step, done)?;
+                let downloads = &mut *self.downloads;
+                let mut urls = |url: &str, checksum: Option<&str>| downloads.key(url, checksum);
+                // Made files' dates stay out of the key (their content is in it).
+                let (stream, mut archives) =
+                    gather(self.file, step, rootfs, &sources, 0, &mut urls)?;
                 let mut sink = HashSink::default();
-                self.copy_stream(step, rootfs, done, &mut sink)?;
+                stream.write(&mut sink)?;
+                archives.hash_into(&mut sink)?;
                 Ok(sink.finish())
             }
             _ => Ok(String::new()),
@@ -393,18 +435,27 @@ impl StageExec<'_, '_> {
                 Ok(())
             }
             Action::Copy { .. } | Action::Add { .. } => {
-                let (req, step, rootfs) = (self.req, step.clone(), rootfs.to_path_buf());
-                let sources = self.source_dir(&step, done)?;
-                let file = self.file.to_owned();
-                super::apply::apply(
-                    req.exe,
-                    req.privilege,
-                    req.env,
-                    &rootfs.clone(),
-                    "COPY",
-                    false,
-                    move |w| copy_into(&file, &step, &rootfs, &sources, w),
-                )?;
+                let sources = self.source_dir(step, done)?;
+                let (downloads, now) = (&mut *self.downloads, now_epoch());
+                let mut urls = |url: &str, sum: Option<&str>| downloads.made(url, sum, now);
+                let (stream, archives) = gather(self.file, step, rootfs, &sources, now, &mut urls)?;
+                let (exe, privilege, env) = (req.exe, req.privilege, req.env);
+                super::apply::apply(exe, privilege, env, rootfs, "COPY", false, move |w| {
+                    stream.write(w)
+                })?;
+                for archive in archives.list {
+                    let how = super::apply::Unpack {
+                        label: format!("ADD {}", archive.rel.display()),
+                        into: archives.into.clone(),
+                        owner: archives.owner,
+                    };
+                    super::apply::unpack_into(exe, privilege, env, rootfs, how, move |mut w| {
+                        let mut file = archive.file;
+                        std::io::copy(&mut file, &mut w).map(drop).map_err(|e| {
+                            Error::from(crate::ioerr::IoError::new("read", &archive.rel, e))
+                        })
+                    })?;
+                }
                 Ok(())
             }
             Action::Workdir(dir) => self.ensure_dir(rootfs, dir),
@@ -460,148 +511,26 @@ impl StageExec<'_, '_> {
                 .and_then(|d| d.as_ref())
                 .map(|d| Sources::Tree(d.staging.rootfs()))
                 .ok_or_else(|| at(self.file, step, format!("stage {i} was not built"))),
-            Some(CopyFrom::Image(r)) => Err(not_yet(
-                self.file,
-                step,
-                &format!("COPY --from={r} (an image)"),
-            )),
+            Some(CopyFrom::Image(r)) => self
+                .images
+                .get(&r)
+                .map(|p| Sources::Tree(p.staging.rootfs()))
+                .ok_or_else(|| at(self.file, step, format!("the image {r} was not pulled"))),
         }
-    }
-
-    fn copy_stream(
-        &self,
-        step: &Step,
-        rootfs: &Path,
-        done: &[Option<StageDone>],
-        out: impl std::io::Write,
-    ) -> Result<(), Error> {
-        let sources = self.source_dir(step, done)?;
-        copy_into(self.file, step, rootfs, &sources, out)
     }
 }
 
-#[derive(Clone)]
-enum Sources {
-    /// The build context (and the Dockerfile, for its ignore file).
-    Context(PathBuf, Option<PathBuf>),
-    /// Another stage's rootfs: no ignore file.
-    Tree(PathBuf),
-}
-
-/// COPY/ADD's tar stream for `step` into `out`.
-fn copy_into(
-    file: &str,
-    step: &Step,
-    rootfs: &Path,
-    sources: &Sources,
-    out: impl std::io::Write,
-) -> Result<(), Error> {
-    let (words, dest, workdir, chown, chmod, parents, exclude) = match &step.action {
-        Action::Copy {
-            sources,
-            dest,
-            workdir,
-            chown,
-            chmod,
-            parents,
-            exclude,
-            ..
-        } => (sources, dest, workdir, chown, chmod, *parents, exclude),
-        Action::Add {
-            sources,
-            dest,
-            workdir,
-            chown,
-            chmod,
-            exclude,
-            ..
-        } => (sources, dest, workdir, chown, chmod, false, exclude),
-        _ => return Ok(()),
-    };
-    let mut paths = Vec::new();
-    for s in words {
-        match s {
-            CopySource::Path(p) if is_url(p) => return Err(not_yet(file, step, "ADD from a URL")),
-            CopySource::Path(p) => paths.push(p.clone()),
-            CopySource::Inline { .. } => {
-                return Err(not_yet(file, step, "COPY from a here-document"))
-            }
-        }
-    }
-    if matches!(step.action, Action::Add { .. }) {
-        if let Sources::Context(dir, _) = sources {
-            if paths.iter().any(|p| is_archive(&dir.join(p))) {
-                return Err(not_yet(file, step, "ADD of a local archive (unpacking it)"));
-            }
-        }
-    }
-    let context = match sources {
-        Sources::Context(dir, dockerfile) => Context::open(dir, dockerfile.as_deref())?,
-        Sources::Tree(dir) => Context::open_tree(dir)?,
-    };
-    let image = Rootfs::open(rootfs)?;
-    let owner = match chown {
-        Some(spec) => {
-            let root = std::fs::File::open(rootfs)
-                .map_err(|e| crate::ioerr::IoError::new("open", rootfs, e))?;
-            let user = crate::session::resolve_user(Some(spec), std::os::fd::AsFd::as_fd(&root))
-                .map_err(|e| at(file, step, format!("--chown={spec}: {e}")))?;
-            Some((user.uid, user.gid))
-        }
-        None => None,
-    };
-    let opts = CopyOptions {
-        owner,
-        mode: *chmod,
-        parents,
-        exclude: super::ignore::Patterns::new(exclude.iter().map(String::as_str))
-            .map_err(|e| at(file, step, e.to_string()))?,
-    };
-    let dest = absolute(dest, workdir);
-    context.copy(&paths, &dest, &opts, &image, out)?;
-    Ok(())
-}
-
-fn at(file: &str, step: &Step, message: String) -> Error {
+pub(super) fn at(file: &str, step: &Step, message: String) -> Error {
     Error::At {
         location: format!("{file}:{}", step.span),
         message,
     }
 }
 
-fn not_yet(file: &str, step: &Step, what: &str) -> Error {
+pub(super) fn not_yet(file: &str, step: &Step, what: &str) -> Error {
     Error::NotYet {
         location: format!("{file}:{}", step.span),
         what: what.to_owned(),
-    }
-}
-
-/// Whether ADD would unpack `path`: a regular file (not through a
-/// symlink) that starts like a tar archive, compressed or not.
-fn is_archive(path: &Path) -> bool {
-    use std::io::Read;
-    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut head = [0u8; 262];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let head = &head[..n];
-    const MAGICS: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\0", b"\x28\xb5\x2f\xfd"];
-    MAGICS.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(b"ustar")
-}
-
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
-}
-
-/// A destination relative to WORKDIR made absolute; its trailing `/` kept.
-fn absolute(dest: &str, workdir: &str) -> String {
-    if dest.starts_with('/') {
-        dest.to_owned()
-    } else {
-        format!("{}/{dest}", workdir.trim_end_matches('/'))
     }
 }
 

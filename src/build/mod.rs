@@ -44,6 +44,10 @@ pub mod snapshot;
 pub mod tarwrite;
 pub mod worker;
 
+// COPY and ADD's sources (context, here-documents, archives, downloads).
+mod copy_step;
+mod remote;
+
 pub use diff::{diff, Change, ChangeKind, Changes};
 pub use error::Error;
 pub use image::{created, Image, ImageBuilder, Step};

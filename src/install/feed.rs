@@ -148,6 +148,8 @@ mod tests {
             digest: None,
             oci: true,
             strip: 0,
+            into: None,
+            owner: None,
             label: format!("layer {i}"),
             size: None,
             diff_id: None,

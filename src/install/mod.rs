@@ -1,7 +1,7 @@
 //! `install` from local archives and URLs: classify, cache image blobs,
 //! extract in a confined child into a staging dir, then rename into place.
 
-mod download;
+pub mod download;
 mod feed;
 mod registry;
 mod reset;
@@ -212,6 +212,8 @@ fn install_file(req: &Request, path: &Path, report: &mut dyn Reporter) -> Result
                 digest: None,
                 oci: false,
                 strip,
+                into: None,
+                owner: None,
                 label: path.display().to_string(),
                 size: None,
                 diff_id: None,

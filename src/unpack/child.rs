@@ -175,8 +175,10 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
             let root: OwnedFd = std::fs::File::open(rootfs)
                 .map_err(|e| format!("cannot open {}: {e}", rootfs.display()))?
                 .into();
-            // Only a plain tarball (always a single layer) is stripped.
-            let strip = layers.iter().find(|l| !l.oci).map_or(0, |l| l.strip);
+            // Only a plain tarball (always a single layer) is stripped,
+            // placed below a directory or given an owner.
+            let plain = layers.iter().find(|l| !l.oci);
+            let strip = plain.map_or(0, |l| l.strip);
             let opts = ExtractOptions {
                 ownership: if *squash {
                     Ownership::Squash
@@ -186,6 +188,8 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
                 strip_components: strip,
                 resolver: mode,
                 allow_devices: true,
+                into: plain.and_then(|l| l.into.clone()).unwrap_or_default(),
+                owner: plain.and_then(|l| l.owner),
             };
             let mut extractor = Extractor::new(root, opts);
             for (i, layer) in layers.iter().enumerate() {

@@ -42,6 +42,12 @@ pub struct ExtractOptions {
     pub resolver: ResolveMode,
     /// Try mknod for char/block devices; refused ones are only counted.
     pub allow_devices: bool,
+    /// Every name (and hard link target), once normalised and stripped, is
+    /// placed below this directory of the root (ADD's archive unpacked into
+    /// its destination): `..` cannot climb out of it.
+    pub into: PathBuf,
+    /// Every entry owned by these ids instead of the archive's (ADD --chown).
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Why one entry failed: `Skip` is counted and extraction goes on, `Fatal`
@@ -260,13 +266,17 @@ impl Extractor {
     pub(super) fn entry_path(&self, raw: &[u8]) -> Result<Option<PathBuf>, Fail> {
         let p = normalize(raw).map_err(|r| Fail::Skip(r.into()))?;
         let n = self.opts.strip_components;
-        if n == 0 {
-            return Ok(Some(p));
-        }
         if p.components().count() < n {
             return Ok(None);
         }
-        Ok(Some(p.components().skip(n).collect()))
+        let p: PathBuf = match n {
+            0 => p,
+            _ => p.components().skip(n).collect(),
+        };
+        Ok(Some(match p.as_os_str().is_empty() {
+            true => self.opts.into.clone(),
+            false => self.opts.into.join(p),
+        }))
     }
 
     fn entry<R: Read>(
@@ -301,7 +311,10 @@ impl Extractor {
                     .map_err(|e| fail("apply opaque whiteout", &path, e));
             }
         }
-        let meta = Meta::read(entry).map_err(Fail::Fatal)?;
+        let mut meta = Meta::read(entry).map_err(Fail::Fatal)?;
+        if let Some((uid, gid)) = self.opts.owner {
+            (meta.uid, meta.gid) = (uid.into(), gid.into());
+        }
         if meta.sparse || ty.is_gnu_sparse() {
             let path = String::from_utf8_lossy(raw).into_owned();
             return Err(Fail::Fatal(Error::Unsupported {

@@ -108,6 +108,13 @@ pub struct Layer {
     /// OCI layer: whiteouts apply. Plain tarball: they are invalid names.
     pub oci: bool,
     pub strip: usize,
+    /// A plain tarball: unpacked below this directory of the rootfs
+    /// (relative; ADD's destination) instead of at its top.
+    #[serde(default)]
+    pub into: Option<PathBuf>,
+    /// A plain tarball: every entry owned by these ids (ADD --chown).
+    #[serde(default)]
+    pub owner: Option<(u32, u32)>,
     /// Shown in messages.
     pub label: String,
     /// The blob's size, when known before it is complete (a streamed
@@ -127,6 +134,8 @@ impl Layer {
             digest: Some(digest.clone()),
             oci: true,
             strip: 0,
+            into: None,
+            owner: None,
             label: format!("layer {}", &digest.hex()[..12]),
             size: None,
             diff_id: None,
