@@ -22,6 +22,15 @@ pub const DOCKER: [(u8, &str); 14] = [
     (31, "CAP_SETFCAP"),
 ];
 
+/// What container root keeps in a session on `network` (rule 10): [`DOCKER`],
+/// less raw sockets (sniffing every user's traffic) on the host's network,
+/// and less ports below 1024 there unless the policy grants them.
+pub fn session(network: crate::request::Network, privileged_ports: bool) -> Vec<u8> {
+    let host = network == crate::request::Network::Host;
+    let removed = |n: u8| host && (n == 13 || (n == 10 && !privileged_ports));
+    DOCKER.iter().map(|(n, _)| *n).filter(|n| !removed(*n)).collect()
+}
+
 /// Whether capability number `n` is one of [`DOCKER`].
 pub fn is_docker(n: u8) -> bool {
     DOCKER.iter().any(|(number, _)| *number == n)

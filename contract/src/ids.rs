@@ -4,6 +4,7 @@
 //! group names from /etc/group, subordinate ranges from /etc/subuid and
 //! /etc/subgid. Never from anything the caller supplies.
 
+use crate::refusal::{refuse, OrSetup, Refusal, Rule};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,4 +88,13 @@ pub fn id_map(own: u32, range: Option<SubRange>) -> String {
         map += &format!("{} 1 {}\n", r.start, r.count);
     }
     map
+}
+
+/// [`id_map`] of `own` and `name`'s range in `file` (/etc/subuid or
+/// /etc/subgid), read as whoever calls.
+pub fn id_map_from(file: &str, name: &str, own: u32) -> Result<String, Refusal> {
+    let text = std::fs::read_to_string(file).or_setup(format_args!("read {file}"))?;
+    let range =
+        sub_range(&text, name, own).map_err(|e| refuse(Rule::Policy, format!("{file}: {e}")))?;
+    Ok(id_map(own, range))
 }

@@ -136,6 +136,12 @@ impl Caller {
         Self { uid, gid, groups, account: crate::ids::account(&passwd, uid) }
     }
 
+    /// Whether `path` lies under the caller's home or under one of `roots`
+    /// (the policy's store_roots or bind_sources).
+    pub fn allows(&self, roots: &[PathBuf], path: &Path) -> bool {
+        under(path, &roots.iter().map(PathBuf::as_path).chain(self.home()).collect::<Vec<_>>())
+    }
+
     /// The home from /etc/passwd, if it is a usable place to allow things
     /// under (not `/`, nothing odd in it).
     pub fn home(&self) -> Option<&Path> {

@@ -227,6 +227,12 @@ fn number(what: &str, text: &str) -> Result<u32, String> {
 }
 
 /// Decodes `args` (without argv[0]).
+/// The helper's own arguments (argv without argv[0]), each one UTF-8.
+pub fn decode_os(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Action, Refusal> {
+    let not_utf8 = |_| refuse(Rule::Request, "an argument is not UTF-8");
+    decode(&args.map(|a| a.into_string().map_err(not_utf8)).collect::<Result<Vec<_>, _>>()?)
+}
+
 pub fn decode(args: &[String]) -> Result<Action, Refusal> {
     decode_checked(args).map_err(|m| refuse(Rule::Request, m))
 }

@@ -2,7 +2,6 @@
 //! the target user, a working directory verified inside the new root, and
 //! an exec with nothing of ours left open.
 
-use crate::harden;
 use crate::refusal::{os, OrSetup, Refusal, Rule};
 use crate::request::Request;
 use crate::session::Never;
@@ -25,12 +24,12 @@ pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<(), Refusal> {
 }
 
 /// Rule 8: the session's capability set, then the target user's ids.
-pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), Refusal> {
+pub fn drop_to_user(req: &Request, allowed: &[u8]) -> Result<(), Refusal> {
     let session: Vec<caps::Capability> = match req.privileged {
         true => {
             caps::read(None, CapSet::Permitted).or_setup("read capabilities")?.into_iter().collect()
         }
-        false => harden::docker_caps().into_iter().filter(|c| !removed.contains(c)).collect(),
+        false => caps::all().into_iter().filter(|c| allowed.contains(&c.index())).collect(),
     };
     for cap in caps::all().into_iter().filter(|c| !session.contains(c)) {
         caps::drop(None, CapSet::Bounding, cap).or_setup("shrink the bounding set")?;
@@ -44,7 +43,8 @@ pub fn drop_to_user(req: &Request, removed: &[caps::Capability]) -> Result<(), R
         caps::clear(None, set).or_setup("clear inheritable capabilities")?;
     }
     for set in [CapSet::Effective, CapSet::Permitted] {
-        harden::set(set, keep).or_setup("set the session's capabilities")?;
+        caps::set(None, set, &keep.iter().copied().collect())
+            .or_setup("set the session's capabilities")?;
     }
     Ok(())
 }
@@ -57,7 +57,7 @@ pub fn exec(req: &Request) -> Result<Never, Refusal> {
         |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
     let (argv, envp) = (ptrs(&cmd.argv), ptrs(&cmd.envp));
     if !req.privileged {
-        crate::seccomp::deny_list()?;
+        deny_list()?;
     }
     // SAFETY: plain syscalls; the pointer arrays are NUL-terminated and live.
     unsafe {
@@ -87,4 +87,19 @@ pub fn exec(req: &Request) -> Result<Never, Refusal> {
         libc::execve(cmd.prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
     }
     Err(session_contract::command::exec_failed(&cmd.program, std::io::Error::last_os_error()))
+}
+
+/// Rule 10: the seccomp deny-list for sessions other than --privileged, at
+/// least what Docker's default profile denies a container without
+/// CAP_SYS_ADMIN. The list and its BPF program are the session contract's
+/// (`session_contract::seccomp`), shared with the main binary; every ABI the
+/// kernel runs is filtered with its own numbers, so i386 programs keep
+/// working. Needs no privilege: no_new_privs is already set.
+fn deny_list() -> Result<(), Refusal> {
+    let mut p = session_contract::seccomp::host_program();
+    // At most BPF_MAXINSNS (4096) instructions, asserted when built.
+    let prog = libc::sock_fprog { len: p.len() as u16, filter: p.as_mut_ptr() };
+    // SAFETY: the program outlives the call; the kernel copies it.
+    let r = unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) };
+    os(r == 0, "install the seccomp filter")
 }

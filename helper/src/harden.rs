@@ -17,10 +17,6 @@ pub fn docker_caps() -> Vec<C> {
 /// is given explicitly (--env), so nothing here reaches the container.
 const KEEP_ENV: &[&str] = &["TERM"];
 
-pub fn set(which: CapSet, caps: &[C]) -> Result<(), caps::errors::CapsError> {
-    caps::set(None, which, &caps.iter().copied().collect::<CapsHashSet>())
-}
-
 /// Called first thing in main; from here on the helper acts as the
 /// caller's real ids until it mounts. Any failure is a rule-2 refusal: the helper
 /// does not run unless it could protect itself.

@@ -5,7 +5,9 @@
 //! rules"). The request, the policy's format and checks, the account-file
 //! parsers and the exit codes are the session contract's, shared with the
 //! main binary. Read in this order: harden (what happens first), policy,
-//! store, stdio, session, mounts, resolve, idmap, enter, init.
+//! store, session, mounts, idmap, enter, init; the in-root resolver, the
+//! stdio check and the command are the contract's (`resolve`, `stdio`,
+//! `command`).
 
 pub mod enter;
 pub mod harden;
@@ -14,14 +16,12 @@ pub mod init;
 pub mod mounts;
 pub mod net;
 pub mod policy;
-pub mod seccomp;
 pub mod session;
-pub mod stdio;
 pub mod store;
 pub use session_contract::{ids, refusal, request, resolve};
 
 use policy::Caller;
-use refusal::{refuse, Refusal, Rule};
+use refusal::Refusal;
 use request::Action;
 use std::process::ExitCode;
 
@@ -37,11 +37,7 @@ pub fn main() -> ExitCode {
 
 fn run() -> Result<u8, Refusal> {
     harden::first()?;
-    let args = std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().map_err(|_| refuse(Rule::Request, "an argument is not UTF-8")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let action = request::decode(&args)?;
+    let action = request::decode_os(std::env::args_os().skip(1))?;
     // The real ids harden::first checked are the ones it keeps acting as.
     let caller = Caller::current();
     let (check_only, req) = match action {

@@ -1,15 +1,13 @@
 //! Rule 10, the network: real root never sits in the host's network
 //! namespace unless the admin said so (`host_network = yes`), and then
-//! without raw sockets or, unless `privileged_ports = yes`, ports below 1024.
+//! without raw sockets or, unless `privileged_ports = yes`, ports below 1024
+//! (the session contract's `caps::session`).
 //! By default the session joins the namespace the client made for it (its
 //! own user namespace's, with a user-mode stack such as pasta attached), or
 //! gets an empty new one.
 
 use crate::idmap::NS_GET_NSTYPE;
-use crate::policy::Policy;
 use crate::refusal::{refuse, Refusal, Rule};
-use crate::request::Network;
-use caps::Capability as C;
 use rustix::fs::{Mode, OFlags};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -57,14 +55,4 @@ pub fn join(fd: &OwnedFd) -> Result<(), Refusal> {
     // SAFETY: setns on a namespace fd we hold.
     let ok = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } == 0;
     crate::refusal::os(ok, "join the session's network namespace")
-}
-
-/// The capabilities a session on the host's network may not keep: raw
-/// sockets (sniffing every user's traffic) always, low ports unless granted.
-pub fn host_caps_removed(network: Network, policy: &Policy) -> Vec<C> {
-    match network {
-        Network::Host if policy.privileged_ports => vec![C::CAP_NET_RAW],
-        Network::Host => vec![C::CAP_NET_RAW, C::CAP_NET_BIND_SERVICE],
-        _ => Vec::new(),
-    }
 }

@@ -19,19 +19,14 @@ use std::os::fd::{AsFd, OwnedFd};
 /// Validates what is left to validate as the caller, then runs the session.
 /// Returns the exit code to leave with.
 pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusal> {
-    crate::stdio::check(caller.uid)?;
-    let read = |p: &str| std::fs::read_to_string(p).or_setup(format_args!("read {p}"));
-    let name = caller.account.as_ref().map(|a| a.name.as_str()).unwrap_or("");
-    let sub = |file: &str, id: u32| {
-        ids::sub_range(&read(file)?, name, id)
-            .map_err(|e| refuse(Rule::Policy, format!("{file}: {e}")))
-    };
-    let uid_map = ids::id_map(caller.uid, sub("/etc/subuid", caller.uid)?);
+    check_stdio(caller.uid)?;
+    let name = caller.account.as_ref().map_or("", |a| a.name.as_str());
+    let uid_map = ids::id_map_from("/etc/subuid", name, caller.uid)?;
     let netns = match req.network {
         Network::Of(pid) => Some(net::open_namespace(pid, caller.uid)?),
         _ => None,
     };
-    let gid_map = ids::id_map(caller.gid, sub("/etc/subgid", caller.gid)?);
+    let gid_map = ids::id_map_from("/etc/subgid", name, caller.gid)?;
 
     // Rule 4: from here on nothing can be mounted in the caller's namespace.
     // Everything below is opened inside the new one, as open_tree requires.
@@ -64,8 +59,8 @@ pub fn run(req: &Request, caller: &Caller, policy: &Policy) -> Result<u8, Refusa
         .filter_map(|s| if let Step::Bind { from, .. } = s { Some(*from) } else { None })
         .map(|from| store::open_source(from, req, caller, policy))
         .collect::<Result<Vec<_>, _>>()?;
-    let removed = net::host_caps_removed(req.network, policy);
-    let prep = Prepared { rootfs, steps, binds, uid_map, gid_map, removed };
+    let caps = session_contract::caps::session(req.network, policy.privileged_ports);
+    let prep = Prepared { rootfs, steps, binds, uid_map, gid_map, caps };
     // The child's way to tell we are gone: getppid() is 0 for both cases in
     // its new PID namespace, but our end of this pipe closes only with us.
     let (alive, held) = std::io::pipe().or_setup("create a pipe")?;
@@ -110,8 +105,8 @@ struct Prepared {
     binds: Vec<(OwnedFd, Kind)>,
     uid_map: String,
     gid_map: String,
-    /// Capabilities the session may not keep on the host's network.
-    removed: Vec<caps::Capability>,
+    /// The numbers of the capabilities container root keeps.
+    caps: Vec<u8>,
 }
 
 pub enum Never {}
@@ -159,9 +154,24 @@ fn child(req: &Request, prep: &Prepared, alive: OwnedFd) -> Result<Never, Refusa
     os(command >= 0, "fork")?;
     if command == 0 {
         drop(alive);
-        enter::drop_to_user(req, &prep.removed)?;
+        enter::drop_to_user(req, &prep.caps)?;
         crate::resolve::enter_cwd(&req.cwd)?;
         return enter::exec(req);
     }
     crate::init::run(command, req, alive)
+}
+
+/// Rule 10: fds 0-2 as the session contract's `stdio` allows them to reach
+/// real root, the terminal and /dev/null reopened in place. Runs with the
+/// caller's file system ids, before anything privileged.
+fn check_stdio(caller_uid: u32) -> Result<(), Refusal> {
+    for fd in 0..3 {
+        // SAFETY: 0-2 are open (harden::first put /dev/null on closed ones).
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if let Some(fresh) = session_contract::stdio::vet(borrowed, caller_uid)? {
+            // SAFETY: dup2 onto a descriptor we own; the new one is not CLOEXEC.
+            os(unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&fresh), fd) } == fd, "dup2")?;
+        }
+    }
+    Ok(())
 }

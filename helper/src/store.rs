@@ -3,14 +3,14 @@
 //! bind sources are opened here too, as the caller. All of this runs with
 //! no effective capability and the caller's file system ids.
 
-use crate::policy::{under, Caller, Policy};
+use crate::policy::{Caller, Policy};
 use crate::refusal::{refuse, OrSetup, Refusal, Rule};
 use crate::request::Request;
 use crate::resolve::{fd_path, Kind};
 use rustix::fs::{fstat, open, openat, FileType, Mode, OFlags};
 use session_contract::mounts::Source;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Opens `<store>/containers/<name>/rootfs` and checks it belongs to the
 /// caller. Returns an O_PATH fd on the rootfs.
@@ -25,9 +25,7 @@ pub fn open_rootfs(
     let fd = open(store, dir_flags, Mode::empty())
         .map_err(|e| Refusal::setup(format!("open the store {}", store.display()), e))?;
     let real = fd_path(fd.as_fd())?;
-    let mut roots: Vec<&Path> = policy.store_roots.iter().map(PathBuf::as_path).collect();
-    roots.extend(caller.home());
-    if !under(&real, &roots) {
+    if !caller.allows(&policy.store_roots, &real) {
         return Err(deny(format!(
             "store {} is neither under your home nor under a store root of the policy",
             real.display()
@@ -82,9 +80,7 @@ pub fn open_bind_source(
         }
     };
     let real = fd_path(fd.as_fd())?;
-    let mut roots: Vec<&Path> = policy.bind_sources.iter().map(PathBuf::as_path).collect();
-    roots.extend(caller.home());
-    if !under(&real, &roots) {
+    if !caller.allows(&policy.bind_sources, &real) {
         return Err(deny(format!(
             "{} is neither under your home nor under a bind_sources entry of the policy",
             real.display()
