@@ -195,7 +195,7 @@ fn proc_or_dev_symlinked_to_the_host_is_refused() {
         assert_eq!(out.code, 125, "{out:#?}");
         assert!(
             out.stderr
-                .contains(&format!("mount target /{target} is a symlink")),
+                .contains(&format!("unsafe mount target /{target}: it is a symlink")),
             "{out:#?}"
         );
         assert_eq!(std::fs::read_dir(decoy.path()).unwrap().count(), 1);

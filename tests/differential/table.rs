@@ -184,6 +184,12 @@ pub const BIND_OPTION_UNKNOWN: Difference = Difference {
           3.2 drops it and binds anyway",
     deliberate: true,
 };
+pub const WORKDIR_UNENTERABLE: Difference = Difference {
+    key: "workdir-unenterable",
+    why: "a `-w` directory the session's user cannot enter stops the session \
+          (exit 125), as in Docker; 3.2 starts it in `/`",
+    deliberate: true,
+};
 pub const BIND_NOSUID: Difference = Difference {
     key: "bind-nosuid",
     why: "`-b` binds are always `nosuid,nodev`, as Docker's are; 3.2 binds them as they are",
@@ -249,6 +255,7 @@ pub const DIFFERENCES: &[&Difference] = &[
     &LOCKED_SHELL,
     &BIND_OPTION_UNKNOWN,
     &BIND_NOSUID,
+    &WORKDIR_UNENTERABLE,
     &COMMAND_PENDING,
     &VERSION,
 ];
@@ -679,13 +686,15 @@ pub const SCENARIOS: &[Scenario] = &[
         &[&LOGNAME_SET],
         &[Stdout],
     ),
-    same(
+    differs(
         "login -u to a user who cannot enter -w",
         Shared,
         &[
             "login", "bb", "-u", "app", "-w", "/root", "--", "sh", "-c", "pwd",
         ],
-        &[Stdout],
+        &[Code, Stdout],
+        &[&WORKDIR_UNENTERABLE],
+        &[Code, Stdout],
     ),
     same(
         "run -u name unknown to passwd",
