@@ -8,10 +8,7 @@
 use super::cache::BuildCache;
 use super::Error;
 use crate::ioerr::{IoContext, IoError};
-use crate::store::{ContainerLock, LockMode, StorePaths};
-
-/// Called with each removed path (`-v`).
-type Log<'a> = Option<&'a dyn Fn(&Path)>;
+use crate::store::{ContainerLock, LockMode, Log, StorePaths};
 use std::collections::HashSet;
 use std::path::Path;
 

@@ -13,7 +13,7 @@ pub use manifest::{
     ContainerManifest, Descriptor, Healthcheck, ImageConfig, ImageManifest, RuntimeConfig,
 };
 pub use name::ContainerName;
-pub use ops::{clear_cache, remove_container, rename_container};
+pub use ops::{clear_cache, remove_container, rename_container, Log};
 pub use paths::{home_dir, StorePaths};
 pub use staging::{clean_stale as clean_stale_staging, Staging, STAGING_PREFIX};
 
