@@ -102,6 +102,52 @@ fn the_guest_environment_is_built_from_scratch() {
 }
 
 #[test]
+fn a_workdir_that_cannot_be_entered_stops_the_session_with_125() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    // A file, and a directory the user may not search: Docker stops there.
+    store
+        .run(&[
+            "login",
+            "bb",
+            "-w",
+            "/etc/passwd",
+            "--",
+            "sh",
+            "-c",
+            "echo started",
+        ])
+        .fails_with(
+            125,
+            "cannot enter the working directory: /etc/passwd: Not a directory",
+        );
+    store
+        .run(&[
+            "login",
+            "bb",
+            "-u",
+            "nobody",
+            "-w",
+            "/root",
+            "--",
+            "sh",
+            "-c",
+            "echo started",
+        ])
+        .fails_with(125, "/root: Permission denied");
+    // A missing one still starts in /, as login(1) does.
+    let out = Outcome::of(
+        store
+            .cmd()
+            .args(["login", "bb", "-w", "/nowhere", "--", "sh", "-c", "pwd"]),
+    );
+    out.ok();
+    assert_eq!(out.stdout.trim(), "/");
+}
+
+#[test]
 fn run_follows_the_entrypoint_cmd_table() {
     if !require_root("root-mode sessions") {
         return;

@@ -185,7 +185,8 @@ fn check_inside(fd: BorrowedFd, root: BorrowedFd, rel: &Path) -> Result<(), Refu
 
 /// Rule 8: enters the working directory, resolved as the calling user
 /// inside the root it has (after pivot_root or chroot), with no magic link
-/// (/proc/N/cwd) on the way. A missing one falls back to / as login(1) does.
+/// (/proc/N/cwd) on the way. A missing one falls back to / as login(1) does;
+/// one that is a file or that the user cannot enter stops the session.
 pub fn enter_cwd(cwd: &Path) -> Result<(), Refusal> {
     use crate::refusal::OrSetup;
     use rustix::fs::ResolveFlags as R;
@@ -201,10 +202,13 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), Refusal> {
         Err(Errno::NOSYS) => rustix::fs::open(cwd, flags, Mode::empty()),
         r => r,
     };
+    // Not a directory, or not enterable by the session's user: a failed
+    // setup (125), as Docker's; only leaving the root is a refusal.
+    let unenterable = |e: Errno| refuse(Rule::Setup, format!("{}: {e}", cwd.display()));
     match dir {
-        Ok(d) => rustix::process::fchdir(&d).or_setup("enter the working directory")?,
+        Ok(d) => rustix::process::fchdir(&d).map_err(unenterable)?,
         Err(Errno::NOENT) => rustix::process::chdir("/").or_setup("enter /")?,
-        Err(e) => return Err(refuse(Rule::Cwd, format!("{}: {e}", cwd.display()))),
+        Err(e) => return Err(unenterable(e)),
     }
     // The kernel's own answer: an unreachable directory is outside the root.
     match rustix::process::getcwd(Vec::new()) {

@@ -186,8 +186,8 @@ pub const BIND_OPTION_UNKNOWN: Difference = Difference {
 };
 pub const WORKDIR_UNENTERABLE: Difference = Difference {
     key: "workdir-unenterable",
-    why: "a `-w` directory the session's user cannot enter stops the session \
-          (exit 125), as in Docker; 3.2 starts it in `/`",
+    why: "a `-w` that is a file, or a directory the session's user cannot enter, \
+          stops the session (exit 125), as in Docker; 3.2 starts it in `/`",
     deliberate: true,
 };
 pub const BIND_NOSUID: Difference = Difference {
@@ -736,11 +736,13 @@ pub const SCENARIOS: &[Scenario] = &[
         &["login", "bb", "-w", "/nonexistent", "--", "sh", "-c", "pwd"],
         &[Stdout],
     ),
-    same(
+    differs(
         "login -w to a file",
         Shared,
         &["login", "bb", "-w", "/etc/motd", "--", "sh", "-c", "pwd"],
-        &[Stdout],
+        &[Code, Stdout],
+        &[&WORKDIR_UNENTERABLE],
+        &[Code, Stdout],
     ),
     differs(
         "login -w relative",
