@@ -115,15 +115,44 @@ struct Words {
     /// Under /tmp itself, so `--shared-tmp` shows it at the same path.
     hostdir: tempfile::TempDir,
     layer_url: String,
+    /// A build context: `Dockerfile` and variants beside it.
+    ctx: tempfile::TempDir,
 }
+
+/// The build context's files (`{busybox}` expanded when written).
+const CONTEXT: &[(&str, &str)] = &[
+    (
+        "Dockerfile",
+        "FROM {busybox}\nENV GREETING=hello\nWORKDIR /app\nCOPY hello.txt /app/\n\
+         RUN echo \"$GREETING\" > /app/greeting && chmod 0640 /app/greeting\n\
+         CMD [\"cat\", \"/app/greeting\"]\n",
+    ),
+    (
+        "stages.Dockerfile",
+        "FROM {busybox} AS tools\nRUN echo built > /made\n\
+         FROM {busybox}\nCOPY --from=tools /made /made\nRUN rm /bin/ls\n",
+    ),
+    (
+        "fail.Dockerfile",
+        "FROM {busybox}\nRUN echo step >&2; exit 3\n",
+    ),
+    ("unknown.Dockerfile", "FROM {busybox}\nFROBNICATE now\n"),
+    ("hello.txt", "hello from the context\n"),
+];
 
 impl Words {
     fn new() -> Self {
         let hostdir = tempfile::tempdir_in("/tmp").unwrap();
         std::fs::write(hostdir.path().join("file"), "hello from the host\n").unwrap();
+        let ctx = tempfile::tempdir().unwrap();
+        let busybox = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+        for (name, text) in CONTEXT {
+            std::fs::write(ctx.path().join(name), text.replace("{busybox}", busybox)).unwrap();
+        }
         Words {
             hostdir,
             layer_url: first_layer_url(),
+            ctx,
         }
     }
 
@@ -143,6 +172,7 @@ impl Words {
             ("{foreign_platform}", FOREIGN.1),
             ("{long}", &"x".repeat(100_000)),
             ("{hostdir}", &self.hostdir.path().to_string_lossy()),
+            ("{ctx}", &self.ctx.path().to_string_lossy()),
         ] {
             w = w.replace(key, value);
         }

@@ -307,11 +307,17 @@ const fn differs(
 
 /// The busybox fixture's paths where an install by ours differs from 3.2's.
 const INSTALL_TREE_PATHS: &[&str] = &["bin/capfile", "data/hardlink", "data/xattr", "etc/hosts"];
-const INSTALL_TREE: Expect = Expect::Differs {
-    because: &[&XATTRS_KEPT, &HARD_LINKS_KEPT, &ETC_HOSTS],
-    on: &[Tree("bb")],
-    paths: INSTALL_TREE_PATHS,
-};
+const INSTALL_TREE: Expect = install_tree(&[Tree("bb")]);
+
+/// The install differences, in the tree of a container built on the
+/// busybox fixture (`on`: that container's tree): the built steps agree.
+const fn install_tree(on: &'static [Aspect]) -> Expect {
+    Expect::Differs {
+        because: &[&XATTRS_KEPT, &HARD_LINKS_KEPT, &ETC_HOSTS],
+        on,
+        paths: INSTALL_TREE_PATHS,
+    }
+}
 
 /// `sh -c` printing the numeric uid, gid and groups of the session.
 const IDS: &str = "id -u; id -g; id -G";
@@ -1656,6 +1662,106 @@ pub const SCENARIOS: &[Scenario] = &[
         &[Stdout, Names],
     ),
     same("clear-cache -v", Fresh, &["clear-cache", "-v"], &[Names]),
+    // build
+    Scenario {
+        name: "build --install-as",
+        start: Empty,
+        before: &[],
+        args: &[
+            "build",
+            "-q",
+            "-t",
+            "demo:1",
+            "--install-as",
+            "demo",
+            "{ctx}",
+        ],
+        env: &[],
+        check: &[Tree("demo"), Names],
+        expect: install_tree(&[Tree("demo")]),
+    },
+    Scenario {
+        name: "build: the image's CMD runs",
+        start: Empty,
+        before: &[&[
+            "build",
+            "-q",
+            "-t",
+            "demo:1",
+            "--install-as",
+            "demo",
+            "{ctx}",
+        ]],
+        args: &["run", "demo"],
+        env: &[],
+        check: &[Stdout],
+        expect: Expect::Same,
+    },
+    Scenario {
+        name: "build, then install the tag",
+        start: Empty,
+        before: &[&["build", "-q", "-t", "demo:1", "{ctx}"]],
+        args: &["install", "demo:1", "-n", "d2", "-q"],
+        env: &[],
+        check: &[Tree("d2"), Names],
+        expect: install_tree(&[Tree("d2")]),
+    },
+    Scenario {
+        name: "build: two stages, COPY --from and a deletion",
+        start: Empty,
+        before: &[],
+        args: &[
+            "build",
+            "-q",
+            "-f",
+            "{ctx}/stages.Dockerfile",
+            "-t",
+            "st:1",
+            "--install-as",
+            "st",
+            "{ctx}",
+        ],
+        env: &[],
+        check: &[Tree("st"), Names],
+        expect: install_tree(&[Tree("st")]),
+    },
+    Scenario {
+        name: "build: a failing RUN tags and installs nothing",
+        start: Empty,
+        before: &[],
+        args: &[
+            "build",
+            "-q",
+            "-f",
+            "{ctx}/fail.Dockerfile",
+            "-t",
+            "f:1",
+            "--install-as",
+            "f",
+            "{ctx}",
+        ],
+        env: &[],
+        check: &[Names],
+        expect: Expect::Same,
+    },
+    same(
+        "build: an unknown instruction",
+        Empty,
+        &["build", "-q", "-f", "{ctx}/unknown.Dockerfile", "{ctx}"],
+        &[Stdout],
+    ),
+    same(
+        "build -f a missing file",
+        Empty,
+        &["build", "-q", "-f", "{ctx}/nothing.Dockerfile", "{ctx}"],
+        &[Stdout],
+    ),
+    same(
+        "build --target an unknown stage",
+        Empty,
+        &["build", "-q", "--target", "nowhere", "{ctx}"],
+        &[Stdout],
+    ),
     same("help", Empty, &["help"], &[]),
     same("login --help", Empty, &["login", "--help"], &[]),
     differs(
