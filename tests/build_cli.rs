@@ -482,7 +482,6 @@ fn features_still_to_come_say_not_yet_with_their_line() {
     let store = TestStore::new();
     let base = rig().get("CD_RIG_FIXTURE_BUSYBOX");
     for (line, what) in [
-        ("RUN --mount=type=cache,target=/c true", "RUN --mount"),
         ("RUN --network=none true", "RUN --network=none"),
         (
             "ADD git@example.invalid:x/y.git /src",
