@@ -329,3 +329,29 @@ fn the_cache_key_covers_a_bind_mounts_content_but_not_a_secret() {
     std::fs::write(ctx.join("in/a"), "2").unwrap();
     assert_eq!(cached("b"), 0);
 }
+
+#[test]
+fn a_bind_through_a_context_symlink_to_the_host_reads_the_contexts_own_file() {
+    if !ready(As::Root) {
+        return;
+    }
+    let store = TestStore::new();
+    let bb = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    let ctx = context(
+        &store,
+        As::Root,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {bb}\nRUN --mount=type=bind,source=out/passwd,target=/p cat /p > /ro\nRUN --mount=type=bind,source=out/passwd,target=/p,rw cat /p > /rw\n"
+            ),
+        )],
+    );
+    std::fs::create_dir(ctx.join("etc")).unwrap();
+    std::fs::write(ctx.join("etc/passwd"), "ctx-own\n").unwrap();
+    std::os::unix::fs::symlink("/etc", ctx.join("out")).unwrap();
+    build(&store, As::Root, &ctx, &["--install-as", "h"]).ok();
+    let rootfs = store.container_dir("h").join("rootfs");
+    assert_eq!(read(&rootfs, "ro"), "ctx-own\n");
+    assert_eq!(read(&rootfs, "rw"), "ctx-own\n");
+}
