@@ -1,11 +1,12 @@
 //! `build`: build an image from a Dockerfile without a daemon.
 //!
-//! For now the Dockerfile is read, checked and planned (stages, --target,
-//! build-args); running the steps comes with the executor.
+//! The Dockerfile is read, checked and planned (stages, --target,
+//! build-args) here; `build_run` runs it.
 
 use crate::cli::{flag, output_level, Ctx, RunResult};
 use crate::report::{Exit, Failure};
 use chroot_distro::build::dockerfile::{self, BuildInputs, DockerfileError, Plan};
+use chroot_distro::build::run_mounts::{SecretFrom, SecretSource, SshSource};
 use chroot_distro::oci::platform::Platform;
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -113,8 +114,8 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
     refuse_not_yet(m)?;
     let target_platform = target_platform(m)?;
     let build_args = build_args(m)?;
-    check_secrets(m)?;
-    check_ssh(m)?;
+    secrets(m)?;
+    ssh_agents(m, ctx)?;
     let context = m.get_one::<String>("context").map_or(".", String::as_str);
     if !Path::new(context).is_dir() {
         return Err(Failure::usage(format!(
@@ -234,41 +235,70 @@ fn build_args(m: &ArgMatches) -> Result<Vec<(String, String)>, Failure> {
         .collect()
 }
 
-/// `id=NAME[,src=PATH|,env=VAR]`: checked now, read only by a RUN that mounts it.
-fn check_secrets(m: &ArgMatches) -> Result<(), Failure> {
+/// `id=NAME[,src=PATH|,env=VAR]`: checked now, read only by a RUN that
+/// mounts it. Without a source, the variable named NAME.
+pub(crate) fn secrets(m: &ArgMatches) -> Result<Vec<SecretSource>, Failure> {
+    let mut out = Vec::new();
     for spec in m.get_many::<String>("secret").into_iter().flatten() {
-        let mut id = None;
+        let bad = || {
+            Failure::usage(format!(
+                "--secret '{spec}': expected id=NAME[,src=PATH|,env=VARIABLE]"
+            ))
+        };
+        let (mut id, mut file, mut var) = (None, None, None);
         for field in spec.split(',') {
             match field.split_once('=') {
                 Some(("id", v)) if !v.is_empty() => id = Some(v),
-                Some(("src" | "source" | "env", v)) if !v.is_empty() => {}
+                Some(("src" | "source", v)) if !v.is_empty() => file = Some(v),
+                Some(("env", v)) if !v.is_empty() => var = Some(v),
                 Some(("type", "file" | "env")) => {}
-                _ => {
-                    return Err(Failure::usage(format!(
-                        "--secret '{spec}': expected id=NAME[,src=PATH|,env=VARIABLE]"
-                    )))
-                }
+                _ => return Err(bad()),
             }
         }
-        if id.is_none() {
+        let Some(id) = id else {
             return Err(Failure::usage(format!(
                 "--secret '{spec}': id= is required"
             )));
-        }
+        };
+        let from = match (file, var) {
+            (Some(_), Some(_)) => return Err(bad()),
+            (Some(f), None) => SecretFrom::File(PathBuf::from(f)),
+            (None, Some(v)) => SecretFrom::Env(v.to_owned()),
+            (None, None) => SecretFrom::Env(id.to_owned()),
+        };
+        out.push(SecretSource {
+            id: id.to_owned(),
+            from,
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
-fn check_ssh(m: &ArgMatches) -> Result<(), Failure> {
+/// `ID[=SOCKET]`; `default` alone is $SSH_AUTH_SOCK.
+pub(crate) fn ssh_agents(m: &ArgMatches, ctx: &Ctx) -> Result<Vec<SshSource>, Failure> {
+    let mut out = Vec::new();
     for spec in m.get_many::<String>("ssh").into_iter().flatten() {
-        let id = spec.split_once('=').map_or(spec.as_str(), |(id, _)| id);
-        if id.is_empty() || id.contains(',') {
+        let (id, socket) = match spec.split_once('=') {
+            Some((id, sock)) => (id, Some(sock.to_owned())),
+            None => (spec.as_str(), None),
+        };
+        if id.is_empty() || id.contains(',') || socket.as_deref() == Some("") {
             return Err(Failure::usage(format!(
                 "--ssh '{spec}': expected ID[=SOCKET]"
             )));
         }
+        let Some(socket) = socket.or_else(|| ctx.env.get("SSH_AUTH_SOCK")) else {
+            return Err(Failure::usage(format!(
+                "--ssh '{spec}': no socket given and SSH_AUTH_SOCK is not set"
+            ))
+            .with_hint("start an agent (eval $(ssh-agent)) or give --ssh ID=SOCKET"));
+        };
+        out.push(SshSource {
+            id: id.to_owned(),
+            socket: std::path::absolute(&socket).unwrap_or_else(|_| PathBuf::from(&socket)),
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The Dockerfile's name (for messages) and text: `-f -` is standard input.

@@ -61,6 +61,8 @@ pub fn execute(
             use_ns: ctx.env.is_truthy("CD_USE_NS"),
         },
         allow_insecure: flag(m, "allow-insecure"),
+        secrets: crate::build::secrets(m)?,
+        ssh: crate::build::ssh_agents(m, ctx)?,
     };
     chroot_distro::interrupt::catch();
     let built = exec::build(&req, df, inputs, &mut report);

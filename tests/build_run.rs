@@ -12,6 +12,7 @@ fn step(script: &str) -> Step {
         env: vec![("GREETING".into(), "hello  there".into())],
         user: None,
         workdir: "/".into(),
+        mounts: Vec::new(),
     }
 }
 

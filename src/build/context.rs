@@ -174,6 +174,11 @@ impl Context {
         &self.dir
     }
 
+    /// Whether an ignore file hides some of it.
+    pub fn has_ignore_rules(&self) -> bool {
+        !self.ignore.is_empty()
+    }
+
     /// Writes the tar stream for `COPY words… dest` to `out`. `dest` is
     /// absolute in the image (the executor resolves it against WORKDIR);
     /// its trailing `/` is significant.

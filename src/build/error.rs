@@ -22,6 +22,13 @@ pub enum Error {
     /// A step that cannot be carried out as written.
     #[error("{location}: {message}")]
     At { location: String, message: String },
+    /// A `RUN --mount` that cannot be set up, with what to do about it.
+    #[error("{location}: {message}")]
+    Mount {
+        location: String,
+        message: String,
+        hint: Option<String>,
+    },
     /// A Dockerfile feature this build does not have yet (exit code 3).
     #[error("{location}: {what} is not supported yet")]
     NotYet { location: String, what: String },
@@ -51,6 +58,7 @@ impl Error {
         match self {
             Error::Io(e) => e.hint(),
             Error::Store(e) => e.hint(),
+            Error::Mount { hint, .. } => hint.clone(),
             Error::Output { .. } => Some(
                 "name the output FILE.oci.tar, FILE.oci.tar.gz, FILE.oci.tar.zst or FILE.oci.tar.xz"
                     .into(),

@@ -45,6 +45,10 @@ pub struct Request<'a> {
     pub epoch: Option<i64>,
     pub sandbox: super::run::Sandbox,
     pub allow_insecure: bool,
+    /// `--secret`s: read only by a step that mounts them.
+    pub secrets: Vec<super::run_mounts::SecretSource>,
+    /// `--ssh` agents.
+    pub ssh: Vec<super::run_mounts::SshSource>,
 }
 
 /// What the build tells its user.
@@ -95,6 +99,7 @@ pub fn build(
     crate::store::ensure_private_dir(&req.paths.cache_dir)?;
     crate::store::ensure_private_dir(blobs.dir())?;
     let mut index = BuildCache::open(&req.paths.cache_dir);
+    super::run_mounts::sweep_dropped(req.paths, req.privilege, req.exe);
     let mut downloads = Downloads::new(&req.paths.cache_dir);
     let mut images = HashMap::new();
     let mut done: Vec<Option<StageDone>> = (0..df.stages.len()).map(|_| None).collect();
@@ -287,17 +292,29 @@ impl StageExec<'_, '_> {
     /// COPY --from=IMAGE: the image through the install pipeline (as
     /// FROM's), once per build, its rootfs then read like a stage's.
     fn pull_copy_source(&mut self, step: &Step, platform: &Platform) -> Result<(), Error> {
-        let Action::Copy {
-            from: Some(CopyFrom::Image(reference)),
-            ..
-        } = &step.action
-        else {
-            return Ok(());
+        let (references, what): (Vec<&String>, &str) = match &step.action {
+            Action::Copy {
+                from: Some(CopyFrom::Image(reference)),
+                ..
+            } => (vec![reference], "COPY --from"),
+            Action::Run { mounts, .. } => (
+                mounts
+                    .iter()
+                    .filter_map(|m| match &m.origin {
+                        Some(CopyFrom::Image(r)) => Some(r),
+                        _ => None,
+                    })
+                    .collect(),
+                "RUN --mount from",
+            ),
+            _ => return Ok(()),
         };
-        if !self.images.contains_key(reference) {
-            let label = format!("{}:{}: COPY --from", self.file, step.span);
-            let prepared = self.pull(reference, platform, &label)?;
-            self.images.insert(reference.clone(), prepared);
+        for reference in references {
+            if !self.images.contains_key(reference) {
+                let label = format!("{}:{}: {what}", self.file, step.span);
+                let prepared = self.pull(reference, platform, &label)?;
+                self.images.insert(reference.clone(), prepared);
+            }
         }
         Ok(())
     }
@@ -372,8 +389,49 @@ impl StageExec<'_, '_> {
                 archives.hash_into(&mut sink)?;
                 Ok(sink.finish())
             }
+            Action::Run { mounts, .. } => self.mount_inputs(mounts, done),
             _ => Ok(String::new()),
         }
+    }
+
+    /// What a RUN's bind mounts read: the context subtree's content, or
+    /// the key of the stage (the digest of the image) it comes from.
+    /// Cache contents and secret values never enter a key.
+    fn mount_inputs(
+        &self,
+        mounts: &[super::dockerfile::Mount],
+        done: &[Option<StageDone>],
+    ) -> Result<String, Error> {
+        use super::dockerfile::MountType;
+        let mut out = String::new();
+        for m in mounts.iter().filter(|m| m.kind == MountType::Bind) {
+            let source = m.source.as_deref().unwrap_or("/");
+            let part = match &m.origin {
+                None => {
+                    let ctx = super::context::Context::open(self.req.context, self.req.dockerfile)?;
+                    let word = match source.trim_start_matches('/') {
+                        "" => ".".to_owned(),
+                        s => s.to_owned(),
+                    };
+                    let mut sink = HashSink::default();
+                    ctx.copy(&[word], "/", &Default::default(), &Nothing, &mut sink)?;
+                    sink.finish()
+                }
+                Some(CopyFrom::Stage(i)) => done
+                    .get(*i)
+                    .and_then(|d| d.as_ref())
+                    .map(|d| d.key.clone())
+                    .unwrap_or_default(),
+                Some(CopyFrom::Image(r)) => self
+                    .images
+                    .get(r)
+                    .and_then(|p| p.manifest.as_ref())
+                    .and_then(|m| m.manifest.digest.clone())
+                    .unwrap_or_else(|| r.clone()),
+            };
+            out.push_str(&format!("bind {source} {part}\0"));
+        }
+        Ok(out)
     }
 
     fn execute(
@@ -394,9 +452,6 @@ impl StageExec<'_, '_> {
                 network,
                 ..
             } => {
-                if !mounts.is_empty() {
-                    return Err(not_yet(self.file, step, "RUN --mount"));
-                }
                 if *network == Network::None {
                     return Err(not_yet(self.file, step, "RUN --network=none"));
                 }
@@ -408,13 +463,29 @@ impl StageExec<'_, '_> {
                         argv
                     }
                 };
+                self.ensure_dir(rootfs, workdir)?;
+                let location = format!("{}:{}", self.file, step.span);
+                let setup = super::run_mounts::Setup {
+                    paths: req.paths,
+                    exe: req.exe,
+                    privilege: req.privilege,
+                    env: req.env,
+                    context: req.context,
+                    dockerfile: req.dockerfile,
+                    secrets: &req.secrets,
+                    ssh: &req.ssh,
+                    scratch: staging.dir(),
+                    location: &location,
+                };
+                let origin = |m: &super::dockerfile::Mount| self.origin(m, step, done);
+                let prepared = setup.prepare(rootfs, mounts, &origin)?;
                 let run_step = super::run::Step {
                     argv,
-                    env: env.clone(),
+                    env: env.iter().cloned().chain(prepared.env.clone()).collect(),
                     user: user.clone(),
                     workdir: workdir.clone(),
+                    mounts: prepared.mounts.clone(),
                 };
-                self.ensure_dir(rootfs, workdir)?;
                 let report = &mut *self.report;
                 let outcome = super::run::run(
                     req.exe,
@@ -423,7 +494,9 @@ impl StageExec<'_, '_> {
                     &req.sandbox,
                     staging.dir(),
                     &mut |l| report.output(l),
-                )?;
+                );
+                prepared.finish(rootfs, req.privilege, req.exe);
+                let outcome = outcome?;
                 if outcome.code != 0 {
                     return Err(Error::Step(Box::new(StepFailed {
                         location: format!("{}:{}", self.file, step.span),
@@ -495,6 +568,29 @@ impl StageExec<'_, '_> {
         Ok(())
     }
 
+    /// Where a mount's `from=` reads: the context, a stage's or an image's rootfs.
+    fn origin(
+        &self,
+        m: &super::dockerfile::Mount,
+        step: &Step,
+        done: &[Option<StageDone>],
+    ) -> Result<super::run_mounts::Origin, Error> {
+        use super::run_mounts::Origin;
+        match &m.origin {
+            None => Ok(Origin::Context),
+            Some(CopyFrom::Stage(i)) => done
+                .get(*i)
+                .and_then(|d| d.as_ref())
+                .map(|d| Origin::Tree(d.staging.rootfs()))
+                .ok_or_else(|| at(self.file, step, format!("stage {i} was not built"))),
+            Some(CopyFrom::Image(r)) => self
+                .images
+                .get(r)
+                .map(|p| Origin::Tree(p.staging.rootfs()))
+                .ok_or_else(|| at(self.file, step, format!("the image {r} was not pulled"))),
+        }
+    }
+
     /// Where a COPY reads from: the context, or another stage's rootfs.
     fn source_dir(&self, step: &Step, done: &[Option<StageDone>]) -> Result<Sources, Error> {
         let from = match &step.action {
@@ -517,6 +613,19 @@ impl StageExec<'_, '_> {
                 .map(|p| Sources::Tree(p.staging.rootfs()))
                 .ok_or_else(|| at(self.file, step, format!("the image {r} was not pulled"))),
         }
+    }
+}
+
+/// A destination with nothing in it: where a bind mount's source is
+/// streamed only to be hashed.
+struct Nothing;
+
+impl super::context::Destination for Nothing {
+    fn is_dir(&self, _: &Path) -> bool {
+        false
+    }
+    fn exists(&self, _: &Path) -> bool {
+        false
     }
 }
 

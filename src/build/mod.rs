@@ -40,6 +40,7 @@ pub mod layer;
 pub mod output;
 pub mod prune;
 pub mod run;
+pub mod run_mounts;
 pub mod snapshot;
 pub mod tarwrite;
 pub mod worker;

@@ -1,6 +1,7 @@
 //! Dropping the build cache (`clear-cache --build-cache [--keep SIZE]`, and
 //! `CD_BUILD_CACHE_MAX` after a build): the index's least recently used
-//! entries go, then every blob of the layer cache that nothing refers to
+//! entries go (all of them, and the cache mounts' directories, without
+//! `--keep`), then every blob of the layer cache that nothing refers to
 //! any more. A blob is kept while the index or any cached manifest, tag or
 //! index document names it, so the layers of images still cached (pulled
 //! or built) stay, and the build's stranded intermediates go.
@@ -19,6 +20,8 @@ pub struct Pruned {
     /// Blobs removed from the layer cache.
     pub blobs: usize,
     pub bytes: u64,
+    /// The `RUN --mount=type=cache` directories were dropped.
+    pub mounts: bool,
 }
 
 /// Shrinks the index to `keep` bytes of layers (`None`: drops it) and
@@ -30,6 +33,11 @@ pub fn prune(paths: &StorePaths, keep: Option<u64>, log: Log) -> Result<Pruned, 
         LockMode::Exclusive,
     )?;
     let mut index = BuildCache::open(&paths.cache_dir);
+    // Dropping the whole build cache drops the cache mounts' contents too.
+    let mounts = match keep {
+        None => super::run_mounts::drop_all(paths)?,
+        Some(_) => false,
+    };
     let entries = index.shrink(keep);
     if keep.is_none() {
         let file = index.path().to_path_buf();
@@ -53,6 +61,7 @@ pub fn prune(paths: &StorePaths, keep: Option<u64>, log: Log) -> Result<Pruned, 
         entries,
         blobs,
         bytes,
+        mounts,
     })
 }
 

@@ -47,6 +47,8 @@ pub struct Step {
     pub user: Option<String>,
     /// WORKDIR, absolute.
     pub workdir: String,
+    /// `RUN --mount`s, prepared (see [`super::run_mounts`]).
+    pub mounts: Vec<launch::step_mounts::StepMount>,
 }
 
 /// How steps are isolated (the session modes of `login`).
@@ -115,6 +117,7 @@ pub fn run(
         join: None,
         gpu: Vec::new(),
         interpreter,
+        step_mounts: step.mounts.clone(),
     };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Io("create a pipe", e))?;
     let collect = std::thread::spawn(move || {
@@ -230,16 +233,12 @@ impl NetworkFiles {
 }
 
 /// The directory holding `rel` inside `rootfs` (O_PATH) and the final name.
-fn in_root_parent(
+pub(super) fn in_root_parent(
     rootfs: &Path,
-    rel: &str,
+    rel: impl AsRef<Path>,
 ) -> std::io::Result<(std::os::fd::OwnedFd, std::ffi::OsString)> {
     let root = std::fs::File::open(rootfs)?;
-    crate::unpack::resolve_parent(
-        root.as_fd(),
-        Path::new(rel),
-        crate::unpack::ResolveMode::Auto,
-    )
+    crate::unpack::resolve_parent(root.as_fd(), rel.as_ref(), crate::unpack::ResolveMode::Auto)
 }
 
 /// `lstat` of `rel` inside `rootfs`; `None` when its directory is missing.

@@ -314,6 +314,11 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
     if !plan.session.is_empty() {
         apply(&plan.session)?;
     }
+    if !spec.step_mounts.is_empty() {
+        let root =
+            std::fs::File::open(rootfs).map_err(|e| setup(Error::setup("open the rootfs", e)))?;
+        super::step_mounts::apply(root.as_fd(), rootfs, &spec.step_mounts).map_err(setup)?;
+    }
     enter_root(rootfs).map_err(setup)?;
     if !spec.privileged {
         // Installed while we still hold CAP_SYS_ADMIN, so without

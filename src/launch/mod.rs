@@ -14,6 +14,7 @@ pub mod prepare;
 pub mod registry;
 pub mod relay;
 pub mod script;
+pub mod step_mounts;
 pub mod target;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,10 @@ pub struct LaunchSpec {
     /// read-only at its own path (the kernel opens it inside the root).
     #[serde(default)]
     pub interpreter: Option<PathBuf>,
+    /// A build step's own mounts (`RUN --mount`), after the binds; kept
+    /// under `isolated`.
+    #[serde(default)]
+    pub step_mounts: Vec<step_mounts::StepMount>,
 }
 
 impl LaunchSpec {

@@ -259,7 +259,7 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
 /// Changes the flags of the mount just made at `target`. The fd used to
 /// make it still points at the covered directory, so the target is
 /// resolved again to reach the new mount's root.
-fn remount(
+pub(super) fn remount(
     root: BorrowedFd,
     rootfs: &Path,
     target: &Path,
@@ -342,6 +342,7 @@ mod tests {
             join: None,
             gpu: vec![],
             interpreter: None,
+            step_mounts: vec![],
         }
     }
 

@@ -226,6 +226,7 @@ pub fn prepare(
         join: None,
         gpu,
         interpreter,
+        step_mounts: Vec::new(),
     };
     Ok((spec, warnings))
 }

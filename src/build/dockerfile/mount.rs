@@ -41,6 +41,8 @@ pub struct Mount {
     pub source: Option<String>,
     /// bind/cache: a stage name or index, or an image.
     pub from: Option<String>,
+    /// `from`, resolved by the plan (None until then, and without `from`).
+    pub origin: Option<super::CopyFrom>,
     /// cache (default: the target), secret (default: target's basename), ssh (`default`).
     pub id: Option<String>,
     pub readonly: bool,
@@ -125,6 +127,7 @@ impl MountSpec {
             target: None,
             source: None,
             from: None,
+            origin: None,
             id: None,
             readonly: self.kind == MountType::Bind,
             sharing: Sharing::Shared,

@@ -387,10 +387,12 @@ impl State<'_> {
         let mut mounts = Vec::with_capacity(flags.mounts.len());
         for spec in &flags.mounts {
             let expand = |t: &str| expand::word(t, self, self.escape);
-            let m = spec.resolve(&expand).map_err(ErrorKind::Mount)?;
+            let mut m = spec.resolve(&expand).map_err(ErrorKind::Mount)?;
             if let Some(from) = &m.from {
-                self.copy_from(&from.clone())?;
+                m.origin = Some(self.copy_from(&from.clone())?);
             }
+            // BuildKit resolves a relative target against WORKDIR.
+            m.target = m.target.map(|t| join_clean(&self.workdir, &t));
             mounts.push(m);
         }
         let network = match self.opt_word(&flags.network)? {
