@@ -115,6 +115,7 @@ pub fn run(
         join: None,
         gpu: Vec::new(),
         interpreter,
+        network: launch::Network::Host,
     };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Io("create a pipe", e))?;
     let collect = std::thread::spawn(move || {

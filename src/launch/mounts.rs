@@ -1,10 +1,11 @@
 //! The mount plan of a root-mode session, as data (unit-tested as such),
 //! and its application beneath the rootfs.
 
+use super::mount_calls::{Kernel, MountCall, MountCalls};
 use super::target::{fd_path, open_existing, open_target, Kind};
 use super::{Error, LaunchSpec};
-use nix::mount::{mount, MsFlags};
-use std::os::fd::BorrowedFd;
+use nix::mount::MsFlags;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,8 +162,25 @@ fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
     (shared, own)
 }
 
-/// Applies `plan` beneath `root` (a directory fd on `rootfs`).
+/// Applies `plan` beneath `root` (a directory fd on `rootfs`) with the
+/// kernel's mount calls.
 pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Error> {
+    apply_with(&mut Kernel, root, rootfs, plan)
+}
+
+/// [`apply`] through `calls`. Every target is resolved beneath `root`
+/// (never following a symlink) and mounted through its fd's path.
+pub fn apply_with(
+    calls: &mut dyn MountCalls,
+    root: BorrowedFd,
+    rootfs: &Path,
+    plan: &[Mount],
+) -> Result<(), Error> {
+    let mut at = Applier {
+        calls,
+        root,
+        rootfs,
+    };
     for m in plan {
         match m {
             Mount::Fresh {
@@ -170,134 +188,141 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                 target,
                 flags,
                 data,
-            } => {
-                let fd = open_target(root, Path::new(target), Kind::Dir)?;
-                let at = fd_path(&fd, rootfs)?;
-                let data = (!data.is_empty()).then_some(*data);
-                mount(Some(*fstype), &at, Some(*fstype), *flags, data)
-                    .map_err(|e| Error::setup(format!("mount {fstype} on /{target}"), e))?;
-            }
+            } => at.fresh(fstype, Path::new(target), *flags, data)?,
             Mount::DevLinks => dev_links(root)?,
             Mount::Bind {
                 source,
                 target,
                 kind,
                 flags,
-            } => {
-                // The source is opened as the caller would (root here):
-                // a path that does not exist is an error, not a silent skip.
-                if std::fs::symlink_metadata(source).is_err() {
-                    return Err(Error::setup(
-                        format!("bind {}", source.display()),
-                        "no such file or directory",
-                    ));
-                }
-                let fd = open_target(root, target, *kind)?;
-                let at = fd_path(&fd, rootfs)?;
-                mount(
-                    Some(source.as_path()),
-                    &at,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(|e| Error::setup(format!("bind {}", source.display()), e))?;
-                remount(root, rootfs, target, *kind, *flags)?;
-            }
-            Mount::Mask { target } => {
-                let Some(fd) = open_existing(root, Path::new(target)) else {
-                    continue;
-                };
-                let at = fd_path(&fd, rootfs)?;
-                // As cd-mount-helper masks (the session contract): an
-                // empty read-only tmpfs over a directory, /dev/null bound
-                // read-only over a file (not nodev: reading it must work).
-                let err = |e| Error::setup(format!("mask /{target}"), e);
-                if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
-                    let flags = MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC;
-                    mount(Some("tmpfs"), &at, Some("tmpfs"), flags, Some("size=0")).map_err(err)?;
-                } else {
-                    mount(
-                        Some("/dev/null"),
-                        &at,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )
-                    .map_err(err)?;
-                    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-                    remount(root, rootfs, Path::new(target), Kind::File, flags)?;
-                }
-            }
-            Mount::ReadOnly { target } => {
-                let Some(fd) = open_existing(root, Path::new(target)) else {
-                    continue;
-                };
-                let at = fd_path(&fd, rootfs)?;
-                mount(
-                    Some(&at),
-                    &at,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(|e| Error::setup(format!("bind /{target}"), e))?;
-                let kind = Kind::of(&at);
-                remount(
-                    root,
-                    rootfs,
-                    Path::new(target),
-                    kind,
-                    MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC,
-                )?;
-            }
+            } => at.bind(source, target, *kind, *flags)?,
+            Mount::Mask { target } => at.mask(Path::new(target))?,
+            Mount::ReadOnly { target } => at.read_only(Path::new(target))?,
         }
     }
     Ok(())
 }
 
-/// Changes the flags of the mount just made at `target`. The fd used to
-/// make it still points at the covered directory, so the target is
-/// resolved again to reach the new mount's root.
-fn remount(
-    root: BorrowedFd,
-    rootfs: &Path,
-    target: &Path,
-    kind: Kind,
-    flags: MsFlags,
-) -> Result<(), Error> {
-    let fd = open_target(root, target, kind)?;
-    let at = fd_path(&fd, rootfs)?;
-    // A remount replaces the flags: keep what the mount already enforces
-    // (in a user namespace, dropping a locked flag is EPERM anyway).
-    let kept = rustix::fs::fstatvfs(&fd)
-        .map(|st| enforced_flags(st.f_flag))
-        .unwrap_or(MsFlags::empty());
-    mount(
-        None::<&str>,
-        &at,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | kept,
-        None::<&str>,
-    )
-    .map_err(|e| Error::setup(format!("restrict /{}", target.display()), e))
+/// Mounts beneath one rootfs.
+struct Applier<'a> {
+    calls: &'a mut dyn MountCalls,
+    root: BorrowedFd<'a>,
+    rootfs: &'a Path,
 }
 
-/// The mount flags behind statvfs's `f_flag` bits.
-fn enforced_flags(f: rustix::fs::StatVfsMountFlags) -> MsFlags {
-    use rustix::fs::StatVfsMountFlags as S;
-    [
-        (S::RDONLY, MsFlags::MS_RDONLY),
-        (S::NOSUID, MsFlags::MS_NOSUID),
-        (S::NODEV, MsFlags::MS_NODEV),
-        (S::NOEXEC, MsFlags::MS_NOEXEC),
-        (S::NOATIME, MsFlags::MS_NOATIME),
-        (S::NODIRATIME, MsFlags::MS_NODIRATIME),
-        (S::RELATIME, MsFlags::MS_RELATIME),
-    ]
-    .into_iter()
-    .filter(|(s, _)| f.contains(*s))
-    .fold(MsFlags::empty(), |acc, (_, m)| acc | m)
+impl Applier<'_> {
+    fn call(
+        &mut self,
+        source: Option<&Path>,
+        at: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> nix::Result<()> {
+        self.calls.mount(MountCall {
+            source,
+            target: at,
+            fstype,
+            flags,
+            data,
+        })
+    }
+
+    fn fresh(
+        &mut self,
+        fstype: &str,
+        target: &Path,
+        flags: MsFlags,
+        data: &str,
+    ) -> Result<(), Error> {
+        let fd = open_target(self.root, target, Kind::Dir)?;
+        let at = fd_path(&fd, self.rootfs)?;
+        let data = (!data.is_empty()).then_some(data);
+        let fs = Path::new(fstype);
+        self.call(Some(fs), &at, Some(fstype), flags, data)
+            .map_err(|e| Error::setup(format!("mount {fstype} on /{}", target.display()), e))
+    }
+
+    /// A host path, recursively, then `flags` added by a remount.
+    fn bind(
+        &mut self,
+        source: &Path,
+        target: &Path,
+        kind: Kind,
+        flags: MsFlags,
+    ) -> Result<(), Error> {
+        // The source is opened as the caller would (root here): a path
+        // that does not exist is an error, not a silent skip.
+        let err = |e: &dyn std::fmt::Display| Error::setup(format!("bind {}", source.display()), e);
+        if std::fs::symlink_metadata(source).is_err() {
+            return Err(err(&"no such file or directory"));
+        }
+        let fd = open_target(self.root, target, kind)?;
+        let at = fd_path(&fd, self.rootfs)?;
+        self.call(
+            Some(source),
+            &at,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(|e| err(&e))?;
+        self.remount(target, kind, flags)
+    }
+
+    /// As cd-mount-helper masks (the session contract): an empty read-only
+    /// tmpfs over a directory, /dev/null bound read-only over a file (not
+    /// nodev: reading it must work). What this kernel lacks needs no mask.
+    fn mask(&mut self, target: &Path) -> Result<(), Error> {
+        let Some(fd) = open_existing(self.root, target) else {
+            return Ok(());
+        };
+        let at = fd_path(&fd, self.rootfs)?;
+        let err = |e| Error::setup(format!("mask /{}", target.display()), e);
+        if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
+            let flags = MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC;
+            let tmpfs = Path::new("tmpfs");
+            return self
+                .call(Some(tmpfs), &at, Some("tmpfs"), flags, Some("size=0"))
+                .map_err(err);
+        }
+        let null = Path::new("/dev/null");
+        self.call(Some(null), &at, None, MsFlags::MS_BIND, None)
+            .map_err(err)?;
+        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        self.remount(target, Kind::File, flags)
+    }
+
+    /// A path bound onto itself, then made read-only.
+    fn read_only(&mut self, target: &Path) -> Result<(), Error> {
+        let Some(fd) = open_existing(self.root, target) else {
+            return Ok(());
+        };
+        let at = fd_path(&fd, self.rootfs)?;
+        self.call(
+            Some(&at),
+            &at,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(|e| Error::setup(format!("bind /{}", target.display()), e))?;
+        let kind = Kind::of(&at);
+        self.remount(target, kind, MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC)
+    }
+
+    /// Changes the flags of the mount just made at `target`. The fd used to
+    /// make it still points at the covered directory, so the target is
+    /// resolved again to reach the new mount's root.
+    fn remount(&mut self, target: &Path, kind: Kind, flags: MsFlags) -> Result<(), Error> {
+        let fd = open_target(self.root, target, kind)?;
+        let at = fd_path(&fd, self.rootfs)?;
+        // A remount replaces the flags: keep what the mount already enforces.
+        let kept = self.calls.enforced(fd.as_fd());
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | kept;
+        self.call(None, &at, None, flags, None)
+            .map_err(|e| Error::setup(format!("restrict /{}", target.display()), e))
+    }
 }
 
 /// The usual links in the fresh /dev (its nodes are bound from the host's).
@@ -342,6 +367,7 @@ mod tests {
             join: None,
             gpu: vec![],
             interpreter: None,
+            network: crate::launch::Network::Host,
         }
     }
 
@@ -493,5 +519,168 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    /// One recorded mount(2), with paths back inside the rootfs.
+    #[derive(Debug)]
+    struct Recorded {
+        source: String,
+        target: String,
+        fstype: Option<String>,
+        flags: MsFlags,
+        data: Option<String>,
+    }
+
+    /// Records the calls instead of making them; a `/proc/self/fd/N` path
+    /// is read back to where it leads beneath the rootfs (`/x`).
+    struct Recorder {
+        rootfs: PathBuf,
+        calls: Vec<Recorded>,
+    }
+
+    impl Recorder {
+        fn shown(&self, p: &Path) -> String {
+            let real = std::fs::read_link(p).unwrap_or_else(|_| p.to_path_buf());
+            match real.strip_prefix(&self.rootfs) {
+                Ok(rel) => format!("/{}", rel.display()),
+                Err(_) => p.display().to_string(),
+            }
+        }
+    }
+
+    impl MountCalls for Recorder {
+        fn mount(&mut self, c: MountCall) -> nix::Result<()> {
+            let r = Recorded {
+                source: c.source.map(|s| self.shown(s)).unwrap_or_default(),
+                target: self.shown(c.target),
+                fstype: c.fstype.map(str::to_owned),
+                flags: c.flags,
+                data: c.data.map(str::to_owned),
+            };
+            self.calls.push(r);
+            Ok(())
+        }
+
+        fn enforced(&mut self, _: BorrowedFd) -> MsFlags {
+            MsFlags::empty()
+        }
+    }
+
+    /// The calls that applying `spec`'s whole plan makes, beneath a rootfs
+    /// where some of the proc paths to mask and to protect exist.
+    fn applied(spec: &LaunchSpec) -> Vec<Recorded> {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().canonicalize().unwrap();
+        for d in ["proc/sys", "proc/acpi"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::write(rootfs.join("proc/kcore"), b"").unwrap();
+        let root = std::fs::File::open(&rootfs).unwrap();
+        let mut rec = Recorder {
+            rootfs: rootfs.clone(),
+            calls: Vec::new(),
+        };
+        let all: Vec<Mount> = plan(spec).all().cloned().collect();
+        apply_with(&mut rec, root.as_fd(), &rootfs, &all).unwrap();
+        rec.calls
+    }
+
+    fn position(calls: &[Recorded], target: &str, fstype: Option<&str>) -> usize {
+        calls
+            .iter()
+            .position(|c| c.target == target && c.fstype.as_deref() == fstype)
+            .unwrap_or_else(|| panic!("no mount on {target}: {calls:#?}"))
+    }
+
+    fn remounts(flags: MsFlags) -> bool {
+        flags.contains(MsFlags::MS_REMOUNT | MsFlags::MS_BIND)
+    }
+
+    #[test]
+    fn proc_is_mounted_before_what_masks_and_protects_it() {
+        let mut s = spec();
+        s.binds[0].source = "/dev/null".into();
+        let calls = applied(&s);
+        let proc = position(&calls, "/proc", Some("proc"));
+        assert_eq!(calls[proc].flags, NOSUID_NODEV_NOEXEC);
+        // A directory is masked by an empty read-only tmpfs.
+        let acpi = position(&calls, "/proc/acpi", Some("tmpfs"));
+        assert_eq!(calls[acpi].flags, MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC);
+        assert_eq!(calls[acpi].data.as_deref(), Some("size=0"));
+        // A file by /dev/null, then made read-only.
+        let kcore = position(&calls, "/proc/kcore", None);
+        assert_eq!(calls[kcore].source, "/dev/null");
+        assert!(remounts(calls[kcore + 1].flags) && calls[kcore + 1].target == "/proc/kcore");
+        assert!(calls[kcore + 1].flags.contains(MsFlags::MS_RDONLY));
+        // The kernel's knobs: bound onto themselves, then read-only.
+        let sys = position(&calls, "/proc/sys", None);
+        assert_eq!(calls[sys].source, "/proc/sys");
+        assert_eq!(
+            calls[sys + 1].flags,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC
+        );
+        assert!(proc < acpi && proc < kcore && proc < sys, "{calls:#?}");
+        // What the kernel lacks is neither masked nor protected.
+        assert!(!calls
+            .iter()
+            .any(|c| c.target == "/proc/keys" || c.target == "/proc/irq"));
+    }
+
+    #[test]
+    fn binds_come_last_each_remounted_nosuid_nodev_with_its_options() {
+        let mut s = spec();
+        s.binds[0].source = "/dev/null".into();
+        s.binds[0].target = "/data".into();
+        let mut ro = s.binds[0].clone();
+        ro.source = std::env::temp_dir();
+        ro.target = "/ro".into();
+        ro.flags = "/x:/y:ro"
+            .parse::<crate::launch::bind::BindSpec>()
+            .unwrap()
+            .flags;
+        s.binds.push(ro);
+        let calls = applied(&s);
+        let n = calls.len();
+        // The last four calls: each bind, then at once its remount.
+        let tail: Vec<(&str, MsFlags)> = calls[n - 4..]
+            .iter()
+            .map(|c| (c.target.as_str(), c.flags))
+            .collect();
+        let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        let rebind = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | nosuid_nodev;
+        assert_eq!(
+            tail,
+            [
+                ("/data", MsFlags::MS_BIND | MsFlags::MS_REC),
+                ("/data", rebind),
+                ("/ro", MsFlags::MS_BIND | MsFlags::MS_REC),
+                ("/ro", rebind | MsFlags::MS_RDONLY),
+            ],
+            "{calls:#?}"
+        );
+        assert_eq!(calls[n - 4].source, "/dev/null");
+        // Every read-only remount of the plan follows the mount it restricts.
+        for (i, c) in calls.iter().enumerate().filter(|(_, c)| remounts(c.flags)) {
+            assert!(
+                i > 0 && calls[i - 1].target == c.target,
+                "{c:?} after {:?}",
+                calls[i - 1]
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_bind_source_stops_before_any_mount_of_it() {
+        let mut s = spec();
+        s.binds[0].source = "/nonexistent/source".into();
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::File::open(dir.path()).unwrap();
+        let mut rec = Recorder {
+            rootfs: dir.path().to_path_buf(),
+            calls: Vec::new(),
+        };
+        let e = apply_with(&mut rec, root.as_fd(), dir.path(), &plan(&s).session).unwrap_err();
+        assert!(e.to_string().contains("no such file"), "{e}");
+        assert!(rec.calls.is_empty(), "{:#?}", rec.calls);
     }
 }
