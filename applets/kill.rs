@@ -15,22 +15,22 @@ pub fn command() -> Command {
 
 use crate::cli::{Ctx, RunResult};
 use crate::report::{Exit, Failure};
-use chroot_distro::launch::registry;
+use chroot_distro::launch::running;
 use chroot_distro::store::ContainerName;
 
 /// The container a `kill`/`unmount` argument names, and its live sessions.
 pub fn sessions_of(
     word: &str,
     ctx: &Ctx,
-) -> Result<(String, Vec<registry::SessionRecord>), Failure> {
+) -> Result<(String, Vec<running::SessionRecord>), Failure> {
     let paths = ctx.store_paths()?;
-    let live = registry::live(&paths);
+    let live = running::live(&paths);
     let container = match word.parse::<u32>() {
         // The session's PID as ps shows it, or its applet's, which "in use
         // by PID N" names.
         Ok(pid) => live
             .iter()
-            .find(|s| s.pid == pid || registry::children_of(pid).contains(&s.pid))
+            .find(|s| s.pid == pid || running::children_of(pid).contains(&s.pid))
             .map(|s| s.container.clone())
             .ok_or_else(|| {
                 Failure::failed(format!("PID {pid} is not a chroot-distro session"))
@@ -57,7 +57,7 @@ pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
         .map(String::as_str)
         .unwrap_or_default();
     let (container, sessions) = sessions_of(word, ctx)?;
-    let n = registry::stop(&sessions, std::time::Duration::from_millis(500));
+    let n = running::stop(&sessions, std::time::Duration::from_millis(500));
     println!(
         "Stopped {} session(s) of '{container}' ({n} process(es)).",
         sessions.len()

@@ -139,7 +139,7 @@ fn item(s: Summary) -> Item {
 /// A session's lock is held by its applet; users know the session's PID
 /// (the one `ps` shows and `kill` takes), so show that one instead.
 fn name_sessions(summaries: &mut [Summary], paths: &chroot_distro::store::StorePaths) {
-    let sessions = chroot_distro::launch::registry::live(paths);
+    let sessions = chroot_distro::launch::running::live(paths);
     for s in summaries {
         let mine: Vec<_> = sessions.iter().filter(|r| r.container == s.name).collect();
         s.in_use_by

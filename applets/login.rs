@@ -11,5 +11,5 @@ pub fn command() -> Command {
 }
 
 pub fn run(m: &clap::ArgMatches, ctx: &crate::cli::Ctx) -> crate::cli::RunResult {
-    crate::session::launch(m, ctx, false)
+    crate::session::launch(m, ctx, chroot_distro::launch::Kind::Login)
 }

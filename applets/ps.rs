@@ -20,11 +20,11 @@ pub fn command() -> Command {
 
 use crate::cli::{flag, print_json, Ctx, RunResult};
 use crate::report::Exit;
-use chroot_distro::launch::registry;
+use chroot_distro::launch::running;
 
 pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
     let paths = ctx.store_paths()?;
-    let sessions = registry::live(&paths);
+    let sessions = running::live(&paths);
     if flag(m, "quiet") {
         for s in &sessions {
             println!("{}", s.pid);

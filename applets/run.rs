@@ -18,5 +18,5 @@ pub fn command() -> Command {
 }
 
 pub fn run(m: &clap::ArgMatches, ctx: &crate::cli::Ctx) -> crate::cli::RunResult {
-    crate::session::launch(m, ctx, true)
+    crate::session::launch(m, ctx, chroot_distro::launch::Kind::Run)
 }

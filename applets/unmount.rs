@@ -11,7 +11,7 @@ pub fn command() -> Command {
 
 use crate::cli::{Ctx, RunResult};
 use crate::report::{Exit, Failure};
-use chroot_distro::launch::registry;
+use chroot_distro::launch::running;
 
 pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
     let word = m
@@ -20,7 +20,7 @@ pub fn run(m: &clap::ArgMatches, ctx: &Ctx) -> RunResult {
         .unwrap_or_default();
     let (container, sessions) = crate::kill::sessions_of(word, ctx)?;
     // Sessions' mounts live in their own namespaces and go with them.
-    let n = registry::stop(&sessions, std::time::Duration::from_secs(2));
+    let n = running::stop(&sessions, std::time::Duration::from_secs(2));
     // Mounts a older tool left on the host are detached, deepest first.
     let paths = ctx.store_paths()?;
     let name = chroot_distro::store::ContainerName::new(&container)?;

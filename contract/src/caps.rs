@@ -35,3 +35,10 @@ pub fn session(network: crate::request::Network, privileged_ports: bool) -> Vec<
 pub fn is_docker(n: u8) -> bool {
     DOCKER.iter().any(|(number, _)| *number == n)
 }
+
+/// [`DOCKER`] in a program's own capability type: the members of `all`
+/// (e.g. `caps::all()`) whose `number` is in the table. The one derivation
+/// both programs use, so this crate needs no capability library of its own.
+pub fn docker_in<C>(all: impl IntoIterator<Item = C>, number: impl Fn(&C) -> u8) -> Vec<C> {
+    all.into_iter().filter(|c| is_docker(number(c))).collect()
+}

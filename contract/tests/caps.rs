@@ -16,6 +16,12 @@ fn sessions_keep_dockers_set_less_raw_sockets_and_low_ports_on_the_host_network(
 }
 
 #[test]
+fn both_programs_get_dockers_set_in_their_own_type_by_number() {
+    let numbers: Vec<u8> = DOCKER.iter().map(|(n, _)| *n).collect();
+    assert_eq!(session_contract::caps::docker_in(0..64u8, |n| *n), numbers);
+}
+
+#[test]
 fn an_id_map_is_read_from_the_named_file() {
     let dir = std::env::temp_dir().join(format!("cd-contract-ids-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -7,10 +7,11 @@ use caps::{CapSet, Capability as C, CapsHashSet};
 /// capability sets, and becoming container root.
 pub const HELPER_CAPS: &[C] = &[C::CAP_SYS_ADMIN, C::CAP_SETPCAP, C::CAP_SETUID, C::CAP_SETGID];
 
-/// What `docker run` grants container root by default (the contract's
-/// table); sessions get these.
-pub fn docker_caps() -> Vec<C> {
-    caps::all().into_iter().filter(|c| session_contract::caps::is_docker(c.index())).collect()
+/// What the helper keeps: its own, and what `docker run` grants container
+/// root by default (the contract's table), which sessions get.
+fn kept() -> Vec<C> {
+    let docker = session_contract::caps::docker_in(caps::all(), C::index);
+    HELPER_CAPS.iter().copied().chain(docker).collect()
 }
 
 /// Environment variables kept from the caller. The session's environment
@@ -70,7 +71,7 @@ fn steps() -> Result<(), Refusal> {
     os(fs_ids == (uid, gid), "set the file system ids to the caller's")?;
     // A copy without file capabilities (a build tree) has nothing to shrink.
     let permitted = caps::read(None, CapSet::Permitted).or_setup("read capabilities")?;
-    let keep: CapsHashSet = HELPER_CAPS.iter().copied().chain(docker_caps()).collect();
+    let keep: CapsHashSet = kept().into_iter().collect();
     if !permitted.is_empty() {
         for cap in caps::all().difference(&keep) {
             caps::drop(None, CapSet::Bounding, *cap).or_setup("shrink the bounding set")?;
@@ -90,7 +91,7 @@ fn steps() -> Result<(), Refusal> {
 /// installed without its file capabilities).
 pub fn check_caps() -> Result<(), Refusal> {
     let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
-    let mut missing: Vec<C> = HELPER_CAPS.iter().copied().chain(docker_caps()).collect();
+    let mut missing = kept();
     missing.retain(|c| !permitted.contains(c));
     match missing.is_empty() {
         true => Ok(()),

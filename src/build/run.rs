@@ -118,6 +118,7 @@ pub fn run(
         gpu: Vec::new(),
         interpreter,
         step_mounts: step.mounts.clone(),
+        network: launch::Network::Host,
     };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Io("create a pipe", e))?;
     let collect = std::thread::spawn(move || {

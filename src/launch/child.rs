@@ -2,22 +2,13 @@
 //! chroot, drop to the user, exec. Single-threaded from its first
 //! instruction (a fresh exec of our binary), as unshare requires.
 
-use super::{mounts, Error, LaunchSpec, MSG_MAPPED, MSG_READY, MSG_UNSHARED};
+use super::{mounts, Error, LaunchSpec, Network, MSG_MAPPED, MSG_READY, MSG_UNSHARED};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{execve, setgid, setgroups, setuid, Gid, Uid};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// The capabilities `docker run` grants by default: the session
-/// contract's table, which cd-mount-helper maps too.
-pub fn docker_caps() -> Vec<caps::Capability> {
-    caps::all()
-        .into_iter()
-        .filter(|c| session_contract::caps::is_docker(c.index()))
-        .collect()
-}
 
 // The exit codes of a session that never ran its command, as `docker run`
 // has them and cd-mount-helper's refusals use them.
@@ -175,7 +166,7 @@ fn wait_and_sweep(command: nix::unistd::Pid) -> i32 {
 /// SIGKILL to our direct children (orphans reparented to us).
 fn kill_children() {
     let me = std::process::id();
-    for pid in super::registry::children_of(me) {
+    for pid in super::running::children_of(me) {
         if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
             let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
         }
@@ -195,7 +186,19 @@ fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
     if spec.namespaces {
         flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
     }
+    if spec.network == Network::None {
+        // Owned by the user namespace made above, if any: a rootless
+        // session may configure it.
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
     unshare(flags).map_err(|e| Error::setup("create the container's namespaces", e))?;
+    // SAFETY: an ioctl on a socket of our own.
+    if spec.network == Network::None && !unsafe { super::netns::loopback_up() } {
+        return Err(Error::setup(
+            "bring up the loopback interface",
+            std::io::Error::last_os_error(),
+        ));
+    }
     if spec.namespaces {
         // Best effort, as the cgroup namespace only narrows the view.
         let _ = unshare(CloneFlags::CLONE_NEWCGROUP);
@@ -247,6 +250,7 @@ fn join(holder: u32, spec: &LaunchSpec) -> Result<Option<PathBuf>, Error> {
     };
     let Some(others) = [
         ("mnt", CloneFlags::CLONE_NEWNS),
+        ("net", CloneFlags::CLONE_NEWNET),
         ("uts", CloneFlags::CLONE_NEWUTS),
         ("ipc", CloneFlags::CLONE_NEWIPC),
         ("pid_for_children", CloneFlags::CLONE_NEWPID),
@@ -327,8 +331,11 @@ fn session(spec: &LaunchSpec, rootfs: &Path, created: bool) -> Result<Never, Fai
             .map_err(|e| setup(Error::setup("install the seccomp filter", e)))?;
         // Docker's default set: container root can own files and bind low
         // ports, but not load modules, mount, trace or reconfigure the host.
-        crate::sandbox::confine::keep_only_caps(&docker_caps())
-            .map_err(|e| setup(Error::setup("drop capabilities", e)))?;
+        crate::sandbox::confine::keep_only_caps(&session_contract::caps::docker_in(
+            caps::all(),
+            caps::Capability::index,
+        ))
+        .map_err(|e| setup(Error::setup("drop capabilities", e)))?;
     }
     let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&groups).map_err(|e| setup(Error::setup("set supplementary groups", e)))?;

@@ -3,7 +3,7 @@
 //! store. The background applet is an ordinary session parent; this side
 //! only waits until it has registered its session.
 
-use super::registry;
+use super::running;
 use crate::store::{ContainerName, StorePaths};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -74,7 +74,7 @@ pub fn start(paths: &StorePaths, name: &ContainerName) -> Result<(u32, PathBuf),
     let applet = child.id();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if let Some(s) = registry::live(paths)
+        if let Some(s) = running::live(paths)
             .into_iter()
             .find(|s| s.applet == applet)
         {

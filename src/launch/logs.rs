@@ -3,7 +3,7 @@
 //! stops when no live session writes to it any more, as `docker logs -f`
 //! stops with its container.
 
-use super::registry;
+use super::running;
 use crate::store::{ContainerName, StorePaths};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -36,7 +36,7 @@ pub fn all(paths: &StorePaths, name: &ContainerName) -> Vec<PathBuf> {
 
 /// Whether a live session still writes to `log`.
 pub fn is_live(paths: &StorePaths, log: &std::path::Path) -> bool {
-    registry::live(paths)
+    running::live(paths)
         .iter()
         .any(|s| s.log.as_deref() == Some(log))
 }

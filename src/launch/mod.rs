@@ -1,21 +1,32 @@
-//! Starting a session inside a container: a re-executed child
-//! (`chroot-distro __session`) that enters a private mount namespace,
-//! mounts what the session needs beneath the rootfs, chroots, drops to the
-//! target user and executes the command. This is the root-mode path; the
-//! applet stays its parent and reports its exit status.
+//! Running a session inside a container: the side effects. [`start`]
+//! takes a `login`/`run` from options to exit code (identity, elevation,
+//! locks, the record in [`running`]); [`prepare`] turns options into a
+//! [`LaunchSpec`]; a re-executed child (`chroot-distro __session`,
+//! [`child`]) enters the namespaces, applies the [`mounts`] plan beneath
+//! the rootfs, pivots into it, drops to the target user and executes the
+//! command, while the applet stays its parent and reports its exit status.
+//!
+//! `crate::session` is the other half: pure planning with no side effect
+//! (who the guest user is, which command, which environment, which host
+//! devices to share), which `prepare` calls. Here is everything that
+//! spawns, mounts, locks or records.
 
 pub mod bind;
 pub mod child;
 pub mod detach;
 pub mod logs;
+pub mod mount_calls;
 pub mod mounts;
 pub mod netns;
 pub mod prepare;
-pub mod registry;
 pub mod relay;
+pub mod running;
 pub mod script;
+pub mod start;
 pub mod step_mounts;
 pub mod target;
+
+pub use start::{start, Outcome};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -69,6 +80,42 @@ pub struct LaunchSpec {
     /// under `isolated`.
     #[serde(default)]
     pub step_mounts: Vec<step_mounts::StepMount>,
+    /// The host's network, or a fresh namespace with only loopback.
+    #[serde(default)]
+    pub network: Network,
+}
+
+/// `login` (a shell, or the words after `--`) or `run` (the image's
+/// Entrypoint and Cmd).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Login,
+    Run,
+}
+
+impl Kind {
+    /// The applet's name, as `ps` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Login => "login",
+            Kind::Run => "run",
+        }
+    }
+}
+
+/// The network a direct (root or rootless) session sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The host's own network namespace (the default, as chroot-distro 3.2).
+    #[default]
+    Host,
+    /// A fresh, empty network namespace with only `lo`, up: what
+    /// `RUN --network=none` asks of a build step. A session through
+    /// cd-mount-helper gets a namespace of the caller's with loopback only
+    /// (no pasta).
+    None,
 }
 
 impl LaunchSpec {
@@ -122,6 +169,7 @@ impl LaunchSpec {
             namespaces: self.namespaces,
             minimal: self.minimal,
             privileged: self.privileged,
+            network: self.network,
         }
     }
 }
@@ -135,6 +183,8 @@ pub struct Mode {
     pub namespaces: bool,
     pub minimal: bool,
     pub privileged: bool,
+    #[serde(default)]
+    pub network: Network,
 }
 
 impl std::fmt::Display for Mode {
@@ -145,6 +195,7 @@ impl std::fmt::Display for Mode {
             (self.namespaces && !self.isolated, "CD_USE_NS"),
             (self.minimal, "minimal"),
             (self.privileged, "privileged"),
+            (self.network == Network::None, "no network"),
         ] {
             if on {
                 words.push(w);

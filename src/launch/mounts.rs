@@ -1,10 +1,11 @@
 //! The mount plan of a root-mode session, as data (unit-tested as such),
 //! and its application beneath the rootfs.
 
+use super::mount_calls::{Kernel, MountCall, MountCalls};
 use super::target::{fd_path, open_existing, open_target, Kind};
 use super::{Error, LaunchSpec};
-use nix::mount::{mount, MsFlags};
-use std::os::fd::BorrowedFd;
+use nix::mount::MsFlags;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,8 +162,25 @@ fn mounts(spec: &LaunchSpec) -> (Vec<Mount>, Vec<Mount>) {
     (shared, own)
 }
 
-/// Applies `plan` beneath `root` (a directory fd on `rootfs`).
+/// Applies `plan` beneath `root` (a directory fd on `rootfs`) with the
+/// kernel's mount calls.
 pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Error> {
+    apply_with(&mut Kernel, root, rootfs, plan)
+}
+
+/// [`apply`] through `calls`. Every target is resolved beneath `root`
+/// (never following a symlink) and mounted through its fd's path.
+pub fn apply_with(
+    calls: &mut dyn MountCalls,
+    root: BorrowedFd,
+    rootfs: &Path,
+    plan: &[Mount],
+) -> Result<(), Error> {
+    let mut at = Applier {
+        calls,
+        root,
+        rootfs,
+    };
     for m in plan {
         match m {
             Mount::Fresh {
@@ -170,95 +188,23 @@ pub fn apply(root: BorrowedFd, rootfs: &Path, plan: &[Mount]) -> Result<(), Erro
                 target,
                 flags,
                 data,
-            } => {
-                let fd = open_target(root, Path::new(target), Kind::Dir)?;
-                let at = fd_path(&fd, rootfs)?;
-                let data = (!data.is_empty()).then_some(*data);
-                mount(Some(*fstype), &at, Some(*fstype), *flags, data)
-                    .map_err(|e| Error::setup(format!("mount {fstype} on /{target}"), e))?;
-            }
+            } => at.fresh(fstype, Path::new(target), *flags, data)?,
             Mount::DevLinks => dev_links(root)?,
             Mount::Bind {
                 source,
                 target,
                 kind,
                 flags,
-            } => {
-                // The source is opened as the caller would (root here):
-                // a path that does not exist is an error, not a silent skip.
-                if std::fs::symlink_metadata(source).is_err() {
-                    return Err(Error::setup(
-                        format!("bind {}", source.display()),
-                        "no such file or directory",
-                    ));
-                }
-                let fd = open_target(root, target, *kind)?;
-                let at = fd_path(&fd, rootfs)?;
-                mount(
-                    Some(source.as_path()),
-                    &at,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(|e| Error::setup(format!("bind {}", source.display()), e))?;
-                remount(root, rootfs, target, *kind, *flags)?;
-            }
-            Mount::Mask { target } => {
-                let Some(fd) = open_existing(root, Path::new(target)) else {
-                    continue;
-                };
-                let at = fd_path(&fd, rootfs)?;
-                // As cd-mount-helper masks (the session contract): an
-                // empty read-only tmpfs over a directory, /dev/null bound
-                // read-only over a file (not nodev: reading it must work).
-                let err = |e| Error::setup(format!("mask /{target}"), e);
-                if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
-                    let flags = MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC;
-                    mount(Some("tmpfs"), &at, Some("tmpfs"), flags, Some("size=0")).map_err(err)?;
-                } else {
-                    mount(
-                        Some("/dev/null"),
-                        &at,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )
-                    .map_err(err)?;
-                    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-                    remount(root, rootfs, Path::new(target), Kind::File, flags)?;
-                }
-            }
-            Mount::ReadOnly { target } => {
-                let Some(fd) = open_existing(root, Path::new(target)) else {
-                    continue;
-                };
-                let at = fd_path(&fd, rootfs)?;
-                mount(
-                    Some(&at),
-                    &at,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(|e| Error::setup(format!("bind /{target}"), e))?;
-                let kind = Kind::of(&at);
-                remount(
-                    root,
-                    rootfs,
-                    Path::new(target),
-                    kind,
-                    MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC,
-                )?;
-            }
+            } => at.bind(source, target, *kind, *flags)?,
+            Mount::Mask { target } => at.mask(Path::new(target))?,
+            Mount::ReadOnly { target } => at.read_only(Path::new(target))?,
         }
     }
     Ok(())
 }
 
-/// Changes the flags of the mount just made at `target`. The fd used to
-/// make it still points at the covered directory, so the target is
-/// resolved again to reach the new mount's root.
+/// Changes the flags of the mount just made at `target` (for the mounts
+/// a build step adds, `step_mounts`), with the kernel's calls.
 pub(super) fn remount(
     root: BorrowedFd,
     rootfs: &Path,
@@ -266,38 +212,134 @@ pub(super) fn remount(
     kind: Kind,
     flags: MsFlags,
 ) -> Result<(), Error> {
-    let fd = open_target(root, target, kind)?;
-    let at = fd_path(&fd, rootfs)?;
-    // A remount replaces the flags: keep what the mount already enforces
-    // (in a user namespace, dropping a locked flag is EPERM anyway).
-    let kept = rustix::fs::fstatvfs(&fd)
-        .map(|st| enforced_flags(st.f_flag))
-        .unwrap_or(MsFlags::empty());
-    mount(
-        None::<&str>,
-        &at,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | kept,
-        None::<&str>,
-    )
-    .map_err(|e| Error::setup(format!("restrict /{}", target.display()), e))
+    let mut at = Applier {
+        calls: &mut Kernel,
+        root,
+        rootfs,
+    };
+    at.remount(target, kind, flags)
 }
 
-/// The mount flags behind statvfs's `f_flag` bits.
-fn enforced_flags(f: rustix::fs::StatVfsMountFlags) -> MsFlags {
-    use rustix::fs::StatVfsMountFlags as S;
-    [
-        (S::RDONLY, MsFlags::MS_RDONLY),
-        (S::NOSUID, MsFlags::MS_NOSUID),
-        (S::NODEV, MsFlags::MS_NODEV),
-        (S::NOEXEC, MsFlags::MS_NOEXEC),
-        (S::NOATIME, MsFlags::MS_NOATIME),
-        (S::NODIRATIME, MsFlags::MS_NODIRATIME),
-        (S::RELATIME, MsFlags::MS_RELATIME),
-    ]
-    .into_iter()
-    .filter(|(s, _)| f.contains(*s))
-    .fold(MsFlags::empty(), |acc, (_, m)| acc | m)
+/// Mounts beneath one rootfs.
+struct Applier<'a> {
+    calls: &'a mut dyn MountCalls,
+    root: BorrowedFd<'a>,
+    rootfs: &'a Path,
+}
+
+impl Applier<'_> {
+    fn call(
+        &mut self,
+        source: Option<&Path>,
+        at: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> nix::Result<()> {
+        self.calls.mount(MountCall {
+            source,
+            target: at,
+            fstype,
+            flags,
+            data,
+        })
+    }
+
+    fn fresh(
+        &mut self,
+        fstype: &str,
+        target: &Path,
+        flags: MsFlags,
+        data: &str,
+    ) -> Result<(), Error> {
+        let fd = open_target(self.root, target, Kind::Dir)?;
+        let at = fd_path(&fd, self.rootfs)?;
+        let data = (!data.is_empty()).then_some(data);
+        let fs = Path::new(fstype);
+        self.call(Some(fs), &at, Some(fstype), flags, data)
+            .map_err(|e| Error::setup(format!("mount {fstype} on /{}", target.display()), e))
+    }
+
+    /// A host path, recursively, then `flags` added by a remount.
+    fn bind(
+        &mut self,
+        source: &Path,
+        target: &Path,
+        kind: Kind,
+        flags: MsFlags,
+    ) -> Result<(), Error> {
+        // The source is opened as the caller would (root here): a path
+        // that does not exist is an error, not a silent skip.
+        let err = |e: &dyn std::fmt::Display| Error::setup(format!("bind {}", source.display()), e);
+        if std::fs::symlink_metadata(source).is_err() {
+            return Err(err(&"no such file or directory"));
+        }
+        let fd = open_target(self.root, target, kind)?;
+        let at = fd_path(&fd, self.rootfs)?;
+        self.call(
+            Some(source),
+            &at,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(|e| err(&e))?;
+        self.remount(target, kind, flags)
+    }
+
+    /// As cd-mount-helper masks (the session contract): an empty read-only
+    /// tmpfs over a directory, /dev/null bound read-only over a file (not
+    /// nodev: reading it must work). What this kernel lacks needs no mask.
+    fn mask(&mut self, target: &Path) -> Result<(), Error> {
+        let Some(fd) = open_existing(self.root, target) else {
+            return Ok(());
+        };
+        let at = fd_path(&fd, self.rootfs)?;
+        let err = |e| Error::setup(format!("mask /{}", target.display()), e);
+        if std::fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
+            let flags = MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC;
+            let tmpfs = Path::new("tmpfs");
+            return self
+                .call(Some(tmpfs), &at, Some("tmpfs"), flags, Some("size=0"))
+                .map_err(err);
+        }
+        let null = Path::new("/dev/null");
+        self.call(Some(null), &at, None, MsFlags::MS_BIND, None)
+            .map_err(err)?;
+        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        self.remount(target, Kind::File, flags)
+    }
+
+    /// A path bound onto itself, then made read-only.
+    fn read_only(&mut self, target: &Path) -> Result<(), Error> {
+        let Some(fd) = open_existing(self.root, target) else {
+            return Ok(());
+        };
+        let at = fd_path(&fd, self.rootfs)?;
+        self.call(
+            Some(&at),
+            &at,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(|e| Error::setup(format!("bind /{}", target.display()), e))?;
+        let kind = Kind::of(&at);
+        self.remount(target, kind, MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC)
+    }
+
+    /// Changes the flags of the mount just made at `target`. The fd used to
+    /// make it still points at the covered directory, so the target is
+    /// resolved again to reach the new mount's root.
+    fn remount(&mut self, target: &Path, kind: Kind, flags: MsFlags) -> Result<(), Error> {
+        let fd = open_target(self.root, target, kind)?;
+        let at = fd_path(&fd, self.rootfs)?;
+        // A remount replaces the flags: keep what the mount already enforces.
+        let kept = self.calls.enforced(fd.as_fd());
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | kept;
+        self.call(None, &at, None, flags, None)
+            .map_err(|e| Error::setup(format!("restrict /{}", target.display()), e))
+    }
 }
 
 /// The usual links in the fresh /dev (its nodes are bound from the host's).
@@ -314,185 +356,5 @@ fn dev_links(root: BorrowedFd) -> Result<(), Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec() -> LaunchSpec {
-        LaunchSpec {
-            rootfs: "/r".into(),
-            minimal: false,
-            isolated: false,
-            namespaces: false,
-            hostname: None,
-            shared_tmp: false,
-            privileged: false,
-            no_new_privs: false,
-            binds: vec![crate::launch::bind::UserBind {
-                source: "/srv/data".into(),
-                target: "/data".into(),
-                flags: Default::default(),
-            }],
-            uid: 0,
-            gid: 0,
-            groups: vec![],
-            cwd: "/".into(),
-            argv: vec!["/bin/sh".into()],
-            env: vec![],
-            userns: false,
-            join: None,
-            gpu: vec![],
-            interpreter: None,
-            step_mounts: vec![],
-        }
-    }
-
-    fn flat(spec: &LaunchSpec) -> Vec<Mount> {
-        plan(spec).all().cloned().collect()
-    }
-
-    fn targets(plan: &[Mount]) -> Vec<String> {
-        plan.iter()
-            .map(|m| match m {
-                Mount::Fresh { target, .. }
-                | Mount::Mask { target }
-                | Mount::ReadOnly { target } => target.to_string(),
-                Mount::DevLinks => "dev:links".into(),
-                Mount::Bind { target, .. } if target.starts_with("dev") => "dev:node".into(),
-                Mount::Bind { target, .. } => format!("bind:{}", target.display()),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn default_plan_order_and_hardening() {
-        let p = flat(&spec());
-        let t = targets(&p);
-        // The session contract's order: /dev and the host's six nodes
-        // bound into it, then the rest; the masks come before /tmp.
-        assert_eq!(t[1..7], ["dev:node"; 6]);
-        assert_eq!(
-            &t[..13],
-            [
-                "dev",
-                "dev:node",
-                "dev:node",
-                "dev:node",
-                "dev:node",
-                "dev:node",
-                "dev:node",
-                "dev:links",
-                "dev/pts",
-                "dev/shm",
-                "proc",
-                "sys",
-                "run"
-            ]
-        );
-        assert_eq!(t[t.len() - 2], "tmp");
-        assert!(t.contains(&"proc/kcore".to_string()));
-        assert!(t.contains(&"proc/sys".to_string()));
-        assert_eq!(t.last().unwrap(), "bind:data");
-        let proc_flags = p.iter().find_map(|m| match m {
-            Mount::Fresh {
-                target: "proc",
-                flags,
-                ..
-            } => Some(*flags),
-            _ => None,
-        });
-        assert_eq!(proc_flags, Some(NOSUID_NODEV_NOEXEC));
-        // Only --isolated hides other users' processes.
-        let proc_data = p.iter().find_map(|m| match m {
-            Mount::Fresh {
-                target: "proc",
-                data,
-                ..
-            } => Some(*data),
-            _ => None,
-        });
-        assert_eq!(proc_data, Some(""));
-        let sys_ro = p.iter().any(|m| matches!(m, Mount::Fresh { target: "sys", flags, .. } if flags.contains(MsFlags::MS_RDONLY)));
-        assert!(sys_ro);
-    }
-
-    #[test]
-    fn a_binds_options_add_to_nosuid_nodev() {
-        let mut s = spec();
-        s.binds[0].flags = "/x:/y:ro,noexec"
-            .parse::<crate::launch::bind::BindSpec>()
-            .unwrap()
-            .flags;
-        let flags = plan(&s).session.iter().find_map(|m| match m {
-            Mount::Bind { flags, .. } => Some(*flags),
-            _ => None,
-        });
-        assert_eq!(
-            flags,
-            Some(MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC)
-        );
-    }
-
-    #[test]
-    fn minimal_and_isolated() {
-        let mut s = spec();
-        s.minimal = true;
-        // No /tmp and no binds, but masked like any root session.
-        let t = targets(&flat(&s));
-        assert_eq!(&t[10..13], ["proc", "sys", "run"]);
-        assert_eq!(t.last().unwrap(), "proc/fs");
-        assert!(t.contains(&"proc/kcore".to_string()) && !t.contains(&"tmp".to_string()));
-        let mut s = spec();
-        s.isolated = true;
-        s.shared_tmp = true;
-        let t = targets(&flat(&s));
-        assert!(!t.iter().any(|x| x.starts_with("bind:")), "{t:?}");
-        assert!(t.contains(&"tmp".to_string()));
-    }
-
-    #[test]
-    fn stages_and_rootless_variants() {
-        // Container-wide mounts first, per-session binds apart.
-        let p = plan(&spec());
-        assert!(targets(&p.session) == ["bind:data"], "{:?}", p.session);
-        assert!(p.pid_ns.is_empty());
-        // A new PID namespace gets its own proc, mounted from inside it.
-        let mut s = spec();
-        s.isolated = true;
-        s.namespaces = true;
-        let p = plan(&s);
-        let t = targets(&p.pid_ns);
-        assert!(t.iter().all(|t| t.starts_with("proc")), "{t:?}");
-        assert!(t.contains(&"proc".to_string()));
-        // Rootless: the host's proc and sys bound and hardened.
-        let mut s = spec();
-        s.userns = true;
-        let all = flat(&s);
-        let bound = |target: &str| {
-            all.iter().find_map(|m| match m {
-                Mount::Bind {
-                    source,
-                    target: t,
-                    flags,
-                    ..
-                } if t == Path::new(target) => Some((source.clone(), *flags)),
-                _ => None,
-            })
-        };
-        assert_eq!(bound("proc"), Some(("/proc".into(), NOSUID_NODEV_NOEXEC)));
-        let (src, flags) = bound("sys").unwrap();
-        assert_eq!(src, PathBuf::from("/sys"));
-        assert!(flags.contains(MsFlags::MS_RDONLY));
-        // ...but a rootless isolated session owns its PID namespace: fresh
-        // proc, hiding other users' processes.
-        s.isolated = true;
-        s.namespaces = true;
-        assert!(plan(&s).pid_ns.iter().any(|m| matches!(
-            m,
-            Mount::Fresh {
-                target: "proc",
-                data: HIDEPID,
-                ..
-            }
-        )));
-    }
-}
+#[path = "mounts_tests.rs"]
+mod tests;

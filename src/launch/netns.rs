@@ -99,6 +99,16 @@ impl SessionNet {
         }
         Ok(net)
     }
+
+    /// A namespace with loopback only, whether or not pasta is installed
+    /// ([`super::Network::None`]).
+    pub fn loopback_only() -> Result<Self, NetError> {
+        Ok(Self {
+            holder: spawn_holder().map_err(NetError::Namespace)?,
+            pasta: None,
+            connected: false,
+        })
+    }
 }
 
 impl Drop for SessionNet {
@@ -183,8 +193,9 @@ unsafe fn write_file(path: &std::ffi::CStr, text: &CString) -> bool {
     }
 }
 
-/// `ip link set lo up`, with one ioctl (async-signal-safe).
-unsafe fn loopback_up() -> bool {
+/// `ip link set lo up` in our network namespace, with one ioctl
+/// (async-signal-safe, so a forked child may call it).
+pub(crate) unsafe fn loopback_up() -> bool {
     // SAFETY: a zeroed ifreq is valid; the socket is ours.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

@@ -26,6 +26,9 @@ fn script(spec: &LaunchSpec) -> Vec<String> {
     let r = |rel: &str| format!("\"$R\"/{}", quote(rel));
     let mut lines = vec![format!("R={}", quote(&spec.rootfs.display().to_string()))];
     lines.push("mount --make-rslave /".into());
+    if spec.network == super::Network::None {
+        lines.push("ip link set lo up".into());
+    }
     if let (true, Some(h)) = (spec.namespaces, &spec.hostname) {
         lines.push(format!("hostname {}", quote(h)));
     }
@@ -138,6 +141,9 @@ pub fn command_line(spec: &LaunchSpec, idmap: Option<&crate::sandbox::idmap::IdM
         ns.push("--map-auto --map-user=0 --map-group=0".into());
     }
     ns.push("--mount --propagation slave".into());
+    if spec.network == super::Network::None {
+        ns.push("--net".into());
+    }
     if spec.namespaces {
         ns.push("--uts --ipc --pid --fork".into());
     }

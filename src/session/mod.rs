@@ -1,5 +1,7 @@
 //! Planning of `login` and `run` sessions, as pure data: who the guest user
-//! is, which command runs, in which directory, with which environment.
+//! is, which command runs, in which directory, with which environment, and
+//! which host devices a session may share. `crate::launch` is the other
+//! half, which uses these answers to start, mount, record and end sessions.
 //!
 //! Nothing here prints, reads the process environment or spawns anything.
 //! The only I/O is reading the guest's `/etc/passwd` and `/etc/group`

@@ -338,12 +338,12 @@ pub fn install_foreign(store: &TestStore, who: As) -> &'static str {
 
 /// `pid` and every process below it.
 pub fn descendants(pid: u32) -> Vec<u32> {
-    chroot_distro::launch::registry::with_descendants(&[pid])
+    chroot_distro::launch::running::with_descendants(&[pid])
 }
 
 /// Command lines of the direct children of `pid`.
 pub fn children_cmdlines(pid: u32) -> Vec<String> {
-    chroot_distro::launch::registry::children_of(pid)
+    chroot_distro::launch::running::children_of(pid)
         .into_iter()
         .map(|p| {
             let raw = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();

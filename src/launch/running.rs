@@ -1,4 +1,5 @@
-//! The session registry behind `ps`, `kill` and `unmount`: one JSON file per
+//! The running sessions behind `ps`, `kill` and `unmount` (not to be
+//! confused with an OCI registry, `crate::registry`): one JSON file per
 //! live session in `sessions/`, held under an exclusive flock by the applet
 //! that runs it. A file nobody holds belongs to a session that is gone, so
 //! liveness survives crashes and PID reuse without any daemon.
