@@ -49,6 +49,7 @@ build_ours
 missing=()
 command -v buildah >/dev/null || missing+=(buildah)
 command -v ch-image >/dev/null || missing+=(charliecloud-builders)
+command -v ch-run >/dev/null || missing+=(charliecloud-runtime)
 if ((${#missing[@]})); then
   note "installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
@@ -83,10 +84,11 @@ chmod -R a+rX "$ctx"
 ours_root=$work/ours-root
 ours_user=$work/ours-user
 py_run=$work/py
-ch_store=$work/ch
+ch_dir=$work/ch # ch-image makes its store itself (an existing one must be its own)
+ch_store=$ch_dir/store
 bah=(buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay)
-mkdir -p "$ours_root" "$ours_user" "$py_run" "$ch_store"
-chown "$uid:$gid" "$ours_user" "$ch_store"
+mkdir -p "$ours_root" "$ours_user" "$py_run" "$ch_dir"
+chown "$uid:$gid" "$ours_user" "$ch_dir"
 
 store() { # dir command...
   HOME=$1/home XDG_DATA_HOME=$1/data XDG_CACHE_HOME=$1/cache "${@:2}"
@@ -97,8 +99,13 @@ as_user() {
     USER="$user" LOGNAME="$user" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
 # ch-image is Python: run by Debian's interpreter (it has lark), not
-# whatever python3 comes first on PATH.
-ch() { as_user /usr/bin/python3 "$(command -v ch-image)" -s "$ch_store" "$@"; }
+# whatever python3 comes first on PATH. Its build cache is a git
+# repository, whose commits need an identity.
+ch() {
+  as_user env GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost \
+    GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost \
+    /usr/bin/python3 "$(command -v ch-image)" -s "$ch_store" "$@"
+}
 
 cleanup() {
   set +e
@@ -137,7 +144,7 @@ build_cmd() { # contender mode
 
 contenders=(ours-root ours-user python buildah ch-image)
 command -v buildah >/dev/null || { note "no buildah: its row is skipped"; contenders=("${contenders[@]/buildah}"); }
-command -v ch-image >/dev/null || { note "no ch-image: its row is skipped"; contenders=("${contenders[@]/ch-image}"); }
+command -v ch-run >/dev/null && command -v ch-image >/dev/null || { note "no ch-image: its row is skipped"; contenders=("${contenders[@]/ch-image}"); }
 
 declare -A ms
 # Runs one build, appending its milliseconds to ms[contender/situation]
@@ -175,7 +182,7 @@ for round in $(seq 1 "$runs"); do
 done
 
 # --- the table ---------------------------------------------------------------------------
-med() { tr ' ' '\n' <<<"${ms[$1]:-}" | grep . | median; }
+med() { tr ' ' '\n' <<<"${ms[$1]:-}" | { grep . || true; } | median; }
 printf '\nbuild of a 7-step Dockerfile (200-file COPY), median of %d runs, milliseconds\n\n' "$runs"
 printf '%-10s' situation
 for c in "${contenders[@]}"; do [[ -n $c ]] && printf '%12s' "$c"; done
