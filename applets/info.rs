@@ -241,9 +241,12 @@ fn capability_rows(c: &Capabilities, root: bool) -> Rows {
     r.kv("mount helper", helper_line(&c.helper, root));
     let policy = match &c.helper.policy {
         Policy::Missing => "missing (the helper refuses every request)".into(),
-        Policy::Present => "present, root-owned".into(),
+        Policy::Present => "present, root-owned, valid".into(),
         Policy::Unsafe { reason } => format!("unsafe: {reason}; the helper denies everything"),
-        Policy::Unknown { reason } => format!("unknown ({reason})"),
+        Policy::Unreadable { reason } => {
+            format!("unreadable to you ({reason}): the helper reads it as you, so it denies you")
+        }
+        Policy::Malformed { reason } => format!("invalid: {reason}; the helper denies everything"),
     };
     r.kv(
         "helper policy",

@@ -86,32 +86,83 @@ pub fn parse(text: &str) -> Result<Policy, String> {
     Ok(p)
 }
 
+/// Why a policy grants nothing: the helper refuses with it (rule 3) and
+/// `info` shows it, so the two can never judge the same file differently.
+#[derive(Debug)]
+pub enum LoadError {
+    /// No file: the helper refuses every request.
+    Missing,
+    /// A directory above it is not root's alone: someone else could swap it.
+    UnsafeDir(PathBuf),
+    /// The file itself could have been written by someone other than root.
+    Unsafe(String),
+    /// Safe, but not readable with the caller's ids (the helper reads it so).
+    Unreadable(std::io::Error),
+    /// Read, but not a valid policy (the line and what is wrong with it).
+    Malformed(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Missing => f.write_str("No such file"),
+            LoadError::UnsafeDir(d) => {
+                write!(f, "{} is not a root-owned directory writable only by root", d.display())
+            }
+            LoadError::Unsafe(why) => {
+                write!(f, "{why}: not a regular file owned by root and writable only by root")
+            }
+            LoadError::Unreadable(e) => write!(f, "cannot read it: {e}"),
+            LoadError::Malformed(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// The file's own metadata: a regular file owned by root that only root
+/// can write. Judged before opening (so a file the caller may not read is
+/// still judged) and again on the opened file (so a swap loses).
+fn judge(m: &std::fs::Metadata) -> Result<(), LoadError> {
+    let why = if m.file_type().is_symlink() {
+        "a symlink".to_owned()
+    } else if !m.is_file() {
+        "not a file".to_owned()
+    } else if m.uid() != 0 {
+        format!("owned by uid {}", m.uid())
+    } else if m.mode() & 0o022 != 0 {
+        format!("writable by group or others (mode {:04o})", m.mode() & 0o7777)
+    } else {
+        return Ok(());
+    };
+    Err(LoadError::Unsafe(why))
+}
+
 /// Reads the policy at `path` (as whoever calls: the helper does so with
 /// the caller's file system ids), after checking that only root could have
-/// written it or swapped any directory above it. The error says why nothing
-/// is granted; `info` shows it as it is.
-pub fn load(path: &Path) -> Result<Policy, String> {
-    let unsafe_dir =
-        |d: &Path| format!("{} is not a root-owned directory writable only by root", d.display());
-    for dir in path.ancestors().skip(1) {
-        let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+/// written it or swapped any directory above it.
+pub fn load(path: &Path) -> Result<Policy, LoadError> {
+    for dir in path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+        let m = std::fs::symlink_metadata(dir).map_err(LoadError::Unreadable)?;
         if !m.is_dir() || m.uid() != 0 || m.mode() & 0o022 != 0 {
-            return Err(unsafe_dir(dir));
+            return Err(LoadError::UnsafeDir(dir.to_path_buf()));
         }
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::Missing),
+        Err(e) => return Err(LoadError::Unreadable(e)),
+        Ok(m) => judge(&m)?,
     }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| e.to_string())?;
-    let m = file.metadata().map_err(|e| e.to_string())?;
-    if !m.is_file() || m.uid() != 0 || m.mode() & 0o022 != 0 {
-        return Err("not a regular file owned by root and writable only by root".into());
-    }
+        .map_err(LoadError::Unreadable)?;
+    judge(&file.metadata().map_err(LoadError::Unreadable)?)?;
     let mut text = String::new();
     use std::io::Read;
-    (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(|e| e.to_string())?;
-    parse(&text)
+    (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(LoadError::Unreadable)?;
+    parse(&text).map_err(LoadError::Malformed)
 }
 
 /// Who is asking, from the kernel's credentials and /etc/passwd.

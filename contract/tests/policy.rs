@@ -92,3 +92,57 @@ fn every_range_of_the_user_in_order() {
     let bad = sub_ranges(t, "u", 1001).filter(Result::is_err).count();
     assert_eq!(bad, 2, "u:4294967295:1 and u:4294967295:2");
 }
+
+/// A fresh directory for policy files: under the target dir (root's alone
+/// on the test machines) or, with `shared`, under the world-writable /tmp.
+fn policy_dir(name: &str, shared: bool) -> PathBuf {
+    let base =
+        if shared { std::env::temp_dir() } else { PathBuf::from(env!("CARGO_TARGET_TMPDIR")) };
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Every way `load` grants nothing is its own error, each told apart by
+/// the helper's refusal and by `info`.
+#[test]
+fn load_says_why_nothing_is_granted() {
+    use session_contract::policy::{load, LoadError};
+    use std::os::unix::fs::PermissionsExt;
+    let shared = policy_dir("policy-shared", true);
+    std::fs::write(shared.join("helper.conf"), "groups = a\n").unwrap();
+    let e = load(&shared.join("helper.conf")).unwrap_err();
+    assert!(matches!(&e, LoadError::UnsafeDir(d) if d == &std::env::temp_dir()), "{e:?}");
+    std::fs::remove_dir_all(&shared).unwrap();
+
+    let dir = policy_dir("policy-safe", false);
+    let safe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).ancestors().all(|d| {
+        std::fs::metadata(d).is_ok_and(|m| {
+            std::os::unix::fs::MetadataExt::uid(&m) == 0 && m.permissions().mode() & 0o022 == 0
+        })
+    });
+    if !rustix::process::geteuid().is_root() || !safe {
+        eprintln!("skipped: needs root and a target dir only root can write");
+        return;
+    }
+    let file = dir.join("helper.conf");
+    assert!(matches!(load(&file), Err(LoadError::Missing)));
+    std::fs::write(&file, "groups = a\nreal_root = yes\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(load(&file).unwrap().real_root);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let e = load(&file).unwrap_err();
+    assert!(matches!(&e, LoadError::Unsafe(_)) && e.to_string().contains("mode 0664"), "{e}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&file, Some(1001), None).unwrap();
+    assert!(load(&file).unwrap_err().to_string().contains("owned by uid 1001"));
+    std::os::unix::fs::chown(&file, Some(0), None).unwrap();
+    let link = dir.join("link.conf");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    assert!(matches!(load(&link), Err(LoadError::Unsafe(_))));
+    std::fs::write(&file, "real_root = perhaps\n").unwrap();
+    assert!(matches!(load(&file), Err(LoadError::Malformed(m)) if m.contains("yes or no")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,29 +2,22 @@
 //!
 //! A rootfs comes from an image: `bin/sh` may be an absolute symlink
 //! (`/bin/busybox`, meaning the guest's busybox) or a `../../..` chain aimed
-//! at the host. Paths are resolved as if the rootfs were `/`: with
-//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` where the kernel has it,
-//! else by walking one component at a time from the root's fd, reading each
-//! symlink and re-rooting absolute targets (at most 40 links, like the kernel).
+//! at the host. Paths are resolved as if the rootfs were `/` by the session
+//! contract's one in-root resolver (the unpacker's and the sessions' too).
 //! A device node or FIFO is never opened for reading: the path is resolved to
 //! an `O_PATH` fd, checked to be a regular file, and only then reopened.
 
-use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
-use rustix::io::Errno;
-use std::collections::VecDeque;
+use rustix::fs::{self as rfs, FileType, Mode, OFlags};
+use session_contract::resolve::{ResolveMode, Resolver};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-
-/// Symlinks followed before giving up, as the kernel's `MAXSYMLINKS`.
-const MAX_LINKS: usize = 40;
 
 /// A directory treated as `/` for every lookup through it.
 pub struct Root {
     fd: OwnedFd,
-    use_openat2: bool,
+    resolver: Resolver,
 }
 
 impl Root {
@@ -33,26 +26,19 @@ impl Root {
     pub fn open(dir: &Path, use_openat2: bool) -> io::Result<Self> {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rfs::open(dir, flags, Mode::empty())?;
-        Ok(Self { fd, use_openat2 })
+        let mode = match use_openat2 {
+            true => ResolveMode::Auto,
+            false => ResolveMode::Walk,
+        };
+        Ok(Self {
+            fd,
+            resolver: Resolver::new(mode),
+        })
     }
 
     /// Resolves `path` inside the root to an `O_PATH` fd.
     pub fn resolve(&self, path: &Path) -> io::Result<OwnedFd> {
-        if self.use_openat2 {
-            let flags = OFlags::PATH | OFlags::CLOEXEC;
-            let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-            for _ in 0..4 {
-                match rfs::openat2(&self.fd, path, flags, Mode::empty(), how) {
-                    Ok(fd) => return Ok(fd),
-                    // A concurrent rename inside the root; the kernel asks to retry.
-                    Err(Errno::AGAIN) => continue,
-                    // No openat2 (kernel < 5.6) or a seccomp filter refusing it.
-                    Err(Errno::NOSYS) | Err(Errno::PERM) => break,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        walk(self.fd.as_fd(), path.as_os_str().as_bytes())
+        self.resolver.any(self.fd.as_fd(), path)
     }
 
     /// The type of what `path` names inside the root.
@@ -87,53 +73,6 @@ impl Root {
         self.open_file(path)?.take(n as u64).read_to_end(&mut buf)?;
         Ok(buf)
     }
-}
-
-/// The fallback resolver: one `openat(O_PATH | O_NOFOLLOW)` per component,
-/// `..` never rising above the root, symlink targets resolved in the root.
-fn walk(root: BorrowedFd<'_>, path: &[u8]) -> io::Result<OwnedFd> {
-    let mut pending: VecDeque<Vec<u8>> = components(path).collect();
-    // Directories entered below the root; the root itself is implied.
-    let mut stack: Vec<OwnedFd> = Vec::new();
-    let mut links = 0;
-    while let Some(name) = pending.pop_front() {
-        if name == b".." {
-            stack.pop();
-            continue;
-        }
-        let dir = stack.last().map(|f| f.as_fd()).unwrap_or(root);
-        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rfs::openat(dir, name.as_slice(), flags, Mode::empty())?;
-        match FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) {
-            FileType::Symlink => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(Errno::LOOP.into());
-                }
-                let target = rfs::readlinkat(&fd, c"", Vec::new())?;
-                let target = target.as_bytes();
-                if target.first() == Some(&b'/') {
-                    stack.clear();
-                }
-                for c in components(target).collect::<Vec<_>>().into_iter().rev() {
-                    pending.push_front(c);
-                }
-            }
-            FileType::Directory => stack.push(fd),
-            _ if pending.is_empty() => return Ok(fd),
-            _ => return Err(Errno::NOTDIR.into()),
-        }
-    }
-    match stack.pop() {
-        Some(fd) => Ok(fd),
-        None => Ok(rustix::io::fcntl_dupfd_cloexec(root, 0)?),
-    }
-}
-
-fn components(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    path.split(|b| *b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
-        .map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use super::executables::Executable;
 use super::Probe;
 use crate::helper_client::search::{Missing, Rule, Search};
 use serde::Serialize;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use session_contract::policy::{self, LoadError};
+#[cfg(test)]
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub const NAME: &str = crate::helper_client::HELPER_NAME;
@@ -35,8 +37,10 @@ pub struct Grants {
     pub report: Vec<String>,
 }
 
-/// Runs `helper --check-policy` as ourselves.
-fn ask(helper: &Path) -> Option<Grants> {
+/// Runs `helper --check-policy` as ourselves. The helper answers with one
+/// line; what `policy` (when we could load it) grants and why is explained
+/// here, with the session contract's own parser.
+fn ask(helper: &Path, policy: Option<&policy::Policy>) -> Option<Grants> {
     let out = crate::helper_client::check_policy_command(helper)
         .stdin(std::process::Stdio::null())
         .output()
@@ -44,10 +48,9 @@ fn ask(helper: &Path) -> Option<Grants> {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let mut report: Vec<String> = text.lines().map(str::to_owned).collect();
-    // The helper answers with one line; what its policy grants and why is
-    // explained here, with the session contract's own loader and parser.
-    if let Some(explained) = explain(Path::new(POLICY)) {
-        report.extend(explained);
+    if let Some(policy) = policy {
+        let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        report.extend(policy::explain(policy, &policy::Caller::current(), &groups));
     }
     Some(Grants {
         sessions: out.status.success(),
@@ -55,30 +58,40 @@ fn ask(helper: &Path) -> Option<Grants> {
     })
 }
 
-/// What the policy at `path` grants us, if we can read it.
-fn explain(path: &Path) -> Option<Vec<String>> {
-    use session_contract::policy;
-    let policy = policy::load(path).ok()?;
-    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    Some(policy::explain(
-        &policy,
-        &policy::Caller::current(),
-        &groups,
-    ))
-}
-
-/// The policy file's state as far as ownership and permissions go.
+/// The policy file as the helper would judge it (the contract's own
+/// loader: the same checks, in the same order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Policy {
     /// No file: the helper refuses every request.
     Missing,
-    /// A regular file owned by root and writable only by root.
+    /// Root's alone and well-formed.
     Present,
-    /// Present but not trustworthy: the helper denies everything.
+    /// Not trustworthy (the file or a directory above it): the helper
+    /// denies everything.
     Unsafe { reason: String },
-    /// Could not be inspected.
-    Unknown { reason: String },
+    /// Safe, but unreadable with our ids, as it is for the helper.
+    Unreadable { reason: String },
+    /// Read, but not a valid policy: the helper denies everything.
+    Malformed { reason: String },
+}
+
+impl Policy {
+    fn of(loaded: &Result<policy::Policy, LoadError>) -> Self {
+        match loaded {
+            Ok(_) => Policy::Present,
+            Err(LoadError::Missing) => Policy::Missing,
+            Err(e @ (LoadError::Unsafe(_) | LoadError::UnsafeDir(_))) => Policy::Unsafe {
+                reason: e.to_string(),
+            },
+            Err(LoadError::Unreadable(e)) => Policy::Unreadable {
+                reason: super::os_reason(e),
+            },
+            Err(LoadError::Malformed(why)) => Policy::Malformed {
+                reason: why.clone(),
+            },
+        }
+    }
 }
 
 impl Helper {
@@ -88,74 +101,61 @@ impl Helper {
             Ok(l) => (Some(l), None),
             Err(e) => (None, Some(e)),
         };
+        let loaded = policy::load(Path::new(POLICY));
         Self {
-            grants: found.as_ref().and_then(|l| ask(&l.path)),
+            grants: found
+                .as_ref()
+                .and_then(|l| ask(&l.path, loaded.as_ref().ok())),
             executable: found.as_ref().map(|l| Executable::inspect(&l.path).into()),
             found_by: found.map(|l| l.rule),
             missing,
             policy_path: POLICY,
-            policy: policy_state(Path::new(POLICY)),
+            policy: Policy::of(&loaded),
         }
     }
 }
 
-/// Judges a policy file the way the helper must: missing, or a regular
-/// root-owned file nobody else can write, or unsafe.
+/// Judges the policy file at `path` the way the helper does.
 pub fn policy_state(path: &Path) -> Policy {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Policy::Missing,
-        Err(e) => {
-            return Policy::Unknown {
-                reason: super::os_reason(&e),
-            }
-        }
-    };
-    let unsafe_because = |reason: String| Policy::Unsafe { reason };
-    if meta.file_type().is_symlink() {
-        return unsafe_because("is a symlink, not a regular file".into());
-    }
-    if !meta.is_file() {
-        return unsafe_because("is not a regular file".into());
-    }
-    if meta.uid() != 0 {
-        return unsafe_because(format!("owned by uid {}, not root", meta.uid()));
-    }
-    let mode = meta.permissions().mode();
-    if mode & 0o022 != 0 {
-        return unsafe_because(format!(
-            "writable by group or others (mode {:04o})",
-            mode & 0o7777
-        ));
-    }
-    Policy::Present
+    Policy::of(&policy::load(path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each way the contract's loader refuses is shown as its own state
+    /// (the loader's checks themselves are tested in the contract).
     #[test]
-    fn policy_states() {
+    fn policy_states_come_from_the_contracts_loader() {
+        let io = || std::io::Error::from_raw_os_error(libc::EACCES);
+        let cases = [
+            (Err(LoadError::Missing), Policy::Missing),
+            (Ok(policy::Policy::default()), Policy::Present),
+            (
+                Err(LoadError::Unreadable(io())),
+                Policy::Unreadable {
+                    reason: "Permission denied".into(),
+                },
+            ),
+            (
+                Err(LoadError::Malformed("line 1: colour".into())),
+                Policy::Malformed {
+                    reason: "line 1: colour".into(),
+                },
+            ),
+        ];
+        for (loaded, want) in cases {
+            assert_eq!(Policy::of(&loaded), want);
+        }
+        // A real file below the world-writable /tmp: anyone could swap it.
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("helper.conf");
-        assert_eq!(policy_state(&p), Policy::Missing);
         std::fs::write(&p, "groups=cdusers\n").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let root_owned = rustix::process::geteuid().is_root();
         match policy_state(&p) {
-            Policy::Present => assert!(root_owned),
-            Policy::Unsafe { reason } => {
-                assert!(!root_owned);
-                assert!(reason.contains("not root"), "{reason}");
-            }
+            Policy::Unsafe { reason } => assert!(reason.contains("directory"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(matches!(policy_state(&p), Policy::Unsafe { .. }));
-        let link = dir.path().join("link.conf");
-        std::os::unix::fs::symlink(&p, &link).unwrap();
-        assert!(matches!(policy_state(&link), Policy::Unsafe { .. }));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::job::{Event, Job, Layer, MemoDirs, Op, Source};
 use super::limits::{Limits, Meter};
 use super::memo::{Memo, MemoWriter};
 use super::resolve::ResolveMode;
+use crate::sandbox::child::{self, Inbox, Outbox};
 use crate::sandbox::confine;
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
@@ -19,34 +20,19 @@ use std::time::{Duration, Instant};
 /// windows up to 128 MiB), nothing legitimate needs more than this.
 const UNPACKER_ADDRESS_SPACE: u64 = 2 << 30;
 
-/// Runs the job read from stdin; returns the process exit code.
+/// Runs the job the parent sends (`sandbox::child`); returns the process
+/// exit code.
 pub fn main() -> i32 {
     if !tied_to_parent() {
         return 2;
     }
-    // Not locked for good: a fed job reads the rest on another thread.
-    let input = std::io::stdin();
-    let mut out = std::io::stdout().lock();
-    let mut line = String::new();
-    if input.read_line(&mut line).is_err() {
+    let Ok((job, inbox, mut out)) = child::adopt::<Job>() else {
         return 2;
-    }
-    let job: Job = match serde_json::from_str(&line) {
-        Ok(j) => j,
-        Err(e) => {
-            send(
-                &mut out,
-                &Event::Failed {
-                    message: format!("bad job: {e}"),
-                },
-            );
-            return 2;
-        }
     };
-    match run(&job, &input, &mut out) {
+    match run(&job, inbox, &mut out) {
         Ok(()) => 0,
         Err(message) => {
-            send(&mut out, &Event::Failed { message });
+            out.failed(message);
             1
         }
     }
@@ -63,14 +49,6 @@ fn tied_to_parent() -> bool {
         .and_then(|p| p.parse::<i32>().ok());
     let actual = rustix::process::getppid().map(|p| p.as_raw_pid());
     expected.is_none_or(|pid| actual == Some(pid))
-}
-
-fn send(out: &mut impl Write, event: &Event) {
-    if let Ok(mut text) = serde_json::to_string(event) {
-        text.push('\n');
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    }
 }
 
 /// Everything after the user namespace: a root job's capabilities,
@@ -94,45 +72,22 @@ fn confine_self(job: &Job) -> Result<bool, String> {
     confine::landlock(&rw, &ro)
 }
 
-fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), String> {
+fn run(job: &Job, mut inbox: Inbox, out: &mut Outbox) -> Result<(), String> {
     if job.userns {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
-            .map_err(|e| format!("cannot create a user namespace: {e}"))?;
-        send(out, &Event::Unshared);
-        let mut reply = String::new();
-        input.read_line(&mut reply).map_err(|e| e.to_string())?;
-        if reply.trim() != "mapped" {
-            return Err("the parent could not map the user namespace".into());
-        }
-        // Become container root; the maps make that the caller on the host.
-        rustix::thread::set_thread_res_gid(
-            rustix::process::Gid::ROOT,
-            rustix::process::Gid::ROOT,
-            rustix::process::Gid::ROOT,
-        )
-        .map_err(|e| format!("setresgid in the user namespace: {e}"))?;
-        rustix::thread::set_thread_res_uid(
-            rustix::process::Uid::ROOT,
-            rustix::process::Uid::ROOT,
-            rustix::process::Uid::ROOT,
-        )
-        .map_err(|e| format!("setresuid in the user namespace: {e}"))?;
+        child::enter_user_namespace(&mut inbox, out)?;
         // A change of credentials may clear the parent-death signal.
         if !tied_to_parent() {
             return Err("the installer is gone".into());
         }
     }
     let landlocked = confine_self(job)?;
-    send(
-        out,
-        &Event::Confined {
-            report: confine::report(
-                job.userns,
-                landlocked,
-                &job.rw.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
-            ),
-        },
-    );
+    out.event(Event::Confined {
+        report: confine::report(
+            job.userns,
+            landlocked,
+            &job.rw.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+        ),
+    });
     let mode = if job.force_walk {
         ResolveMode::Walk
     } else {
@@ -142,19 +97,16 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
         Op::Usage { path } => {
             let usage = crate::fsops::du::disk_usage(path, 4)
                 .map_err(|e| format!("cannot measure {}: {e}", path.display()))?;
-            send(out, &Event::Usage { usage });
+            out.event(Event::Usage { usage });
             Ok(())
         }
-        Op::Rootfs { rootfs, blobs } => serve_rootfs(rootfs, blobs, input, out),
+        Op::Rootfs { rootfs, blobs } => serve_rootfs(rootfs, blobs, inbox, out),
         Op::Remove { path } => {
             crate::fsops::remove_tree(path)
                 .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
-            send(
-                out,
-                &Event::Done {
-                    stats: Default::default(),
-                },
-            );
+            out.event(Event::Done {
+                stats: Default::default(),
+            });
             Ok(())
         }
         Op::Extract {
@@ -196,7 +148,7 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
                 apply_layer(&mut extractor, i, layer, &mut shared, out)?;
             }
             if *follow {
-                let feeder = Feeder::start();
+                let feeder = Feeder::start(inbox);
                 let mut n = layers.len();
                 loop {
                     match feeder.next()? {
@@ -245,7 +197,7 @@ fn run(job: &Job, input: &std::io::Stdin, out: &mut impl Write) -> Result<(), St
                     .map_err(|e| format!("cannot write the install index: {e}"))?;
                 stats.paths = paths as u64;
             }
-            send(out, &Event::Done { stats });
+            out.event(Event::Done { stats });
             Ok(())
         }
     }
@@ -265,7 +217,7 @@ fn apply_layer(
     index: usize,
     layer: &Layer,
     shared: &mut Shared,
-    out: &mut impl Write,
+    out: &mut Outbox,
 ) -> Result<(), String> {
     let file = match &layer.source {
         // SAFETY: the parent placed this fd for us and nothing else owns it.
@@ -300,7 +252,7 @@ fn apply_reader(
     layer: &Layer,
     (input, compressed): (impl std::io::Read + Send + 'static, Option<u64>),
     shared: &mut Shared,
-    out: &mut impl Write,
+    out: &mut Outbox,
 ) -> Result<(), String> {
     let (kind, reader) =
         super::decompress::open(input).map_err(|e| format!("{}: {e}", layer.label))?;
@@ -318,14 +270,11 @@ fn apply_reader(
     let mut progress = |p: &super::stats::Progress| {
         if last.elapsed() >= Duration::from_millis(100) {
             last = Instant::now();
-            send(
-                out,
-                &Event::Progress {
-                    layer: index,
-                    entries: p.entries,
-                    bytes: p.bytes,
-                },
-            );
+            out.event(Event::Progress {
+                layer: index,
+                entries: p.entries,
+                bytes: p.bytes,
+            });
         }
     };
     let applied = extractor
@@ -459,35 +408,27 @@ fn memo_for(layer: &Layer, memos: Option<&MemoDirs>) -> (Hashes, Option<std::pat
 fn serve_rootfs(
     rootfs: &Path,
     blobs: &Path,
-    input: &std::io::Stdin,
-    out: &mut impl Write,
+    mut inbox: Inbox,
+    out: &mut Outbox,
 ) -> Result<(), String> {
     use crate::build::{diff, write_layer, Compression, LayerOptions, Snapshot};
     use crate::unpack::job::Feed;
     let cache = crate::store::blobs::BlobCache::new(blobs.to_path_buf());
     let take = || Snapshot::take(rootfs).map_err(|e| e.to_string());
     let mut last: Option<Snapshot> = None;
-    let mut line = String::new();
     loop {
-        line.clear();
-        if input.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            send(
-                out,
-                &Event::Done {
-                    stats: Default::default(),
-                },
-            );
+        let Some(request) = inbox.recv::<Feed>()? else {
+            out.event(Event::Done {
+                stats: Default::default(),
+            });
             return Ok(());
-        }
-        match serde_json::from_str::<Feed>(&line).map_err(|e| format!("bad request: {e}"))? {
+        };
+        match request {
             Feed::Snapshot => {
                 let now = take()?;
-                send(
-                    out,
-                    &Event::Snapshotted {
-                        entries: now.entries().len() as u64,
-                    },
-                );
+                out.event(Event::Snapshotted {
+                    entries: now.entries().len() as u64,
+                });
                 last = Some(now);
             }
             Feed::WriteLayer { zstd, epoch } => {
@@ -504,24 +445,18 @@ fn serve_rootfs(
                 };
                 let layer =
                     write_layer(rootfs, &changes, &opts, &cache).map_err(|e| e.to_string())?;
-                send(
-                    out,
-                    &Event::Layer {
-                        digest: layer.digest,
-                        diff_id: layer.diff_id,
-                        size: layer.size,
-                        changes: changes.len() as u64,
-                    },
-                );
+                out.event(Event::Layer {
+                    digest: layer.digest,
+                    diff_id: layer.diff_id,
+                    size: layer.size,
+                    changes: changes.len() as u64,
+                });
                 last = Some(now);
             }
             Feed::End => {
-                send(
-                    out,
-                    &Event::Done {
-                        stats: Default::default(),
-                    },
-                );
+                out.event(Event::Done {
+                    stats: Default::default(),
+                });
                 return Ok(());
             }
             other => return Err(format!("unexpected request: {other:?}")),

@@ -31,19 +31,16 @@ pub(super) struct Feeder {
 }
 
 impl Feeder {
-    /// Reads the rest of stdin (after the job line) on a new thread.
-    pub(super) fn start() -> Self {
+    /// Reads the rest of the parent's lines (after the job) on a new thread.
+    pub(super) fn start(mut inbox: crate::sandbox::child::Inbox) -> Self {
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             let mut current: Option<Arc<Growing>> = None;
             loop {
-                let mut line = String::new();
-                let item = match io::stdin().read_line(&mut line) {
-                    Ok(0) => Err("the parent stopped sending layers".to_owned()),
-                    Ok(_) => {
-                        serde_json::from_str::<Feed>(&line).map_err(|e| format!("bad feed: {e}"))
-                    }
-                    Err(e) => Err(format!("cannot read the feed: {e}")),
+                let item = match inbox.recv::<Feed>() {
+                    Ok(None) => Err("the parent stopped sending layers".to_owned()),
+                    Ok(Some(feed)) => Ok(feed),
+                    Err(e) => Err(e),
                 };
                 let next = match item {
                     Ok(Feed::Layer { layer }) => Next::Layer(layer),

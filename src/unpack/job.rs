@@ -1,5 +1,6 @@
-//! The protocol between an applet and its unpacker child: one JSON job on
-//! the child's stdin, JSON events back on its stdout, one per line.
+//! What an applet and its unpacker child say over the confined-child
+//! protocol (`sandbox::child`): the job, the feed that may follow it, and
+//! the events that come back.
 
 use super::fixups::Fixups;
 use serde::{Deserialize, Serialize};
@@ -169,8 +170,6 @@ pub enum Source {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The child is in its new user namespace and waits for its id maps.
-    Unshared,
     /// What the child holds once confined, before it reads any input.
     Confined {
         report: crate::sandbox::confine::Report,
@@ -201,8 +200,5 @@ pub enum Event {
         /// Paths the layer holds (whiteouts included): 0 for a step that
         /// changed nothing.
         changes: u64,
-    },
-    Failed {
-        message: String,
     },
 }

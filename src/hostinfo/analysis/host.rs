@@ -122,7 +122,16 @@ fn helper(out: &mut Out, caps: &Capabilities) {
                 "cd-mount-helper is installed but {POLICY} is missing: it refuses every request"
             ),
         ),
-        Policy::Unknown { reason } => out.add(Note, format!("cannot inspect {POLICY}: {reason}")),
+        Policy::Unreadable { reason } => out.add(
+            Note,
+            format!(
+                "cannot read {POLICY} ({reason}): cd-mount-helper cannot either, it denies you"
+            ),
+        ),
+        Policy::Malformed { reason } => out.add(
+            Warn,
+            format!("{POLICY}: {reason}; cd-mount-helper denies everything"),
+        ),
         Policy::Missing | Policy::Present => {}
     }
     if let Some(Probe::Known(x)) = &helper.executable {
