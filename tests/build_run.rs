@@ -13,6 +13,7 @@ fn step(script: &str) -> Step {
         user: None,
         workdir: "/".into(),
         mounts: Vec::new(),
+        network: Default::default(),
     }
 }
 

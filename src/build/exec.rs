@@ -452,9 +452,6 @@ impl StageExec<'_, '_> {
                 network,
                 ..
             } => {
-                if *network == Network::None {
-                    return Err(not_yet(self.file, step, "RUN --network=none"));
-                }
                 let argv = match command {
                     RunCommand::Argv(argv) => argv.clone(),
                     RunCommand::Script { shell, body } => {
@@ -485,6 +482,10 @@ impl StageExec<'_, '_> {
                     user: user.clone(),
                     workdir: workdir.clone(),
                     mounts: prepared.mounts.clone(),
+                    network: match network {
+                        Network::None => crate::launch::Network::None,
+                        Network::Default | Network::Host => crate::launch::Network::Host,
+                    },
                 };
                 let report = &mut *self.report;
                 let outcome = super::run::run(

@@ -49,6 +49,8 @@ pub struct Step {
     pub workdir: String,
     /// `RUN --mount`s, prepared (see [`super::run_mounts`]).
     pub mounts: Vec<launch::step_mounts::StepMount>,
+    /// `RUN --network`: `none` is a fresh namespace with only loopback.
+    pub network: launch::Network,
 }
 
 /// How steps are isolated (the session modes of `login`).
@@ -118,7 +120,7 @@ pub fn run(
         gpu: Vec::new(),
         interpreter,
         step_mounts: step.mounts.clone(),
-        network: launch::Network::Host,
+        network: step.network,
     };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Io("create a pipe", e))?;
     let collect = std::thread::spawn(move || {
