@@ -63,6 +63,9 @@ pub fn run(m: &ArgMatches, ctx: &Ctx) -> RunResult {
                 pruned.blobs,
                 paths.layer_cache().display()
             );
+            if pruned.mounts {
+                println!("Dropped the RUN --mount=type=cache directories.");
+            }
         }
         return Ok(Exit::Ok);
     }

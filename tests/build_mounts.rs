@@ -234,9 +234,14 @@ fn cache_persists(who: As) {
     };
     assert_eq!(count("one"), "1");
     assert_eq!(count("two"), "2");
-    store
-        .run_as(who, &["clear-cache", "--build-cache", "-q"])
-        .ok();
+    let cleared = store.run_as(who, &["clear-cache", "--build-cache"]);
+    assert!(
+        cleared
+            .ok()
+            .stdout
+            .contains("Dropped the RUN --mount=type=cache directories."),
+        "{cleared:?}"
+    );
     // What the caller could not delete at once goes with the next build.
     assert_eq!(count("three"), "1");
     let left: Vec<_> = std::fs::read_dir(store.runtime_dir())
