@@ -463,14 +463,7 @@ impl StageExec<'_, '_> {
                 self.ensure_dir(rootfs, workdir)?;
                 let location = format!("{}:{}", self.file, step.span);
                 let setup = super::run_mounts::Setup {
-                    paths: req.paths,
-                    exe: req.exe,
-                    privilege: req.privilege,
-                    env: req.env,
-                    context: req.context,
-                    dockerfile: req.dockerfile,
-                    secrets: &req.secrets,
-                    ssh: &req.ssh,
+                    req,
                     scratch: staging.dir(),
                     location: &location,
                 };

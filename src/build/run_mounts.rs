@@ -29,7 +29,6 @@
 use super::context::{Context, CopyOptions, Rootfs};
 use super::dockerfile::{Mount, MountType, Sharing};
 use super::Error;
-use crate::env::EnvSnapshot;
 use crate::launch::step_mounts::{Owner, Secret, StepMount, StepMountKind};
 use crate::sandbox::idmap::Privilege;
 use crate::store::StorePaths;
@@ -72,14 +71,7 @@ pub enum Origin {
 
 /// What preparing a step's mounts needs from the build.
 pub struct Setup<'a> {
-    pub paths: &'a StorePaths,
-    pub exe: &'a Path,
-    pub privilege: &'a Privilege,
-    pub env: &'a EnvSnapshot,
-    pub context: &'a Path,
-    pub dockerfile: Option<&'a Path>,
-    pub secrets: &'a [SecretSource],
-    pub ssh: &'a [SshSource],
+    pub req: &'a super::exec::Request<'a>,
     /// The build's private directory (sockets, copies, secret holders).
     pub scratch: &'a Path,
     /// `Dockerfile:line:col`, for errors.
@@ -225,6 +217,7 @@ impl Setup<'_> {
     /// The value of `--secret id=ID`; without one, the variable named ID.
     fn secret_value(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
         let from = self
+            .req
             .secrets
             .iter()
             .rev()
@@ -249,7 +242,7 @@ impl Setup<'_> {
                 }
                 Ok(Some(bytes))
             }
-            Some(SecretFrom::Env(var)) => match self.env.get_os(&var) {
+            Some(SecretFrom::Env(var)) => match self.req.env.get_os(&var) {
                 Some(v) => Ok(Some(std::os::unix::ffi::OsStrExt::as_bytes(v).to_vec())),
                 None => Err(self.fail(
                     format!("the secret '{id}' comes from ${var}, which is not set"),
@@ -257,6 +250,7 @@ impl Setup<'_> {
                 )),
             },
             None => Ok(self
+                .req
                 .env
                 .get_os(id)
                 .map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v).to_vec())),
@@ -265,7 +259,7 @@ impl Setup<'_> {
 
     fn ssh(&self, m: &Mount, n: usize, p: &mut Prepared) -> Result<(), Error> {
         let id = m.id.clone().unwrap_or_else(|| "default".into());
-        let Some(agent) = self.ssh.iter().rev().find(|s| s.id == id) else {
+        let Some(agent) = self.req.ssh.iter().rev().find(|s| s.id == id) else {
             if m.required {
                 return Err(self.fail(
                     format!("the ssh agent '{id}' is required but the build was not given it"),
@@ -301,9 +295,9 @@ impl Setup<'_> {
         let source = m.source.as_deref().unwrap_or("/");
         let (root, tree, ignores) = match &origin {
             Origin::Context => {
-                let ctx = Context::open(self.context, self.dockerfile)?;
+                let ctx = Context::open(self.req.context, self.req.dockerfile)?;
                 let ignores = ctx.has_ignore_rules();
-                (self.context.to_path_buf(), ctx, ignores)
+                (self.req.context.to_path_buf(), ctx, ignores)
             }
             Origin::Tree(dir) => (dir.clone(), Context::open_tree(dir)?, false),
         };
@@ -360,9 +354,9 @@ impl Setup<'_> {
             Ok(())
         };
         super::apply::apply(
-            self.exe,
-            self.privilege,
-            self.env,
+            self.req.exe,
+            self.req.privilege,
+            self.req.env,
             dir,
             "mount copy",
             false,
@@ -382,7 +376,7 @@ impl Setup<'_> {
         p: &mut Prepared,
     ) -> Result<(), Error> {
         let id = m.id.clone().unwrap_or_default();
-        let home = cache_mounts_dir(self.paths);
+        let home = cache_mounts_dir(self.req.paths);
         crate::store::ensure_private_dir(&home)?;
         let name = {
             let mut h = super::cache::HashSink::default();
@@ -431,7 +425,7 @@ impl Setup<'_> {
             }
             if m.from.is_some() {
                 let tree = match origin(m)? {
-                    Origin::Context => Context::open(self.context, self.dockerfile)?,
+                    Origin::Context => Context::open(self.req.context, self.req.dockerfile)?,
                     Origin::Tree(t) => Context::open_tree(&t)?,
                 };
                 self.copy_into(tree, m.source.as_deref().unwrap_or("/"), &new)?;
@@ -439,7 +433,7 @@ impl Setup<'_> {
             if !fresh {
                 // Another build may have made it meanwhile: theirs stays.
                 if std::fs::rename(&new, &source).is_err() {
-                    let _ = crate::unpack::remover(self.privilege, self.exe)(&new);
+                    let _ = crate::unpack::remover(self.req.privilege, self.req.exe)(&new);
                 }
             }
             set = Some(owner(m, 0o755));
@@ -464,7 +458,7 @@ impl Setup<'_> {
     fn scratch_dir(&self, name: &str) -> Result<PathBuf, Error> {
         let dir = self.scratch.join(name);
         if dir.exists() {
-            crate::unpack::remover(self.privilege, self.exe)(&dir)
+            crate::unpack::remover(self.req.privilege, self.req.exe)(&dir)
                 .map_err(|e| crate::ioerr::IoError::new("remove", &dir, e))?;
         }
         std::fs::create_dir(&dir).map_err(|e| crate::ioerr::IoError::new("create", &dir, e))?;
