@@ -6,16 +6,7 @@ use serde::Serialize;
 /// Bytes needed: `e_ident` (16), `e_type` (2), `e_machine` (2).
 pub const HEADER_LEN: usize = 20;
 
-const EM_386: u16 = 3;
-const EM_MIPS: u16 = 8;
-const EM_PPC: u16 = 20;
-const EM_PPC64: u16 = 21;
-const EM_S390: u16 = 22;
-const EM_ARM: u16 = 40;
-const EM_X86_64: u16 = 62;
-const EM_AARCH64: u16 = 183;
-const EM_RISCV: u16 = 243;
-const EM_LOONGARCH: u16 = 258;
+use crate::session::arch::em::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ElfArch {

@@ -94,14 +94,7 @@ impl Arch {
     /// From an ELF header; `None` for ABIs we do not run (x32, big-endian
     /// arm, 32-bit riscv, ...).
     pub fn from_elf(h: &ElfHeader) -> Option<Self> {
-        const EM_386: u16 = 3;
-        const EM_ARM: u16 = 40;
-        const EM_X86_64: u16 = 62;
-        const EM_PPC64: u16 = 21;
-        const EM_S390: u16 = 22;
-        const EM_AARCH64: u16 = 183;
-        const EM_RISCV: u16 = 243;
-        const EM_LOONGARCH: u16 = 258;
+        use em::*;
         Some(match (h.machine, h.class64, h.little_endian) {
             (EM_X86_64, true, true) => Arch::X86_64,
             (EM_386, false, true) => Arch::I686,
@@ -513,6 +506,20 @@ pub fn guest_run(root: BorrowedFd, binfmt_dir: &Path) -> Result<GuestRun, Error>
         host,
         execution,
     })
+}
+
+/// ELF `e_machine` values (elf.h), for the session's loader and `info`.
+pub mod em {
+    pub const EM_386: u16 = 3;
+    pub const EM_MIPS: u16 = 8;
+    pub const EM_PPC: u16 = 20;
+    pub const EM_PPC64: u16 = 21;
+    pub const EM_S390: u16 = 22;
+    pub const EM_ARM: u16 = 40;
+    pub const EM_X86_64: u16 = 62;
+    pub const EM_AARCH64: u16 = 183;
+    pub const EM_RISCV: u16 = 243;
+    pub const EM_LOONGARCH: u16 = 258;
 }
 
 #[cfg(test)]
