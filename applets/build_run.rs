@@ -9,7 +9,9 @@ use chroot_distro::build::{self, Error, LayerOptions};
 use chroot_distro::sandbox::idmap::Privilege;
 use chroot_distro::store::{blobs::BlobCache, ContainerName};
 use clap::ArgMatches;
+use std::io::IsTerminal;
 use std::path::Path;
+use std::time::Instant;
 
 pub fn execute(
     m: &ArgMatches,
@@ -32,15 +34,20 @@ pub fn execute(
         None => None,
     };
     let quiet = flag(m, "quiet");
-    let json = m
+    let progress = m
         .get_one::<String>("progress")
-        .is_some_and(|p| p == "rawjson");
+        .map_or("auto", String::as_str);
+    let json = progress == "rawjson";
+    // tty: one live line for the running step, a line per finished one.
+    // Only on a terminal (asked for elsewhere, it falls back to plain).
+    let live = matches!(progress, "auto" | "tty") && !quiet && std::io::stderr().is_terminal();
     let mut report = Lines {
         pull: crate::progress::Progress::new(quiet || json, ctx.env.is_truthy("CD_DEBUG"), ctx.err),
         quiet,
         verbose: flag(m, "verbose"),
         json,
         warn: ctx.err,
+        live: live.then(LiveStep::default),
     };
     let req = Request {
         paths: &paths,
@@ -67,6 +74,7 @@ pub fn execute(
     chroot_distro::interrupt::catch();
     let built = exec::build(&req, df, inputs, &mut report);
     report.pull.finish();
+    report.finish_step();
     let built = built.map_err(failure)?;
     let stored = build::store_image(&paths, &tags, &built.image).map_err(failure)?;
     let blobs = BlobCache::new(paths.layer_cache());
@@ -177,13 +185,59 @@ fn failure(e: Error) -> Failure {
 }
 
 /// Plain output: a line per step on stderr, RUN output with `-v`; or one
-/// JSON event per line on stdout (`--progress rawjson`).
+/// JSON event per line on stdout (`--progress rawjson`); on a terminal,
+/// the running step as a live line (`--progress tty`, `auto`'s choice there).
 struct Lines {
     pull: crate::progress::Progress,
     quiet: bool,
     verbose: bool,
     json: bool,
     warn: chroot_distro::ui::Style,
+    live: Option<LiveStep>,
+}
+
+/// The step being run, redrawn in place with its elapsed time.
+#[derive(Default)]
+struct LiveStep {
+    bar: Option<(indicatif::ProgressBar, String, Instant)>,
+}
+
+impl LiveStep {
+    fn start(&mut self, line: String) {
+        self.finish();
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(line.clone());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        self.bar = Some((bar, line, Instant::now()));
+    }
+
+    /// The finished step stays as a line with how long it took.
+    fn finish(&mut self) {
+        if let Some((bar, line, started)) = self.bar.take() {
+            bar.finish_and_clear();
+            eprintln!("=> {line} {:.1}s", started.elapsed().as_secs_f64());
+        }
+    }
+
+    fn println(&self, text: &str) {
+        match &self.bar {
+            // A terminal indicatif will not draw on (TERM=dumb) drops it.
+            Some((bar, ..)) if !bar.is_hidden() => bar.println(text),
+            _ => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Lines {
+    fn finish_step(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.finish();
+        }
+    }
 }
 
 impl Report for Lines {
@@ -199,7 +253,11 @@ impl Report for Lines {
             );
         } else if !self.quiet {
             let mark = if cached { " (cached)" } else { "" };
-            eprintln!("[stage {stage} {number}/{total}] {text}{mark}");
+            let line = format!("[stage {stage} {number}/{total}] {text}{mark}");
+            match &mut self.live {
+                Some(live) => live.start(line),
+                None => eprintln!("{line}"),
+            }
         }
     }
 
@@ -207,11 +265,15 @@ impl Report for Lines {
         if self.json {
             println!("{}", serde_json::json!({"event": "output", "line": line}));
         } else if self.verbose {
-            eprintln!("  | {line}");
+            match &self.live {
+                Some(live) => live.println(&format!("  | {line}")),
+                None => eprintln!("  | {line}"),
+            }
         }
     }
 
     fn warn(&mut self, message: &str) {
+        self.finish_step();
         crate::report::warn(self.warn, message);
     }
 }

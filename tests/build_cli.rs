@@ -495,3 +495,66 @@ fn features_still_to_come_say_not_yet_with_their_line() {
         "Dockerfile:2:1: ADD from a git repository is not supported yet",
     );
 }
+
+/// `build ARGS CTX` in a pseudo-terminal (util-linux `script`): what the
+/// terminal received.
+fn build_on_a_terminal(store: &TestStore, ctx: &tempfile::TempDir, args: &[&str]) -> String {
+    let mut words = vec![common::bin().display().to_string(), "build".into()];
+    words.extend(args.iter().map(|a| a.to_string()));
+    words.push(ctx.path().display().to_string());
+    let line = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = store.cmd_with(Path::new("/usr/bin/script"));
+    cmd.env("TERM", "xterm").args(["-qfec", &line, "/dev/null"]);
+    let out = Outcome::of(&mut cmd);
+    out.ok();
+    out.stdout
+}
+
+#[test]
+fn a_terminal_gets_a_live_line_per_step_and_a_pipe_plain_lines() {
+    if !require_root("root-mode RUN steps") {
+        return;
+    }
+    let store = TestStore::new();
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM {}\nRUN echo from-the-step\n",
+            rig().get("CD_RIG_FIXTURE_BUSYBOX")
+        ),
+    )]);
+    // auto and tty on a terminal: the running step is redrawn in place
+    // (erase-line), then stays as `=> STEP TIME`; -v output above it.
+    for mode in ["auto", "tty"] {
+        let seen = build_on_a_terminal(&store, &ctx, &["--no-cache", "-v", "--progress", mode]);
+        assert!(seen.contains("\x1b[2K"), "{mode}: no redraw in {seen:?}");
+        assert!(
+            seen.contains("=> [stage 0 1/1] RUN echo from-the-step "),
+            "{mode}: {seen:?}"
+        );
+        assert!(seen.contains("  | from-the-step"), "{mode}: {seen:?}");
+    }
+    // plain on a terminal, and tty on a pipe: a line per step, no redraw.
+    let seen = build_on_a_terminal(&store, &ctx, &["--no-cache", "--progress", "plain"]);
+    assert!(
+        seen.contains("[stage 0 1/1] RUN echo from-the-step"),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.contains("=> ") && !seen.contains("\x1b[2K"),
+        "{seen:?}"
+    );
+    let piped = build(&store, &ctx, &["--no-cache", "--progress", "tty"]);
+    assert!(
+        piped
+            .ok()
+            .stderr
+            .contains("[stage 0 1/1] RUN echo from-the-step\n"),
+        "{piped:?}"
+    );
+    assert!(!piped.stderr.contains('\x1b'), "{piped:?}");
+}
