@@ -301,6 +301,31 @@ fn an_oci_archive_passes_skopeo_and_umoci_unpacks_what_we_install() {
     assert!(by_tag.status.success(), "{by_tag:?}");
     assert_eq!(by_tag.stdout, image.manifest_bytes);
 
+    // podman loads it into storage of its own, with our config.
+    let podman = tempfile::tempdir().unwrap();
+    let podman_cmd = |args: &[&str]| {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(podman.path().join("root"))
+            .arg("--runroot")
+            .arg(podman.path().join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "podman {args:?}: {out:?}");
+        out.stdout
+    };
+    podman_cmd(&["load", "-q", "-i", plain.to_str().unwrap()]);
+    let inspected = podman_cmd(&["image", "inspect", TAG]);
+    let v: serde_json::Value = serde_json::from_slice(&inspected).unwrap();
+    assert_eq!(v[0]["Digest"], image.manifest_digest.as_str(), "{v}");
+    assert_eq!(
+        v[0]["RootFS"]["Layers"].as_array().map(Vec::len),
+        Some(image.layers.len()),
+        "{v}"
+    );
+
     // umoci reads a layout directory: the archive unpacked by tar.
     let layout = out.path().join("layout");
     std::fs::create_dir(&layout).unwrap();
