@@ -360,3 +360,139 @@ fn a_bind_through_a_context_symlink_to_the_host_reads_the_contexts_own_file() {
     assert_eq!(read(&rootfs, "ro"), "ctx-own\n");
     assert_eq!(read(&rootfs, "rw"), "ctx-own\n");
 }
+
+/// The lock file of the store's one cache mount.
+fn cache_lock(store: &TestStore) -> std::fs::File {
+    let home = store.runtime_dir().join("build_cache_mounts");
+    let locks: Vec<PathBuf> = std::fs::read_dir(&home)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+        .collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    std::fs::File::open(&locks[0]).unwrap()
+}
+
+#[test]
+fn a_private_cache_in_use_gives_the_step_an_empty_one_of_its_own() {
+    if !ready(As::Root) {
+        return;
+    }
+    use rustix::fs::{flock, FlockOperation as Op};
+    let store = TestStore::new();
+    let bb = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    let ctx = context(
+        &store,
+        As::Root,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {bb}\nRUN --mount=type=cache,target=/c,id=p,sharing=private \
+                 sh -c 'ls /c | wc -l > /count; touch /c/mark'\n"
+            ),
+        )],
+    );
+    let count = |name: &str| {
+        build(
+            &store,
+            As::Root,
+            &ctx,
+            &["--no-cache", "--install-as", name],
+        )
+        .ok();
+        read(&store.container_dir(name).join("rootfs"), "count")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(count("first"), "0");
+    assert_eq!(count("second"), "1", "the cache kept the mark");
+    // Another user holds it (exclusively, then shared as a `shared` user
+    // would): the private step gets a fresh, empty directory.
+    for op in [Op::LockExclusive, Op::LockShared] {
+        let lock = cache_lock(&store);
+        flock(&lock, op).unwrap();
+        let name = format!("busy{}", matches!(op, Op::LockShared) as u8);
+        assert_eq!(count(&name), "0", "{op:?}");
+        drop(lock);
+    }
+    // That private directory was thrown away; the shared one is intact.
+    assert_eq!(count("after"), "1");
+}
+
+#[test]
+fn a_cache_mount_starts_as_a_copy_of_its_from_source() {
+    if !ready(As::Root) {
+        return;
+    }
+    let store = TestStore::new();
+    let bb = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    let ctx = context(
+        &store,
+        As::Root,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {bb} AS seed\nRUN mkdir /seed && echo seeded > /seed/f\n\
+                 FROM {bb}\nRUN --mount=type=cache,target=/c,id=s,from=seed,source=/seed \
+                 sh -c 'cat /c/f > /got; echo more >> /c/f'\n"
+            ),
+        )],
+    );
+    build(&store, As::Root, &ctx, &["--install-as", "one"]).ok();
+    assert_eq!(
+        read(&store.container_dir("one").join("rootfs"), "got"),
+        "seeded\n"
+    );
+    // Seeded once: later builds see what the steps left, not the seed again.
+    build(
+        &store,
+        As::Root,
+        &ctx,
+        &["--no-cache", "--install-as", "two"],
+    )
+    .ok();
+    assert_eq!(
+        read(&store.container_dir("two").join("rootfs"), "got"),
+        "seeded\nmore\n"
+    );
+}
+
+#[test]
+fn step_mounts_apply_under_cd_use_isolation() {
+    if !ready(As::Root) {
+        return;
+    }
+    let store = TestStore::new();
+    let bb = rig().get("CD_RIG_FIXTURE_BUSYBOX");
+    let ctx = context(
+        &store,
+        As::Root,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {bb}\nRUN --mount=type=bind,source=in.txt,target=/in \
+                     --mount=type=tmpfs,target=/scratch --mount=type=secret,id=tok \
+                     sh -c 'cat /in > /seen; grep -c \" /scratch tmpfs\" /proc/mounts >> /seen; \
+                     wc -c < /run/secrets/tok >> /seen'\n"
+                ),
+            ),
+            ("in.txt", "from the context\n"),
+        ],
+    );
+    let secret = store.root().join("tok");
+    std::fs::write(&secret, SECRET).unwrap();
+    let out = Outcome::of(store.cmd().env("CD_USE_ISOLATION", "1").args([
+        "build",
+        "-q",
+        "--secret",
+        &format!("id=tok,src={}", secret.display()),
+        "--install-as",
+        "iso",
+        ctx.to_str().unwrap(),
+    ]));
+    out.ok();
+    let seen = read(&store.container_dir("iso").join("rootfs"), "seen");
+    assert_eq!(seen, format!("from the context\n1\n{}\n", SECRET.len()));
+}
