@@ -495,3 +495,24 @@ fn no_new_privs_and_use_isolation_as_in_3_2() {
     assert_eq!(pid1(&[("CD_USE_ISOLATION", "1")]), "1");
     assert_ne!(pid1(&[]), "1");
 }
+
+#[test]
+fn the_command_holds_no_fd_of_ours() {
+    if !require_root("root-mode sessions") {
+        return;
+    }
+    let store = common::store_with_busybox();
+    // The applet's channel to the session child (and anything else of
+    // ours) must be closed before the command runs: only stdio is open.
+    let mut cmd = store.cmd();
+    common::only_stdio(&mut cmd).args(["login", "bb", "--", "sh", "-c", "ls /proc/$$/fd; true"]);
+    let out = Outcome::of(&mut cmd);
+    out.ok();
+    let mut fds: Vec<u32> = out
+        .stdout
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, [0, 1, 2], "{out:#?}");
+}

@@ -1,12 +1,13 @@
-//! The session child: read the spec from fd 3, enter the namespaces, mount,
-//! chroot, drop to the user, exec. Single-threaded from its first
-//! instruction (a fresh exec of our binary), as unshare requires.
+//! The session child: read the spec from the applet (`sandbox::child`),
+//! enter the namespaces, mount, pivot into the root, drop to the user,
+//! exec. Single-threaded from its first instruction (a fresh exec of our
+//! binary), as unshare requires.
 
-use super::{mounts, Error, LaunchSpec, Network, MSG_MAPPED, MSG_READY, MSG_UNSHARED};
+use super::{mounts, Error, LaunchSpec, Network, SessionEvent};
+use crate::sandbox::child::{self as channel, Inbox, Outbox};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{execve, setgid, setgroups, setuid, Gid, Uid};
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -46,53 +47,20 @@ pub fn main() -> i32 {
         act.sa_sigaction = on_applet_died as *const () as usize;
         libc::sigaction(APPLET_DIED, &act, std::ptr::null_mut());
     }
-    // SAFETY: fd 3 was placed here by the parent for us alone.
-    let sock = std::os::unix::net::UnixStream::from(unsafe { OwnedFd::from_raw_fd(3) });
-    let mut parent = Parent {
-        lines: BufReader::new(sock),
-    };
-    let mut text = String::new();
-    if parent.lines.read_line(&mut text).unwrap_or(0) == 0 {
-        eprintln!("chroot-distro: error: the session child got no launch spec");
-        return SETUP_FAILED;
-    }
-    let spec: LaunchSpec = match serde_json::from_str(&text) {
-        Ok(s) => s,
+    let (spec, inbox, out) = match channel::adopt::<LaunchSpec>() {
+        Ok(adopted) => adopted,
         Err(e) => {
-            eprintln!("chroot-distro: error: bad launch spec: {e}");
+            eprintln!("chroot-distro: error: the session child: {e}");
             return SETUP_FAILED;
         }
     };
-    match hold(&spec, parent) {
+    // A failure goes to stderr with its exit code, not up the channel: the
+    // applet passes the code on, as it does the command's.
+    match hold(&spec, inbox, out) {
         Ok(code) => code,
         Err((code, e)) => {
             eprintln!("chroot-distro: error: {e}");
             code
-        }
-    }
-}
-
-/// The applet at the other end of fd 3.
-struct Parent {
-    lines: BufReader<std::os::unix::net::UnixStream>,
-}
-
-impl Parent {
-    fn say(&mut self, what: &str) -> Result<(), Error> {
-        let mut sock = self.lines.get_ref();
-        sock.write_all(format!("{what}\n").as_bytes())
-            .map_err(|e| Error::setup("talk to the applet", e))
-    }
-
-    fn wait_for(&mut self, what: &str) -> Result<(), Error> {
-        let mut line = String::new();
-        self.lines
-            .read_line(&mut line)
-            .map_err(|e| Error::setup("talk to the applet", e))?;
-        if line.trim() == what {
-            Ok(())
-        } else {
-            Err(Error::setup("map the user namespace", "the applet gave up"))
         }
     }
 }
@@ -108,7 +76,7 @@ fn setup(e: Error) -> Failed {
 /// Enters (or makes) the container's namespaces, then runs the command in
 /// a child and stays as its holder: while we live, later sessions can join
 /// our namespaces through /proc/<our pid>/ns.
-fn hold(spec: &LaunchSpec, mut parent: Parent) -> Result<i32, Failed> {
+fn hold(spec: &LaunchSpec, mut inbox: Inbox, mut out: Outbox) -> Result<i32, Failed> {
     let joined = match spec.join {
         Some(holder) => join(holder, spec).map_err(setup)?,
         None => None,
@@ -116,10 +84,12 @@ fn hold(spec: &LaunchSpec, mut parent: Parent) -> Result<i32, Failed> {
     let created = joined.is_none();
     let rootfs = match joined {
         Some(rootfs) => rootfs,
-        None => create(spec, &mut parent).map_err(setup)?,
+        None => create(spec, &mut inbox, &mut out).map_err(setup)?,
     };
-    parent.say(MSG_READY).map_err(setup)?;
-    drop(parent);
+    out.event(SessionEvent::Ready);
+    // The channel ends here: neither the holder nor the command keeps it
+    // (its fds are CLOEXEC besides), and the applet reads to its end.
+    drop((inbox, out));
     // Whatever the command leaves behind is ours to reap and to end.
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     // SAFETY: single-threaded; the child only runs `session` and execs.
@@ -174,13 +144,9 @@ fn kill_children() {
 }
 
 /// Makes the container's namespaces and mounts; returns the rootfs path.
-fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
+fn create(spec: &LaunchSpec, inbox: &mut Inbox, out: &mut Outbox) -> Result<PathBuf, Error> {
     if spec.userns {
-        unshare(CloneFlags::CLONE_NEWUSER)
-            .map_err(|e| Error::setup("create a user namespace", e))?;
-        parent.say(MSG_UNSHARED)?;
-        parent.wait_for(MSG_MAPPED)?;
-        become_root()?;
+        channel::enter_user_namespace(inbox, out).map_err(Error::UserNamespace)?;
     }
     let mut flags = CloneFlags::CLONE_NEWNS;
     if spec.namespaces {
@@ -225,15 +191,6 @@ fn create(spec: &LaunchSpec, parent: &mut Parent) -> Result<PathBuf, Error> {
     Ok(rootfs)
 }
 
-/// Container root of a user namespace is the caller on the host.
-fn become_root() -> Result<(), Error> {
-    use rustix::process::{Gid, Uid};
-    rustix::thread::set_thread_res_gid(Gid::ROOT, Gid::ROOT, Gid::ROOT)
-        .map_err(|e| Error::setup("become root in the user namespace", e))?;
-    rustix::thread::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT)
-        .map_err(|e| Error::setup("become root in the user namespace", e))
-}
-
 /// Enters the namespaces of a live session of the same container.
 /// Returns None when the holder is already gone (its session ended after
 /// the applet chose it): nothing has been joined then.
@@ -264,7 +221,7 @@ fn join(holder: u32, spec: &LaunchSpec) -> Result<Option<PathBuf>, Error> {
     if let Some(u) = user {
         nix::sched::setns(u, CloneFlags::CLONE_NEWUSER)
             .map_err(|e| Error::setup("join the session's user namespace", e))?;
-        become_root()?;
+        channel::become_root().map_err(Error::UserNamespace)?;
     }
     for (ns, f, flag) in others {
         // Already ours (no PID namespace, say): setns would only fail.

@@ -214,6 +214,12 @@ pub enum Error {
     Setup { what: String, reason: String },
     #[error("command not found in the container: {0}")]
     NotFound(String),
+    /// Starting or hearing from the session child.
+    #[error(transparent)]
+    Child(#[from] crate::sandbox::child::Error),
+    /// The user-namespace handshake's own message, in the child.
+    #[error("{0}")]
+    UserNamespace(String),
 }
 
 impl Error {
@@ -225,10 +231,13 @@ impl Error {
     }
 }
 
-/// Lines the session child sends up its socket.
-pub(crate) const MSG_UNSHARED: &str = "unshared";
-pub(crate) const MSG_MAPPED: &str = "mapped";
-pub(crate) const MSG_READY: &str = "ready";
+/// What the session child tells the applet (`sandbox::child` events).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SessionEvent {
+    /// The container's namespaces exist: a second session may join them.
+    Ready,
+}
 
 /// Starts the session child with `spec` and waits for it; returns the exit
 /// code to pass on (the command's own, or 128 + its signal). `idmap` maps
@@ -262,74 +271,41 @@ fn start_and_wait(
     on_ready: &mut dyn FnMut(u32),
     output: Option<std::os::fd::OwnedFd>,
 ) -> Result<i32, Error> {
-    use std::io::{BufRead, Write};
-    use std::os::fd::{AsRawFd, OwnedFd};
-    use std::os::unix::process::{CommandExt, ExitStatusExt};
-    let (ours, theirs) =
-        std::os::unix::net::UnixStream::pair().map_err(|e| Error::setup("create a socket", e))?;
-    let theirs: OwnedFd = theirs.into();
-    let raw = theirs.as_raw_fd();
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg(CHILD_APPLET).env_clear();
-    if let Some(out) = output {
-        let err = out
-            .try_clone()
-            .map_err(|e| Error::setup("duplicate the output pipe", e))?;
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err);
-    }
-    // SAFETY: only dup2 and prctl (async-signal-safe) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // A session outliving its applet would be invisible to `ps`:
-            // the child ends its command's whole tree on this signal.
-            libc::prctl(libc::PR_SET_PDEATHSIG, child::APPLET_DIED);
-            Ok(())
-        });
-    }
-    let mut text =
-        serde_json::to_vec(spec).map_err(|e| Error::setup("encode the launch spec", e))?;
-    text.push(b'\n');
+    use crate::sandbox::child::{Child, Spawn};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let stdio = match output {
+        Some(out) => {
+            let err = out
+                .try_clone()
+                .map_err(|e| Error::setup("duplicate the output pipe", e))?;
+            Some([Stdio::null(), out.into(), err.into()])
+        }
+        None => None,
+    };
+    let spawn = Spawn {
+        exe,
+        applet: CHILD_APPLET,
+        what: "the session",
+        env: Vec::new(),
+        fds: Vec::new(),
+        stdio,
+        // A session outliving its applet would be invisible to `ps`: the
+        // child ends its command's whole tree on this signal.
+        parent_death: child::APPLET_DIED,
+    };
     // The terminal's Ctrl-C is for the session; we only wait for it.
     let ignore = IgnoreInterrupts::new();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::setup("start the session", e))?;
-    drop(theirs);
-    let pid = child.id();
-    let mut writer = &ours;
-    let _ = writer.write_all(&text);
-    let mut lines = std::io::BufReader::new(&ours);
-    let mut line = String::new();
-    let mut failure = None;
-    while failure.is_none() && lines.read_line(&mut line).unwrap_or(0) > 0 {
-        match line.trim() {
-            MSG_UNSHARED => match idmap.map(|m| m.apply(pid)) {
-                Some(Ok(())) => {
-                    let _ = writer.write_all(format!("{MSG_MAPPED}\n").as_bytes());
-                }
-                Some(Err(e)) => failure = Some(Error::setup("map the user namespace", e)),
-                None => failure = Some(Error::setup("map the user namespace", "no id map")),
-            },
-            MSG_READY => on_ready(pid),
-            _ => {}
-        }
-        line.clear();
+    let mut child = Child::<SessionEvent>::start(spawn, spec)?;
+    // On request only: a child that joins a live container makes no user
+    // namespace, one that finds its holder gone makes its own.
+    if let Some(map) = idmap {
+        child.map_on_request(map.clone());
     }
-    drop(lines);
-    drop(ours);
-    if let Some(e) = failure {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(e);
+    while let Some(SessionEvent::Ready) = child.event()? {
+        on_ready(child.pid());
     }
-    let status = child
-        .wait()
-        .map_err(|e| Error::setup("wait for the session", e))?;
+    let status = child.wait()?;
     drop(ignore);
     Ok(status
         .code()

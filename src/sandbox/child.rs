@@ -347,13 +347,19 @@ pub fn adopt<R: DeserializeOwned>() -> Result<(R, Inbox, Outbox), String> {
 /// The handshake, child side: a new user namespace, mapped by the parent,
 /// in which we become root (the caller on the host).
 pub fn enter_user_namespace(inbox: &mut Inbox, out: &mut Outbox) -> Result<(), String> {
-    use rustix::process::{Gid, Uid};
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
         .map_err(|e| format!("cannot create a user namespace: {e}"))?;
     out.send(&Up::<()>::Unshared).map_err(|e| e.to_string())?;
     if inbox.recv::<String>()?.as_deref() != Some(MAPPED) {
         return Err("the parent could not map the user namespace".into());
     }
+    become_root()
+}
+
+/// Root of the user namespace we are in (the caller on the host): after
+/// the handshake, or after joining a mapped one with setns.
+pub fn become_root() -> Result<(), String> {
+    use rustix::process::{Gid, Uid};
     rustix::thread::set_thread_res_gid(Gid::ROOT, Gid::ROOT, Gid::ROOT)
         .map_err(|e| format!("setresgid in the user namespace: {e}"))?;
     rustix::thread::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT)

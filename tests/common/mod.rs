@@ -351,3 +351,16 @@ pub fn children_cmdlines(pid: u32) -> Vec<String> {
         })
         .collect()
 }
+
+/// `cmd` starts with only stdio open: whatever the harness that started
+/// us left open is not the program's to close, and would hide a leak.
+pub fn only_stdio(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: close_range is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
+            Ok(())
+        })
+    }
+}
