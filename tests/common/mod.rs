@@ -354,6 +354,20 @@ pub fn children_cmdlines(pid: u32) -> Vec<String> {
 
 /// `cmd` starts with only stdio open: whatever the harness that started
 /// us left open is not the program's to close, and would hide a leak.
+/// Runs `cmd` (a `login ... -- sh -c 'ls /proc/$$/fd'`) with only stdio
+/// inherited and asserts the command saw only fds 0, 1 and 2.
+pub fn assert_command_holds_only_stdio(cmd: &mut Command) {
+    let out = Outcome::of(only_stdio(cmd));
+    out.ok();
+    let mut fds: Vec<u32> = out
+        .stdout
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, [0, 1, 2], "{out:#?}");
+}
+
 pub fn only_stdio(cmd: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: close_range is async-signal-safe.

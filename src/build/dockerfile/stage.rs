@@ -179,6 +179,10 @@ impl State<'_> {
         expand::word(text, self, self.escape).map_err(ErrorKind::Expansion)
     }
 
+    fn words(&self, texts: &[String]) -> Result<Vec<String>, ErrorKind> {
+        texts.iter().map(|t| self.word(t)).collect()
+    }
+
     fn opt_word(&self, text: &Option<String>) -> Result<Option<String>, ErrorKind> {
         text.as_deref().map(|t| self.word(t)).transpose()
     }
@@ -529,11 +533,7 @@ impl State<'_> {
             chmod: self.chmod(&f.chmod)?,
             link: f.link,
             parents: f.parents,
-            exclude: f
-                .exclude
-                .iter()
-                .map(|e| self.word(e))
-                .collect::<Result<_, _>>()?,
+            exclude: self.words(&f.exclude)?,
         };
         let key = format!("{word} {action:?}");
         Ok((action, key))
@@ -554,11 +554,7 @@ impl State<'_> {
             chmod: self.chmod(&f.chmod)?,
             checksum: self.opt_word(&f.checksum)?,
             link: f.link,
-            exclude: f
-                .exclude
-                .iter()
-                .map(|e| self.word(e))
-                .collect::<Result<_, _>>()?,
+            exclude: self.words(&f.exclude)?,
         };
         let key = format!("{word} {action:?}");
         Ok((action, key))
